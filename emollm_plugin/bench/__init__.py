@@ -1,0 +1,1 @@
+"""EmoBench: instruction data for six emotion tasks built from eight source datasets."""

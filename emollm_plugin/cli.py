@@ -1,0 +1,39 @@
+"""`emollm` console entry: each command lives in its own module, imported only when used."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module with main(argv), one-line help)
+COMMANDS = {
+    "make-tiny": ("emollm_plugin.tiny", "build tiny random-initialised Llama/CLIP/Whisper models offline"),
+    "bench": ("emollm_plugin.bench.cli", "EmoBench: build | validate | stats"),
+    "eval": ("emollm_plugin.eval.cli", "score answers | report (tables and plots)"),
+    "emoprompt": ("emollm_plugin.emoprompt.cli", "EmoPrompt exemplar bank: generate | validate"),
+    "memory": ("emollm_plugin.train.memory", "GPU memory budget for a LoRA + ZeRO-2 run"),
+    "doctor": ("emollm_plugin.doctor", "check the environment against the tested matrix"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: emollm COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "emollm COMMAND --help for a command's arguments"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"emollm: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""One small registry type: the plugin's components are looked up by the exact string users type.
+
+Registering the same object twice is a no-op; registering a *different* object under a taken
+name raises unless ``exist_ok=True``; an unknown name raises listing the known ones.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Dict, Generic, Iterable, TypeVar
+
+T = TypeVar("T")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: Dict[str, T] = {}
+
+    def register(self, name: str, obj: T, exist_ok: bool = False) -> T:
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ValueError(
+                f"invalid {self.kind} name {name!r}: use letters, digits, '_', '-', '.' "
+                "(it is the string users pass on the command line)")
+        current = self._items.get(name)
+        if current is not None and current is not obj and not exist_ok:
+            raise KeyError(
+                f"{self.kind} {name!r} is already registered to {current!r}; "
+                "pass exist_ok=True to replace it")
+        self._items[name] = obj
+        return obj
+
+    def decorator(self, name: str, exist_ok: bool = False) -> Callable[[T], T]:
+        def wrap(obj: T) -> T:
+            return self.register(name, obj, exist_ok=exist_ok)
+        return wrap
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(sorted(self._items)) or "(none)"
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def items(self) -> Iterable[tuple[str, T]]:
+        return sorted(self._items.items())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, names={self.names()})"
+
+
+PROJECTORS: Registry = Registry("projector")
+VISION_TOWERS: Registry = Registry("vision tower")
+AUDIO_TOWERS: Registry = Registry("audio tower")
+AUDIO_PROJECTORS: Registry = Registry("audio projector")
+CONV_TEMPLATES: Registry = Registry("conversation template")
+
+
+def register_projector(name: str, exist_ok: bool = False):
+    """Decorator: ``@register_projector("mvp")`` on a ``builder(config) -> nn.Module``."""
+    return PROJECTORS.decorator(name, exist_ok=exist_ok)
+
+
+def register_audio_projector(name: str, exist_ok: bool = False):
+    return AUDIO_PROJECTORS.decorator(name, exist_ok=exist_ok)
+
+
+def register_audio_tower(name: str, exist_ok: bool = False):
+    return AUDIO_TOWERS.decorator(name, exist_ok=exist_ok)
+
+
+def register_vision_tower(name: str, exist_ok: bool = False):
+    return VISION_TOWERS.decorator(name, exist_ok=exist_ok)

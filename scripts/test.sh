@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up from nothing (venv + install) and run the whole test suite. Extra args go to pytest.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$REPO/scripts/install.sh"
+if [ -z "${VIRTUAL_ENV:-}" ]; then . "${EMOLLM_VENV:-$REPO/.venv}/bin/activate"; fi
+cd "$REPO"
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO/work/torch_extensions}"
+python -m pytest tests "$@"
