@@ -1,0 +1,218 @@
+"""Shared base of the EmoBench dataset adapters.
+
+An adapter reads one source dataset in its original on-disk layout and yields one
+:class:`SourceSample` per usable (or unusable, with a reason) source item, streaming. Everything
+else (media checks, drop counting, sampling, questions, records, files) is shared code, so an
+adapter only knows its own layout and label map.
+
+Writing an adapter::
+
+    class CaerS(DatasetAdapter):
+        name = "caer_s"                      # CLI name and record "dataset"
+        tasks = EMOTION_TASKS                # or ("intention",), ("hate",), ...
+        label_set = CANONICAL_EMOTIONS       # options of closed tasks / allowed labels
+        paper_sizes = (42_000, 21_000)       # EmoBench Table 1: train, val&test
+        layout = "<root>/{train,test}/<Class>/NNNN.png (CAER-S download)"
+
+        def iter_samples(self, root):
+            ...
+            label, reason = mapped(caer_s_emotion, folder)
+            yield SourceSample(source_id=..., split="test", raw_label=folder, label=label,
+                               drop_reason=reason, image="test/Anger/0001.png")
+"""
+from __future__ import annotations
+
+import csv
+import os
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Iterator
+
+from ..labels import LabelError
+
+SPLITS = ("train", "test")
+
+
+class LayoutError(FileNotFoundError):
+    """The dataset root does not look like the layout the adapter reads."""
+
+    @classmethod
+    def at(cls, root: Path, expected: str, limit: int = 12) -> "LayoutError":
+        """Error naming the expected layout and listing what the root really holds."""
+        return cls(f"{root}: expected {expected}; found: {describe_folder(root, limit)}")
+
+
+class SourceFormatError(ValueError):
+    """A source annotation file is malformed; the message names file, record and field."""
+
+
+def describe_folder(root: Path, limit: int = 12) -> str:
+    """'a/, b.csv, ... (N more)' for the top of ``root``, or why there is nothing to list."""
+    root = Path(root)
+    if not root.exists():
+        return "nothing (the folder does not exist)"
+    if not root.is_dir():
+        return "a file, not a folder"
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    if not names:
+        return "an empty folder"
+    more = f" ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+@dataclass(slots=True)
+class SourceSample:
+    """One item of a source dataset, before it becomes EmoBench records.
+
+    ``label`` is the mapped EmoBench label (canonical emotion, MIntRec intent, "yes"/"no");
+    exactly one of ``label`` and ``drop_reason`` is set. Media paths are relative to the
+    dataset root (posix separators); ``audio`` may name a video file, whose own audio track the
+    audio loader then takes. ``context`` is text shown before the question (utterance, tweet).
+    """
+
+    source_id: str  # unique within (dataset, split) and stable across builds
+    split: str  # EmoBench split: "train" | "test"
+    raw_label: Any  # the label as found in the source (manifest, errors)
+    label: str | None = None
+    drop_reason: str | None = None
+    image: str | None = None
+    video: str | None = None
+    audio: str | None = None
+    context: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"sample {self.source_id!r}: split {self.split!r} not in {SPLITS}")
+        if (self.label is None) == (self.drop_reason is None):
+            raise ValueError(f"sample {self.source_id!r}: set exactly one of label "
+                             f"({self.label!r}) and drop_reason ({self.drop_reason!r})")
+        if self.drop_reason is None and (self.image is None) == (self.video is None):
+            raise ValueError(f"sample {self.source_id!r}: set exactly one of image and video")
+
+    def media(self) -> list[str]:
+        """Every media path the sample names (relative to the dataset root)."""
+        return [p for p in (self.image, self.video, self.audio) if p is not None]
+
+
+def mapped(fn: Callable[..., str], *args: Any, **kwargs: Any) -> tuple[str | None, str | None]:
+    """(label, None) from a labels.* map function, or (None, reason) when it raises LabelError."""
+    try:
+        return fn(*args, **kwargs), None
+    except LabelError as err:
+        return None, err.reason
+
+
+class DropCounter:
+    """Counts unusable samples per (split, reason), keeping a few example ids per reason."""
+
+    def __init__(self, examples: int = 3):
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.examples: dict[tuple[str, str], list[str]] = {}
+        self._keep = examples
+
+    def add(self, split: str, reason: str, source_id: str) -> None:
+        key = (split, reason)
+        self.counts[key] += 1
+        ids = self.examples.setdefault(key, [])
+        if len(ids) < self._keep:
+            ids.append(source_id)
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """{split: {reason: {"count": n, "examples": [ids]}}}, sorted for stable output."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for (split, reason) in sorted(self.counts):
+            out.setdefault(split, {})[reason] = {
+                "count": self.counts[(split, reason)], "examples": self.examples[(split, reason)]}
+        return out
+
+
+class DatasetAdapter(ABC):
+    """Base of one source dataset's reader. Subclasses set the class attributes and implement
+    :meth:`iter_samples`; keyword options (from the build config) go to ``__init__``."""
+
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]
+    label_set: ClassVar[tuple[str, ...]]
+    paper_sizes: ClassVar[tuple[int, int]]  # (train, val&test) of EmoBench Table 1
+    layout: ClassVar[str]  # one line: the layout expected under the root
+    options: ClassVar[dict[str, Any]] = {}  # option name -> default
+
+    def __init__(self, **options: Any):
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise ValueError(f"{self.name}: unknown option(s) {unknown}; known options: {known}")
+        self.opts = {**self.options, **options}
+
+    @abstractmethod
+    def iter_samples(self, root: Path) -> Iterator[SourceSample]:
+        """Yield every source item (usable or with a drop reason) in a deterministic order."""
+
+    def source_files(self, root: Path) -> list[Path]:
+        """Annotation files whose hashes go into the manifest (default: none)."""
+        return []
+
+    def require(self, root: Path, *relpaths: str) -> list[Path]:
+        """The given files/folders under root, or a LayoutError naming the expected layout."""
+        paths = [Path(root) / p for p in relpaths]
+        missing = [p for p in relpaths if not (Path(root) / p).exists()]
+        if missing:
+            raise LayoutError.at(Path(root), f"{self.layout} (missing: {', '.join(missing)})")
+        return paths
+
+    def usable_samples(self, root: Path, drops: DropCounter, check_media: bool = True
+                       ) -> Iterator[SourceSample]:
+        """iter_samples minus drops (mapped-label failures, duplicate ids, missing or empty
+        media when ``check_media``), each counted in ``drops`` with its reason."""
+        root = Path(root)
+        seen: set[tuple[str, str]] = set()
+        for sample in self.iter_samples(root):
+            key = (sample.split, sample.source_id)
+            if sample.drop_reason is not None:
+                drops.add(sample.split, sample.drop_reason, sample.source_id)
+                continue
+            if sample.label not in self.label_set:
+                raise ValueError(f"{self.name} adapter bug: label {sample.label!r} of "
+                                 f"{sample.source_id!r} not in its label_set {self.label_set}")
+            if key in seen:
+                drops.add(sample.split, "duplicate source id (first kept)", sample.source_id)
+                continue
+            if check_media:
+                reason = media_problem(root, sample.media())
+                if reason is not None:
+                    drops.add(sample.split, reason, sample.source_id)
+                    continue
+            seen.add(key)
+            yield sample
+
+
+def media_problem(root: Path, relpaths: Iterable[str]) -> str | None:
+    """Drop reason for the first missing or empty media file, or None when all are present."""
+    for rel in relpaths:
+        try:
+            size = os.stat(root / rel).st_size
+        except OSError:
+            return "media file missing"
+        if size == 0:
+            return "media file empty"
+    return None
+
+
+def read_csv_rows(path: Path, required: Iterable[str], delimiter: str = ","
+                  ) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for each data row of a headed CSV/TSV; raises SourceFormatError when
+    a required column is missing, naming the file, the columns found and those expected."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise SourceFormatError(f"{path}: missing column(s) {missing}; header is {header}")
+        for row in reader:
+            yield reader.line_num, row
