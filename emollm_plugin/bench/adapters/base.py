@@ -13,6 +13,7 @@ Writing an adapter::
         label_set = CANONICAL_EMOTIONS       # options of closed tasks / allowed labels
         paper_sizes = (42_000, 21_000)       # EmoBench Table 1: train, val&test
         layout = "<root>/{train,test}/<Class>/NNNN.png (CAER-S download)"
+        subject = "the person in the scene"  # what the questions ask about
 
         def iter_samples(self, root):
             ...
@@ -141,6 +142,9 @@ class DatasetAdapter(ABC):
     label_set: ClassVar[tuple[str, ...]]
     paper_sizes: ClassVar[tuple[int, int]]  # (train, val&test) of EmoBench Table 1
     layout: ClassVar[str]  # one line: the layout expected under the root
+    # Noun phrase the questions ask about ("Which emotion does {subject} express?"); it never
+    # starts a sentence, so write it lowercase.
+    subject: ClassVar[str] = "the person"
     options: ClassVar[dict[str, Any]] = {}  # option name -> default
 
     def __init__(self, **options: Any):
