@@ -112,3 +112,12 @@ def test_missing_files_name_the_layout(mintrec_copy: Path):
     shutil.rmtree(mintrec_copy / "raw_data")
     with pytest.raises(LayoutError, match=r"raw_data/<season>/<episode>/<clip>\.mp4.*missing: raw_data"):
         run(mintrec_copy)
+
+
+def test_clip_in_test_and_train_is_kept_in_test_only(mintrec_copy: Path):
+    with open(mintrec_copy / "dev.tsv", "a", encoding="utf-8") as handle:
+        handle.write("S05\tE16\t88\tyou are not going in there.\tPrevent\n")
+    kept, drops = run(mintrec_copy)
+    assert [s.split for s in kept if s.source_id == "S05_E16_88"] == ["test"]
+    assert drops["train"]["clip also in test.tsv (kept in test only)"] == {
+        "count": 1, "examples": ["S05_E16_88"]}

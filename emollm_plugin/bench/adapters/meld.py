@@ -13,7 +13,8 @@ StartTime,EndTime``. Dialogue ids restart in every split, so a sample's id names
 ``dev/dia110_utt7``. MELD train + dev become EmoBench train, MELD test becomes EmoBench test.
 Label: the ``Emotion`` column, already the canonical 7 (``labels.meld_emotion``).
 
-Question text: the speaker and the utterance, as ``Speaker: <name>\\nUtterance: <text>``.
+Question text: the speaker and the utterance, as ``Speaker: <name>\\nUtterance: <text>``;
+the questions ask about "the speaker in this clip".
 Video and audio: the clip itself (the audio loader takes the clip's own track).
 
 Known quirks, each counted as a drop with its reason rather than failing the build:
@@ -124,25 +125,21 @@ class MeldAdapter(DatasetAdapter):
 
     def _rows(self, path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         """(``dia{D}_utt{U}``, row) per CSV row; malformed ids raise naming file, line, field."""
-        rows = read_csv_rows(path, REQUIRED_COLUMNS)
-        while True:
-            try:
-                line, row = next(rows)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as err:
-                raise SourceFormatError(
-                    f"{path}: not UTF-8 ({err.reason} at byte {err.start}); MELD's CSVs are UTF-8 "
-                    f"(re-save the file as UTF-8 or take the CSVs from github.com/declare-lab/MELD)"
-                ) from None
-            ids = []
-            for column in ("Dialogue_ID", "Utterance_ID"):
-                value = (row[column] or "").strip()
-                if not value.isdigit():
-                    raise SourceFormatError(f"{path}, line {line}: field {column} is {value!r}, "
-                                            f"expected a non-negative integer")
-                ids.append(int(value))
-            yield f"dia{ids[0]}_utt{ids[1]}", row
+        try:
+            for line, row in read_csv_rows(path, REQUIRED_COLUMNS):
+                ids = []
+                for column in ("Dialogue_ID", "Utterance_ID"):
+                    value = (row[column] or "").strip()
+                    if not value.isdigit():
+                        raise SourceFormatError(f"{path}, line {line}: field {column} is "
+                                                f"{value!r}, expected a non-negative integer")
+                    ids.append(int(value))
+                yield f"dia{ids[0]}_utt{ids[1]}", row
+        except UnicodeDecodeError as err:
+            raise SourceFormatError(
+                f"{path}: not UTF-8 ({err.reason} at byte {err.start}); MELD's CSVs are UTF-8 "
+                f"(re-save the file as UTF-8 or take the CSVs from github.com/declare-lab/MELD)"
+            ) from None
 
     def _sample(self, root: Path, split: str, bench_split: str, folder: str, row_id: str,
                 row: dict[str, str]) -> SourceSample:

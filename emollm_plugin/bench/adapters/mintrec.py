@@ -7,10 +7,12 @@ Layout (the official Google Drive / BaiduYun download)::
 
 The TSVs are read like the official loader: tab-separated, no quoting (a text may begin with a
 double quote), header skipped. A sample's id is the official key ``S05_E16_329``. MIntRec train +
-dev become EmoBench train, test becomes test. Label: the ``label`` cell, one of the 20 intents
+dev become EmoBench train, test becomes test (a clip listed in test.tsv and in train/dev is kept
+in test only). Label: the ``label`` cell, one of the 20 intents
 (``labels.mintrec_intent``; "Apologize" is accepted for the data's "Apologise").
 
-Question text: the (lower-cased, as released) utterance, as ``Utterance: <text>``.
+Question text: the (lower-cased, as released) utterance, as ``Utterance: <text>``;
+the questions ask about "the speaker in this clip".
 Video and audio: the clip itself (the audio loader takes the clip's own track).
 """
 from __future__ import annotations
@@ -46,6 +48,7 @@ class MintrecAdapter(DatasetAdapter):
         root = Path(root)
         self.source_files(root)
         self.require(root, "raw_data")
+        test_keys = {row[:3] for row in self._rows(root / "test.tsv")}
         for split, bench_split in SPLITS.items():
             for season, episode, clip, text, raw_label in self._rows(root / f"{split}.tsv"):
                 source_id = f"{season}_{episode}_{clip}"
@@ -53,6 +56,8 @@ class MintrecAdapter(DatasetAdapter):
                 meta = {"mintrec_split": split, "season": season, "episode": episode,
                         "clip": clip, "utterance": text}
                 label, reason = mapped(mintrec_intent, raw_label)
+                if split != "test" and (season, episode, clip) in test_keys:
+                    label, reason = None, "clip also in test.tsv (kept in test only)"
                 if reason is None:
                     reason = clip_problem(root / video, self.opts["probe_clips"])
                 if reason is not None:
