@@ -1,0 +1,91 @@
+"""One error type for every way a record's media can fail to load.
+
+The message always names the file, the cause and what to do about it, e.g.
+``no audio track in clips/a.mp4: the record asks for audio from this file; remove its 'audio'
+field or give a wav/flac/mp3 file with sound``. ``MediaError`` is a ``ValueError`` so callers that
+already treat bad data as ``ValueError`` keep working.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+MISSING = "missing"
+CORRUPT = "corrupt"
+NO_VIDEO_STREAM = "no_video_stream"
+NO_FRAMES = "no_frames"
+NO_AUDIO_TRACK = "no_audio_track"
+EMPTY_AUDIO = "empty_audio"
+UNSUPPORTED = "unsupported"
+
+# cause -> (what went wrong, with {path}; what to do)
+_MESSAGES: dict[str, tuple[str, str]] = {
+    MISSING: ("media file not found: {path}",
+              "check the record's path (relative paths are resolved against the data root)"),
+    CORRUPT: ("unreadable or corrupt media file {path}",
+              "re-encode it (e.g. `ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4`) or drop the record"),
+    NO_VIDEO_STREAM: ("no video stream in {path}",
+                      "the record names it as a video; give a video file, or move it to the "
+                      "record's 'audio' field"),
+    NO_FRAMES: ("zero decodable video frames in {path}",
+                "the video stream is empty or no frame of it decodes; re-encode it or drop the "
+                "record"),
+    NO_AUDIO_TRACK: ("no audio track in {path}",
+                     "the record asks for audio from this file; remove its 'audio' field or give a "
+                     "wav/flac/mp3 file with sound"),
+    EMPTY_AUDIO: ("zero-length audio in {path}",
+                  "the audio track holds no samples; remove the record's 'audio' field or give a "
+                  "file with sound"),
+    UNSUPPORTED: ("unsupported media in {path}",
+                  "the FFmpeg inside PyAV has no decoder for it; convert it to wav/flac/mp3 (audio) "
+                  "or h264 mp4 (video)"),
+}
+CAUSES = tuple(_MESSAGES)
+
+
+class MediaError(ValueError):
+    """A media file that cannot give what a record asks of it.
+
+    Attributes: ``path`` (the file, as given), ``cause`` (one of ``CAUSES``), ``detail`` (the
+    decoder's own words, or ``""``).
+    """
+
+    def __init__(self, path: str | Path, cause: str, detail: str = ""):
+        if cause not in _MESSAGES:
+            raise ValueError(f"unknown MediaError cause {cause!r}; known: {', '.join(CAUSES)}")
+        self.path = str(path)
+        self.cause = cause
+        self.detail = detail
+        what, fix = _MESSAGES[cause]
+        what = what.format(path=self.path)
+        if detail:
+            what = f"{what} ({detail})"
+        super().__init__(f"{what}: {fix}")
+
+    def __reduce__(self):
+        # DataLoader workers pickle exceptions; the default would call __init__(message).
+        return (type(self), (self.path, self.cause, self.detail))
+
+
+def open_container(path: str | Path):
+    """``av.open(path)`` for reading, with FFmpeg's failures turned into ``MediaError``.
+
+    Used as ``with open_container(p) as container: ...``.
+    """
+    import av
+
+    file = Path(path)
+    if not file.exists():
+        raise MediaError(path, MISSING)
+    if not file.is_file():
+        raise MediaError(path, MISSING, "a directory, not a file")
+    try:
+        return av.open(str(file), "r")
+    except av.error.DecoderNotFoundError as err:
+        raise MediaError(path, UNSUPPORTED, str(err)) from err
+    except av.error.FFmpegError as err:
+        raise MediaError(path, CORRUPT, _ffmpeg_words(err)) from err
+
+
+def _ffmpeg_words(err: Exception) -> str:
+    """FFmpeg's reason without the errno and the repeated file name."""
+    return getattr(err, "strerror", None) or str(err)
