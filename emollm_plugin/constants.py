@@ -1,0 +1,7 @@
+"""Placeholder strings and token indices the plugin adds next to LLaVA's <image> (-200)."""
+IMAGE_TOKEN_INDEX = -200  # llava.constants.IMAGE_TOKEN_INDEX, repeated to keep this module import-light
+AUDIO_TOKEN_INDEX = -300
+DEFAULT_IMAGE_TOKEN = "<image>"
+DEFAULT_VIDEO_TOKEN = "<video>"  # in data files; becomes <image> (the clip's MVP tokens) before tokenizing
+DEFAULT_AUDIO_TOKEN = "<audio>"
+IGNORE_INDEX = -100

@@ -1,0 +1,169 @@
+"""The ONLY module that changes LLaVA: every seam, installed idempotently, reversible for tests.
+
+LLaVA binds names at import time in several modules (``from .builder import build_vision_projector``
+copies the function into ``llava.model.llava_arch``), so each seam rebinds every binding. Each
+replacement delegates to the upstream original when the plugin's feature is not configured.
+
+Seams:
+  projector builder      multimodal_projector.builder + llava_arch .build_vision_projector
+  vision tower builder   multimodal_encoder.builder + llava_arch .build_vision_tower
+  model class            llava, llava.model, llava.model.builder, llava.train.train
+                         .LlavaLlamaForCausalLM -> EmoLlavaLlamaForCausalLM (+ AutoModelForCausalLM)
+  prompt tokenising      llava.mm_utils / llava.train.train (and loaded llava.eval.*)
+                         .tokenizer_image_token -> also maps <audio>
+  training arguments     llava.train.train.ModelArguments / DataArguments (plugin flags added)
+  training data          llava.train.train.make_supervised_data_module (video, audio, masked-sample check)
+  LoRA targets           llava.train.train.find_all_linear_names (never the audio tower / projectors)
+  conversation templates llava.conversation.conv_templates gains the plugin's registered templates
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from typing import Any, Callable
+
+_ORIGINALS: dict[tuple[str, str], Any] = {}
+_installed = False
+
+
+def _patch(module, name: str, new) -> None:
+    key = (module.__name__, name)
+    if key not in _ORIGINALS:
+        _ORIGINALS[key] = getattr(module, name)
+    setattr(module, name, new)
+
+
+def original(module_name: str, name: str):
+    """The upstream object a seam replaced (or the current one if no seam is installed)."""
+    return _ORIGINALS.get((module_name, name)) or getattr(importlib.import_module(module_name), name)
+
+
+def _import_llava_model():
+    """`llava/model/__init__.py` hides import errors behind a bare except; surface the real one."""
+    import llava.model
+    if not hasattr(llava.model, "LlavaLlamaForCausalLM"):
+        importlib.import_module("llava.model.language_model.llava_llama")  # raises the real error
+        raise ImportError("llava.model has no LlavaLlamaForCausalLM although its module imports; "
+                          "is the installed llava-torch 1.2.2.post1?")
+    return llava.model
+
+
+# ----- builders ----------------------------------------------------------------------------------
+def build_vision_projector(config, delay_load=False, **kwargs):
+    from . import components
+    from .registry import PROJECTORS
+    name = getattr(config, "mm_projector_type", "linear")
+    spec = components.plugin_projector(name)
+    if spec is not None:
+        return spec.build(config)
+    upstream = original("llava.model.multimodal_projector.builder", "build_vision_projector")
+    try:
+        return upstream(config, delay_load=delay_load, **kwargs)
+    except ValueError as err:
+        raise ValueError(f"unknown projector type {name!r}; registered: {', '.join(PROJECTORS.names())} "
+                         "(upstream also accepts mlp<N>x_gelu)") from err
+
+
+def build_vision_tower(vision_tower_cfg, **kwargs):
+    from .registry import VISION_TOWERS
+    type_name = getattr(vision_tower_cfg, "mm_vision_tower_type", None)
+    if type_name:
+        return VISION_TOWERS.get(type_name)(vision_tower_cfg, **kwargs)
+    return original("llava.model.multimodal_encoder.builder", "build_vision_tower")(vision_tower_cfg, **kwargs)
+
+
+# ----- training ----------------------------------------------------------------------------------
+_NOT_LORA = ("mm_projector", "vision_tower", "vision_resampler", "audio_tower", "audio_projector")
+
+
+def find_all_linear_names(model):
+    """Upstream's list when the model has no plugin modules; otherwise a regex over full module
+    names that matches the LLM's linear layers only (peft matches a list of leaf names anywhere,
+    which would also wrap same-named layers inside the towers)."""
+    import torch
+    upstream = original("llava.train.train", "find_all_linear_names")
+    names = dict(model.named_modules())
+    if not any(key in n for n in names for key in ("audio_tower", "audio_projector")):
+        return upstream(model)
+    leaves = sorted({n.split(".")[-1] for n, m in names.items()
+                     if isinstance(m, torch.nn.Linear) and not any(k in n for k in _NOT_LORA)} - {"lm_head"})
+    excluded = "|".join(_NOT_LORA)
+    return rf"^(?!.*\b(?:{excluded})\b).*\.(?:{'|'.join(map(re.escape, leaves))})$"
+
+
+def make_supervised_data_module(tokenizer, data_args):
+    from .model.emollm_llama import last_initialized_model
+    model = last_initialized_model()
+    if model is None or not model.uses_plugin():
+        return original("llava.train.train", "make_supervised_data_module")(tokenizer=tokenizer, data_args=data_args)
+    from .train.data import make_emo_data_module
+    return make_emo_data_module(tokenizer, data_args, model)
+
+
+# ----- install -----------------------------------------------------------------------------------
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from transformers import AutoModelForCausalLM
+
+    llava_model = _import_llava_model()
+    import llava
+    import llava.conversation
+    import llava.mm_utils
+    import llava.model.builder
+    import llava.model.llava_arch as arch
+    import llava.model.multimodal_encoder.builder as tower_builder
+    import llava.model.multimodal_projector.builder as projector_builder
+    import llava.train.train as train_mod
+    from llava.model.language_model.llava_llama import LlavaConfig
+
+    from .model.emollm_llama import EmoLlavaLlamaForCausalLM
+    from .model.tokens import tokenizer_media_token
+    from .train.arguments import extend_data_arguments, extend_model_arguments
+
+    for module in (projector_builder, arch):
+        _patch(module, "build_vision_projector", build_vision_projector)
+    for module in (tower_builder, arch):
+        _patch(module, "build_vision_tower", build_vision_tower)
+    for module in (llava, llava_model, llava.model.builder, train_mod):
+        _patch(module, "LlavaLlamaForCausalLM", EmoLlavaLlamaForCausalLM)
+    AutoModelForCausalLM.register(LlavaConfig, EmoLlavaLlamaForCausalLM, exist_ok=True)
+
+    upstream_tokenize = original("llava.mm_utils", "tokenizer_image_token")
+    for name, module in list(sys.modules.items()):
+        if name.startswith("llava") and getattr(module, "tokenizer_image_token", None) is upstream_tokenize:
+            _patch(module, "tokenizer_image_token", tokenizer_media_token)
+
+    _patch(train_mod, "ModelArguments", extend_model_arguments(original("llava.train.train", "ModelArguments")))
+    _patch(train_mod, "DataArguments", extend_data_arguments(original("llava.train.train", "DataArguments")))
+    _patch(train_mod, "make_supervised_data_module", make_supervised_data_module)
+    _patch(train_mod, "find_all_linear_names", find_all_linear_names)
+
+    from .registry import CONV_TEMPLATES
+    for name, template in CONV_TEMPLATES.items():
+        llava.conversation.conv_templates[name] = template
+    _installed = True
+
+
+def uninstall() -> None:
+    """Restore every upstream binding (tests use this to compare before/after)."""
+    global _installed
+    from transformers import AutoModelForCausalLM
+    for (module_name, name), obj in _ORIGINALS.items():
+        setattr(sys.modules[module_name], name, obj)
+    if ("llava.model", "LlavaLlamaForCausalLM") in _ORIGINALS:
+        from llava.model.language_model.llava_llama import LlavaConfig
+        AutoModelForCausalLM.register(LlavaConfig, _ORIGINALS[("llava.model", "LlavaLlamaForCausalLM")], exist_ok=True)
+    _ORIGINALS.clear()
+    _installed = False
+
+
+def installed() -> bool:
+    return _installed
+
+
+def seam_bindings() -> list[tuple[str, str, Callable]]:
+    """(module, name, current object) for every installed seam: for `emollm doctor` and tests."""
+    return [(m, n, getattr(sys.modules[m], n)) for (m, n) in _ORIGINALS]

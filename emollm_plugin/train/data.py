@@ -1,0 +1,216 @@
+"""Training data: LLaVA instruction records with an image, a video clip and/or audio.
+
+One record -> ``input_ids`` (S), ``labels`` (S), ``image`` (3 x H x W image | T x 3 x H x W clip |
+None) and ``audio`` (n_mels x T log-mel | None). Text goes through LLaVA's own
+``preprocess_multimodal`` / ``preprocess`` (so targets are masked exactly as upstream masks them);
+``<video>`` becomes ``<image>`` (the clip's MVP tokens) and ``<audio>`` its own placeholder.
+
+Upstream silently trains on samples whose targets are all masked (a tokenizer mismatch, or a
+``--model_max_length`` shorter than visual tokens + prompt): loss 0.0 and no word. Here such a
+sample raises, naming the record and the cause.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..constants import AUDIO_TOKEN_INDEX, DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, IMAGE_TOKEN_INDEX
+
+
+class UnsupervisedSampleError(ValueError):
+    """A record would train on no target token at all."""
+
+
+def load_records(path: str | os.PathLike) -> list[dict]:
+    """A JSON list (LLaVA's format) or JSONL of records; errors name the file and position."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training data file not found: {path} (--data_path)")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if text.lstrip().startswith("["):
+            records = json.loads(text)
+        else:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON at line {err.lineno} column {err.colno} ({err.msg}); "
+                         "is the file truncated? Rebuild it with `emollm bench build`.") from err
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or not isinstance(rec.get("conversations"), list) or not rec["conversations"]:
+            raise ValueError(f"{path}: record {i} has no 'conversations' list (LLaVA instruction format)")
+        if "image" in rec and "video" in rec:
+            raise ValueError(f"{path}: record {i} ({rec.get('id')}) has both 'image' and 'video'; keep one")
+    return records
+
+
+def _expand2square(img: Image.Image, background) -> Image.Image:
+    w, h = img.size
+    if w == h:
+        return img
+    side = max(w, h)
+    out = Image.new(img.mode, (side, side), background)
+    out.paste(img, ((side - w) // 2, (side - h) // 2))
+    return out
+
+
+@dataclass
+class MediaTokenCounts:
+    """How many embeddings each placeholder expands into (for the truncation check)."""
+    image: int
+    video: callable  # num_frames -> tokens
+    audio: callable  # mel frames -> tokens
+
+
+class EmoSupervisedDataset(Dataset):
+    def __init__(self, data_path: str, tokenizer, data_args, token_counts: Optional[MediaTokenCounts] = None,
+                 n_mels: Optional[int] = None):
+        self.records = load_records(data_path)
+        self.data_path = data_path
+        self.tokenizer = tokenizer
+        self.data_args = data_args
+        self.token_counts = token_counts
+        self.n_mels = n_mels
+        self.media_root = Path(getattr(data_args, "image_folder", None) or ".")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [sum(len(c["value"].split()) for c in r["conversations"]) + (128 if self._has_media(r) else 0)
+                for r in self.records]
+
+    @property
+    def modality_lengths(self) -> list[int]:
+        return [(1 if self._has_media(r) else -1) * sum(len(c["value"].split()) for c in r["conversations"])
+                for r in self.records]
+
+    @staticmethod
+    def _has_media(rec: dict) -> bool:
+        return any(k in rec for k in ("image", "video", "audio"))
+
+    def _path(self, rel: str) -> Path:
+        return self.media_root / rel
+
+    def _load_image(self, rel: str) -> torch.Tensor:
+        processor = self.data_args.image_processor
+        path = self._path(rel)
+        try:
+            image = Image.open(path).convert("RGB")
+        except (FileNotFoundError, OSError) as err:
+            raise ValueError(f"cannot read image {path}: {err}") from err
+        if getattr(self.data_args, "image_aspect_ratio", "square") == "pad":
+            image = _expand2square(image, tuple(int(x * 255) for x in processor.image_mean))
+        return processor.preprocess(image, return_tensors="pt")["pixel_values"][0]
+
+    def _load_video(self, rel: str) -> torch.Tensor:
+        from ..media.video import sample_frames
+        frames = sample_frames(self._path(rel), num_frames=getattr(self.data_args, "num_video_frames", 8))
+        return self.data_args.image_processor.preprocess(frames, return_tensors="pt")["pixel_values"]
+
+    def _load_audio(self, rel: str) -> torch.Tensor:
+        if self.n_mels is None:
+            raise ValueError(f"record asks for audio ({rel}) but the model has no audio tower: "
+                             "train with --audio_tower PATH or drop the record's 'audio' field")
+        from ..audio.mel import log_mel_trimmed
+        from ..media.audio import load_audio
+        return log_mel_trimmed(load_audio(self._path(rel)), n_mels=self.n_mels)
+
+    def __getitem__(self, i: int) -> dict:
+        import llava.train.train as upstream
+
+        rec = self.records[i]
+        visual = audio = None
+        if "image" in rec:
+            visual = self._load_image(rec["image"])
+        elif "video" in rec:
+            visual = self._load_video(rec["video"])
+        if "audio" in rec:
+            audio = self._load_audio(rec["audio"])
+
+        conversations = copy.deepcopy(rec["conversations"])
+        for turn in conversations:
+            turn["value"] = turn["value"].replace(DEFAULT_VIDEO_TOKEN, "<image>")
+        sources = [conversations]
+        if visual is not None:
+            sources = upstream.preprocess_multimodal(sources, self.data_args)
+        data = upstream.preprocess(sources, self.tokenizer, has_image=visual is not None or audio is not None)
+        input_ids, labels = data["input_ids"][0], data["labels"][0]
+        self._check_supervised(i, rec, input_ids, labels, visual, audio)
+        return dict(input_ids=input_ids, labels=labels, image=visual, audio=audio)
+
+    def _check_supervised(self, i, rec, input_ids, labels, visual, audio) -> None:
+        name = f"record {i} (id={rec.get('id', '?')}) of {self.data_path}"
+        supervised = torch.nonzero(labels != IGNORE_INDEX).flatten()
+        if supervised.numel() == 0:
+            raise UnsupervisedSampleError(
+                f"{name}: every target token is masked. LLaVA's preprocess found a tokenization mismatch "
+                "(it printed 'WARNING: tokenization mismatch') or the answer is empty. The tokenizer must be "
+                "a slow sentencepiece LlamaTokenizer saved with legacy=True (use_fast=False), and "
+                "--version must match the prompt format (e.g. v1).")
+        if self.token_counts is None:
+            return
+        extra = 0
+        if visual is not None:
+            n = self.token_counts.image if visual.ndim == 3 else self.token_counts.video(visual.shape[0])
+            extra += n - 1
+        if audio is not None:
+            extra += self.token_counts.audio(audio.shape[-1]) - 1
+        first_target = int(supervised[0]) + extra
+        max_len = self.tokenizer.model_max_length
+        if first_target >= max_len:
+            raise UnsupervisedSampleError(
+                f"{name}: all target tokens are cut off: the answer starts at position {first_target} "
+                f"({int(supervised[0])} prompt tokens + {extra} extra media embeddings) but "
+                f"--model_max_length is {max_len}. Raise --model_max_length or use fewer media tokens.")
+
+
+@dataclass
+class EmoDataCollator:
+    """Pads like upstream; media stay one entry per sample (None where a sample has none)."""
+    tokenizer: object
+
+    def __call__(self, instances: Sequence[dict]) -> dict:
+        input_ids = torch.nn.utils.rnn.pad_sequence([x["input_ids"] for x in instances], batch_first=True,
+                                                    padding_value=self.tokenizer.pad_token_id)
+        labels = torch.nn.utils.rnn.pad_sequence([x["labels"] for x in instances], batch_first=True,
+                                                 padding_value=IGNORE_INDEX)
+        max_len = self.tokenizer.model_max_length
+        input_ids, labels = input_ids[:, :max_len], labels[:, :max_len]
+        batch = dict(input_ids=input_ids, labels=labels, attention_mask=input_ids.ne(self.tokenizer.pad_token_id))
+        if any(x.get("image") is not None for x in instances):
+            batch["images"] = [x.get("image") for x in instances]
+        if any(x.get("audio") is not None for x in instances):
+            batch["audios"] = [x.get("audio") for x in instances]
+        return batch
+
+
+def token_counts_for(model) -> Optional[MediaTokenCounts]:
+    """Read how many embeddings each placeholder becomes from a built model (None if unknown)."""
+    inner = model.get_model()
+    projector = getattr(inner, "mm_projector", None)
+    if projector is None or not hasattr(projector, "num_tokens_image"):
+        return None
+    audio_tokens = int(getattr(model.config, "mm_audio_num_tokens", 0) or 0)
+    return MediaTokenCounts(
+        image=int(projector.num_tokens_image),
+        video=lambda frames: int(projector.num_tokens_video(frames)),
+        # the Whisper encoder halves mel frames (stride-2 conv); pooling keeps at most the budget
+        audio=lambda mel_frames: min(audio_tokens, math.ceil(mel_frames / 2)),
+    )
+
+
+def make_emo_data_module(tokenizer, data_args, model) -> dict:
+    tower = model.get_model().get_audio_tower() if hasattr(model.get_model(), "get_audio_tower") else None
+    dataset = EmoSupervisedDataset(data_args.data_path, tokenizer, data_args, token_counts=token_counts_for(model),
+                                   n_mels=getattr(tower, "n_mels", None))
+    return dict(train_dataset=dataset, eval_dataset=None, data_collator=EmoDataCollator(tokenizer))
