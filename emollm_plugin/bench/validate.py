@@ -1,0 +1,125 @@
+"""Check an EmoBench records file: schema of every record, unique ids, media present/readable.
+
+Structure first: the first record that breaks the schema stops validation with an error naming
+the file, the record index and the field. Then media: images must open with PIL; videos and
+audio files must exist and be non-empty (decoding is checked by the media module). Media
+problems are counted per reason with a few example ids, not stopped at.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .schema import SchemaError, check_record
+
+
+class RecordError(ValueError):
+    """A structural error in a records file (file, record index, field)."""
+
+
+@dataclass
+class ValidationReport:
+    path: Path
+    records: int = 0
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # dataset/split/task
+    media_checked: int = 0
+    media_problems: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.media_problems
+
+    def summary(self) -> str:
+        lines = [f"{self.path}: {self.records} records, {self.media_checked} media files checked"]
+        for (dataset, split, task), n in sorted(self.counts.items()):
+            lines.append(f"  {dataset:<10} {split:<5} {task:<15} {n}")
+        for reason, n in sorted(self.media_problems.items()):
+            lines.append(f"  MEDIA {reason}: {n} (e.g. {', '.join(self.examples[reason])})")
+        lines.append("OK" if self.ok else "FAILED: media problems above")
+        return "\n".join(lines)
+
+
+def load_records(path: Path) -> list[Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise RecordError(f"{path}: cannot read: {err}") from None
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{path}: not valid JSON: {err}") from None
+    if not isinstance(data, list):
+        raise RecordError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+    return data
+
+
+def check_structure(path: Path, records: list[Any]) -> Counter[tuple[str, str, str]]:
+    """Schema and id uniqueness of every record; counts per (dataset, split, task)."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    first_index: dict[str, int] = {}
+    for index, record in enumerate(records):
+        try:
+            check_record(record)
+        except SchemaError as err:
+            rid = record.get("id") if isinstance(record, dict) else None
+            raise RecordError(f"{path}: record {index} (id {rid!r}): {err}") from None
+        rid = record["id"]
+        if rid in first_index:
+            raise RecordError(f"{path}: record {index}: field 'id': {rid!r} repeats record "
+                              f"{first_index[rid]}; ids must be unique")
+        first_index[rid] = index
+        counts[(record["dataset"], record["split"], record["task"])] += 1
+    return counts
+
+
+def media_problem(path: Path, kind: str) -> str | None:
+    """Why one media file is unusable, or None."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"{kind} missing"
+    if size == 0:
+        return f"{kind} empty"
+    if kind == "image":
+        from PIL import Image
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as err:  # PIL raises many types for broken files
+            return f"image unreadable ({type(err).__name__})"
+    return None
+
+
+def validate_file(path: str | Path, media_root: str | Path | None = None,
+                  check_media: bool = True, progress: bool = True) -> ValidationReport:
+    """Validate one records file; media paths resolve against ``media_root`` (default: the
+    ``media`` folder next to the file, as the build writes it)."""
+    from tqdm import tqdm
+
+    path = Path(path)
+    records = load_records(path)
+    report = ValidationReport(path, len(records), check_structure(path, records))
+    if not check_media:
+        return report
+    media_root = Path(media_root) if media_root is not None else path.parent / "media"
+    if not media_root.is_dir():
+        raise RecordError(f"{path}: media root {media_root} is not a folder; pass --media-root "
+                          "(the build's OUT/media)")
+    seen: dict[str, str | None] = {}
+    for record in tqdm(records, desc=f"media {path.name}", disable=not progress, leave=False):
+        for kind in ("image", "video", "audio"):
+            rel = record.get(kind)
+            if rel is None:
+                continue
+            if rel not in seen:
+                seen[rel] = media_problem(media_root / rel, kind)
+                report.media_checked += 1
+            reason = seen[rel]
+            if reason is not None:
+                report.media_problems[reason] += 1
+                ids = report.examples.setdefault(reason, [])
+                if len(ids) < 3:
+                    ids.append(record["id"])
+    return report
