@@ -1,0 +1,78 @@
+"""``emollm eval score|report``: score a LLaVA answers file against EmoBench questions.
+
+    emollm eval score  --answers A.jsonl --questions Q.json [--out-json S.json] [--out-md S.md]
+    emollm eval report --answers A.jsonl --questions Q.json --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .report import accuracy_table, to_markdown, write_report
+from .score import ScoringInputError, score_files
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emollm eval", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (("score", "print the per-task table; optionally write JSON / Markdown"),
+                        ("report", "write scores.json, scores.md and PNG plots into --out")):
+        command = commands.add_parser(name, help=help_)
+        command.add_argument("--answers", required=True, type=Path,
+                             help="LLaVA answers file (JSONL: question_id, text)")
+        command.add_argument("--questions", required=True, type=Path,
+                             help="EmoBench records (JSON list or JSONL)")
+        command.add_argument("--strict", action="store_true",
+                             help="exit 1 when any question is unanswered, any answer has no "
+                                  "question or any answer line is duplicated")
+    score = commands.choices["score"]
+    score.add_argument("--out-json", type=Path, help="write the full scores here")
+    score.add_argument("--out-md", type=Path, help="write the Markdown report here")
+    commands.choices["report"].add_argument("--out", required=True, type=Path,
+                                            help="folder for scores and plots (created)")
+    return parser
+
+
+def _input_problems(scores: dict) -> list[str]:
+    checks = scores["input"]
+    found = [(checks["unanswered"], "question(s) have no answer; scored as wrong"),
+             (checks["answers_without_question"], "answer(s) name no question; not scored"),
+             (checks["duplicate_answers"], "duplicate answer line(s); the first line is scored")]
+    return [f"{listing['count']} {what} (e.g. {', '.join(listing['ids'])})"
+            for listing, what in found if listing["count"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    for path in (args.answers, args.questions):
+        if not path.is_file():
+            print(f"emollm eval: {path} does not exist or is not a file", file=sys.stderr)
+            return 2
+    try:
+        scores = score_files(args.answers, args.questions)
+    except ScoringInputError as err:
+        print(f"emollm eval: {err}", file=sys.stderr)
+        return 2
+    problems = _input_problems(scores)
+    for problem in problems:
+        print(f"emollm eval: warning: {problem}", file=sys.stderr)
+    if args.command == "score":
+        print(to_markdown(scores), end="")
+        for path, text in ((args.out_json, json.dumps(scores, indent=2) + "\n"),
+                           (args.out_md, to_markdown(scores))):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+    else:
+        written = write_report(scores, args.out)
+        print("\n".join(accuracy_table(scores)))
+        print(f"wrote {len(written)} files to {args.out}: "
+              f"{', '.join(path.name for path in written)}")
+    return 1 if args.strict and problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

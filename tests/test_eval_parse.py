@@ -1,0 +1,204 @@
+"""Answer parsing and the shared lexicon: every rule of docs/evaluation.md on small inputs."""
+from __future__ import annotations
+
+import pytest
+
+from emollm_plugin.bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS
+from emollm_plugin.bench.lexicon import (EMOTION_LEXICON, EMOTION_PHRASES, INTENT_LEXICON,
+                                         INTENT_PHRASES, NEGATORS, YES_NO_LEXICONS, Lexicon,
+                                         canonical_emotion, clauses, normalize)
+from emollm_plugin.eval.parse import (AMBIGUOUS, OK, UNPARSEABLE, parse_answer, parse_closed,
+                                      parse_open_emotion, parse_yes_no)
+
+EMOTIONS = list(CANONICAL_EMOTIONS)
+
+
+# ----------------------------------------------------------------------------- lexicon
+
+def test_normalize_lowercases_strips_punctuation_and_expands_not():
+    assert normalize("  SADNESS!!! ") == "sadness"
+    assert normalize("He isn\u2019t happy; he's SAD.") == "he is not happy he s sad"
+    assert normalize("non-sarcastic") == "non sarcastic"
+    assert clauses("Not angry, he is disgusted. But calm") == [["not", "angry"],
+                                                                ["he", "is", "disgusted"],
+                                                                ["calm"]]
+
+
+def test_lexicons_cover_exactly_the_canonical_label_sets():
+    assert tuple(EMOTION_PHRASES) == CANONICAL_EMOTIONS
+    assert tuple(INTENT_PHRASES) == MINTREC_INTENTS
+
+
+@pytest.mark.parametrize("lexicon,phrases", [(EMOTION_LEXICON, EMOTION_PHRASES),
+                                             (INTENT_LEXICON, INTENT_PHRASES)])
+def test_every_phrase_finds_its_own_label_and_none_is_a_bare_negator(lexicon, phrases):
+    for label, words in phrases.items():
+        assert label in words or normalize(label) in map(normalize, words)
+        for phrase in words:
+            assert lexicon.lookup(phrase) == label, phrase
+            assert [m.label for m in lexicon.mentions(f"maybe {phrase} here")] == [label], phrase
+            assert normalize(phrase) not in NEGATORS
+
+
+@pytest.mark.parametrize("word,label", [
+    ("happy", "joy"), ("happiness", "joy"), ("joyful", "joy"), ("Happy", "joy"),
+    ("angry", "anger"), ("mad", "anger"), ("furious", "anger"), ("sad", "sadness"),
+    ("scared", "fear"), ("afraid", "fear"), ("disgusted", "disgust"), ("surprised", "surprise"),
+    ("shocked", "surprise"), ("calm", "neutral"), ("no emotion", "neutral"),
+])
+def test_canonical_emotion_maps_words_and_inflections(word, label):
+    assert canonical_emotion(word) == label
+
+
+def test_canonical_emotion_is_none_for_words_it_does_not_know_or_partial_phrases():
+    assert canonical_emotion("upset") is None          # sadness or anger: left out on purpose
+    assert canonical_emotion("very happy") is None      # lookup is for whole phrases only
+
+
+def test_negation_scope_is_the_rest_of_the_clause():
+    def named(text):
+        return [(m.label, m.negated) for m in EMOTION_LEXICON.mentions(text)]
+
+    assert named("not happy") == [("joy", True)]
+    assert named("I don't think she is happy, she is sad") == [("joy", True), ("sadness", False)]
+    assert named("neither happy nor sad") == [("joy", True), ("sadness", True)]
+    assert named("he is happy not sad") == [("joy", False), ("sadness", True)]
+    assert named("not happy but angry") == [("joy", True), ("anger", False)]
+    assert named("not only happy but surprised") == [("joy", False), ("surprise", False)]
+
+
+def test_longest_phrase_wins_for_multi_word_intents():
+    mentions = INTENT_LEXICON.mentions("She is asking-for-help, not leaving.")
+    assert [(m.label, m.phrase, m.negated) for m in mentions] == [
+        ("Ask for help", "asking for help", False), ("Leave", "leaving", True)]
+
+
+def test_lexicon_rejects_a_phrase_under_two_labels_and_an_empty_phrase():
+    with pytest.raises(ValueError, match="'Glad!' is listed for both 'joy' and 'relief'"):
+        Lexicon("bad", {"joy": ("glad",), "relief": ("Glad!",)})
+    with pytest.raises(ValueError, match="no letters or digits"):
+        Lexicon("bad", {"joy": ("?!",)})
+
+
+# ----------------------------------------------------------------------------- closed set
+
+@pytest.mark.parametrize("answer,label,rule", [
+    ("joy", "joy", "exact"),
+    ("  SADNESS!!! ", "sadness", "exact"),
+    ("The emotion is anger.", "anger", "option"),
+    ("The answer is sadness, not joy.", "sadness", "option"),
+    ("She looks scared.", "fear", "lexicon"),
+    ("Not angry, he is disgusted.", "disgust", "lexicon"),
+    ("anger; he looks furious and sad", "anger", "option"),   # options outrank the lexicon
+])
+def test_closed_set_names_one_option(answer, label, rule):
+    parsed = parse_closed(answer, EMOTIONS, EMOTION_LEXICON)
+    assert (parsed.label, parsed.status, parsed.rule) == (label, OK, rule)
+
+
+@pytest.mark.parametrize("answer,candidates,rule", [
+    ("joy or surprise", ("joy", "surprise"), "option"),
+    ("He seems happy and shocked", ("joy", "surprise"), "lexicon"),
+])
+def test_closed_set_two_labels_are_ambiguous(answer, candidates, rule):
+    parsed = parse_closed(answer, EMOTIONS, EMOTION_LEXICON)
+    assert (parsed.label, parsed.status, parsed.rule, parsed.candidates) == (
+        None, AMBIGUOUS, rule, candidates)
+
+
+@pytest.mark.parametrize("answer", ["not happy", "not joy", "I cannot tell.", ""])
+def test_closed_set_unparseable(answer):
+    parsed = parse_closed(answer, EMOTIONS, EMOTION_LEXICON)
+    assert (parsed.label, parsed.status) == (None, UNPARSEABLE)
+
+
+def test_closed_set_answers_with_the_option_string_as_listed():
+    options = ["Joy", "Anger"]
+    assert parse_closed("happy", options, EMOTION_LEXICON).label == "Joy"
+    assert parse_closed("JOY.", options, EMOTION_LEXICON).label == "Joy"
+    # an option spelled differently from the lexicon label still receives its synonyms
+    assert parse_closed("apologising", ["Apologize", "Thank"], INTENT_LEXICON).label == "Apologize"
+    # a lexicon label that is not among the options names nothing
+    assert parse_closed("scared", options, EMOTION_LEXICON).status == UNPARSEABLE
+
+
+def test_closed_set_intents_match_multi_word_options_and_inflections():
+    intents = list(MINTREC_INTENTS)
+    assert parse_closed("Ask for help", intents, INTENT_LEXICON).rule == "exact"
+    parsed = parse_closed("The speaker wants to ask for help.", intents, INTENT_LEXICON)
+    assert (parsed.label, parsed.rule) == ("Ask for help", "option")
+    assert parse_closed("complaining", intents, INTENT_LEXICON).label == "Complain"
+    assert parse_closed("apologizing", intents, INTENT_LEXICON).label == "Apologise"
+    assert parse_closed("Not joking; trying to stop him.", intents,
+                        INTENT_LEXICON).label == "Prevent"
+    assert parse_closed("Thank or Praise", intents, INTENT_LEXICON).status == AMBIGUOUS
+
+
+def test_closed_set_options_that_collide_after_normalizing_raise():
+    with pytest.raises(ValueError, match="'joy' and 'Joy!'.*distinct"):
+        parse_closed("joy", ["joy", "Joy!"], EMOTION_LEXICON)
+
+
+# ----------------------------------------------------------------------------- open set
+
+@pytest.mark.parametrize("answer,label", [
+    ("Happiness.", "joy"), ("The man is FURIOUS", "anger"), ("afraid", "fear"),
+    ("He isn\u2019t happy; he is sad.", "sadness"), ("calm", "neutral"),
+    ("shows no emotion", "neutral"), ("happy, very happy", "joy"),
+])
+def test_open_set_maps_synonyms_to_canonical(answer, label):
+    parsed = parse_open_emotion(answer)
+    assert (parsed.label, parsed.status) == (label, OK)
+
+
+def test_open_set_negated_only_is_unparseable_and_two_emotions_ambiguous():
+    assert parse_open_emotion("not happy").status == UNPARSEABLE
+    assert parse_open_emotion("a complicated feeling").status == UNPARSEABLE
+    parsed = parse_open_emotion("happy and sad at once")
+    assert (parsed.status, parsed.candidates) == (AMBIGUOUS, ("joy", "sadness"))
+
+
+# ----------------------------------------------------------------------------- yes / no
+
+@pytest.mark.parametrize("task,answer,label,rule", [
+    ("sarcasm", "Yes", "yes", "yes_no_word"),
+    ("sarcasm", "YEAH!", "yes", "yes_no_word"),
+    ("sarcasm", "No, it is sarcastic", "no", "yes_no_word"),      # first decisive word wins
+    ("sarcasm", "not sarcastic", "no", "cue"),
+    ("sarcasm", "it is sarcastic", "yes", "cue"),
+    ("sarcasm", "Non-sarcastic.", "no", "cue"),
+    ("sarcasm", "There is no doubt it is sarcastic.", "yes", "cue"),
+    ("sarcasm", "The user sincerely praises the weather", "no", "cue"),
+    ("sarcasm", "There is no sarcasm here", "no", "yes_no_word"),
+    ("hate", "I don't think it is hateful", "no", "cue"),
+    ("hate", "This tweet is racist.", "yes", "cue"),
+    ("humor", "It's not funny at all", "no", "cue"),
+    ("humor", "The speaker tells a joke, so yes", "yes", "cue"),
+    ("humor", "not unfunny", "yes", "cue"),
+    ("humor", "I would say yes.", "yes", "yes_no_word"),
+])
+def test_yes_no_first_decisive_word_negation_aware(task, answer, label, rule):
+    parsed = parse_yes_no(answer, task)
+    assert (parsed.label, parsed.status, parsed.rule) == (label, OK, rule)
+
+
+@pytest.mark.parametrize("answer", ["maybe", "I can't say.", "The tweet praises the weather.", ""])
+def test_yes_no_unparseable(answer):
+    assert parse_yes_no(answer, "sarcasm").status == UNPARSEABLE
+
+
+def test_yes_no_cues_are_task_specific():
+    assert parse_yes_no("it is funny", "sarcasm").status == UNPARSEABLE
+    assert parse_yes_no("it is funny", "humor").label == "yes"
+    assert set(YES_NO_LEXICONS) == {"hate", "humor", "sarcasm"}
+    with pytest.raises(ValueError, match="yes/no tasks are"):
+        parse_yes_no("yes", "emotion_open")
+
+
+def test_parse_answer_dispatches_on_task_and_needs_label_set_for_closed_tasks():
+    assert parse_answer("scared", "emotion_closed", EMOTIONS).label == "fear"
+    assert parse_answer("scared", "emotion_open").label == "fear"
+    assert parse_answer("complaining", "intention", list(MINTREC_INTENTS)).label == "Complain"
+    assert parse_answer("nope", "hate").label == "no"
+    with pytest.raises(ValueError, match="label_set"):
+        parse_answer("joy", "emotion_closed")
