@@ -149,7 +149,7 @@ def plot_confusion(scores: dict, task: str, path: Path) -> Path:
     gold, predicted, matrix = table["gold"], table["predicted"], table["matrix"]
     figure = _figure(1.6 + 0.45 * len(predicted), 1.4 + 0.4 * len(gold))
     axes = figure.add_subplot()
-    image = axes.imshow(matrix, cmap="Blues", aspect="auto")
+    axes.imshow(matrix, cmap="Blues", aspect="auto")  # counts are written in the cells
     peak = max((max(row) for row in matrix), default=0)
     for r, row in enumerate(matrix):
         for c, count in enumerate(row):
@@ -162,7 +162,6 @@ def plot_confusion(scores: dict, task: str, path: Path) -> Path:
     axes.set_xlabel("predicted")
     axes.set_ylabel("gold")
     axes.set_title(f"{TASK_TITLES[task]}: confusion (counts)", fontsize=9)
-    figure.colorbar(image, ax=axes, shrink=0.8)
     figure.savefig(path)
     return path
 
