@@ -202,3 +202,18 @@ def test_parse_answer_dispatches_on_task_and_needs_label_set_for_closed_tasks():
     assert parse_answer("nope", "hate").label == "no"
     with pytest.raises(ValueError, match="label_set"):
         parse_answer("joy", "emotion_closed")
+
+
+@pytest.mark.parametrize("template", ["{}", "{}.", "The answer is {}.", "I think: {}!"])
+def test_every_label_stated_plainly_parses_to_itself(template):
+    intents = list(MINTREC_INTENTS)
+    for intent in intents:
+        assert parse_closed(template.format(intent), intents, INTENT_LEXICON).label == intent
+        assert parse_closed(template.format(intent.lower()), intents,
+                            INTENT_LEXICON).label == intent
+    for emotion in EMOTIONS:
+        assert parse_closed(template.format(emotion), EMOTIONS, EMOTION_LEXICON).label == emotion
+        assert parse_open_emotion(template.format(emotion)).label == emotion
+    for task in ("hate", "humor", "sarcasm"):
+        for word in ("Yes", "No"):
+            assert parse_yes_no(template.format(word), task).label == word.lower()

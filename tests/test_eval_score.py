@@ -239,3 +239,13 @@ def test_bad_answer_lines_are_named(tmp_path):
     answers.write_text('{"question_id": "x1", "text": null}\n')
     with pytest.raises(ScoringInputError, match="'text' is None, expected a string"):
         score_files(answers, questions)
+
+
+def test_the_records_own_reference_answers_score_100(tmp_path):
+    records = json.loads(QUESTIONS.read_text())
+    answers = tmp_path / "reference.jsonl"
+    answers.write_text("".join(json.dumps({"question_id": r["id"],
+                                           "text": r["conversations"][-1]["value"]}) + "\n"
+                               for r in records))
+    scores = score_files(answers, QUESTIONS)
+    assert (scores["macro"], scores["micro"], scores["correct"]) == (100.0, 100.0, 56)
