@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import importlib.util
 import shutil
 from collections import Counter
@@ -211,3 +212,47 @@ def test_fixture_generator_reproduces_the_committed_trees(tmp_path: Path):
             if not rel.endswith(".mp4"):  # clip bytes depend on the local x264 build
                 assert (tmp_path / dataset / rel).read_bytes() == \
                     (FIXTURE.parent / dataset / rel).read_bytes(), rel
+
+
+def build_records(out: Path, seed: int = 0) -> tuple[dict, dict[str, list[dict]]]:
+    from emollm_plugin.bench.build import BuildConfig, DatasetSpec, build
+
+    manifest = build(BuildConfig([DatasetSpec("meld", FIXTURE)], out, seed=seed), progress=False)
+    return manifest, {s: json.loads((out / f"{s}.json").read_text(encoding="utf-8"))
+                      for s in ("train", "test")}
+
+
+def test_built_records_carry_clip_context_and_question(tmp_path: Path):
+    from emollm_plugin.bench.schema import check_record
+    from emollm_plugin.bench.validate import validate_file
+
+    manifest, records = build_records(tmp_path / "out")
+    samples = {(s.split, s.source_id): s for s in run(FIXTURE)[0]}
+    assert {s: len(r) for s, r in records.items()} == {"train": 12, "test": 5}
+    assert manifest["datasets"]["meld"]["drops"] == run(FIXTURE)[1]
+    tasks = Counter(r["task"] for r in records["train"] + records["test"])
+    assert set(tasks) == {"emotion_closed", "emotion_open"} and sum(tasks.values()) == 17
+    for record in records["train"] + records["test"]:
+        check_record(record)
+        sample = samples[(record["split"], record["source_id"])]
+        assert record["video"] == record["audio"] == f"meld/{sample.video}"
+        assert record["label"] == sample.label
+        human, answer = (turn["value"] for turn in record["conversations"])
+        assert human.startswith(f"<video>\n<audio>\n{sample.context}\n")
+        assert "the speaker in this clip" in human and answer == sample.label
+        if record["task"] == "emotion_closed":
+            assert sorted(record["label_set"]) == sorted(CANONICAL_EMOTIONS)
+            assert ", ".join(record["label_set"]) in human  # options listed in the shown order
+        else:
+            assert "label_set" not in record
+    for split in ("train", "test"):
+        assert validate_file(tmp_path / "out" / f"{split}.json", progress=False).ok
+
+
+def test_build_is_byte_identical_for_the_same_seed(tmp_path: Path):
+    build_records(tmp_path / "a")
+    build_records(tmp_path / "b")
+    build_records(tmp_path / "c", seed=1)
+    for name in ("train.json", "test.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert (tmp_path / "a" / "train.json").read_bytes() != (tmp_path / "c" / "train.json").read_bytes()

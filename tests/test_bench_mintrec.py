@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -121,3 +122,29 @@ def test_clip_in_test_and_train_is_kept_in_test_only(mintrec_copy: Path):
     assert [s.split for s in kept if s.source_id == "S05_E16_88"] == ["test"]
     assert drops["train"]["clip also in test.tsv (kept in test only)"] == {
         "count": 1, "examples": ["S05_E16_88"]}
+
+
+def test_built_records_carry_clip_utterance_and_intent_options(tmp_path: Path):
+    from emollm_plugin.bench.build import BuildConfig, DatasetSpec, build
+    from emollm_plugin.bench.schema import check_record
+    from emollm_plugin.bench.validate import validate_file
+
+    out = tmp_path / "out"
+    manifest = build(BuildConfig([DatasetSpec("mintrec", FIXTURE)], out), progress=False)
+    records = [r for s in ("train", "test") for r in json.loads((out / f"{s}.json").read_text())]
+    samples = {s.source_id: s for s in run(FIXTURE)[0]}
+    assert len(records) == 9 and {r["task"] for r in records} == {"intention"}
+    assert manifest["datasets"]["mintrec"]["drops"] == run(FIXTURE)[1]
+    for record in records:
+        check_record(record)
+        sample = samples[record["source_id"]]
+        assert record["video"] == record["audio"] == f"mintrec/{sample.video}"
+        human, answer = (turn["value"] for turn in record["conversations"])
+        assert human.startswith(f"<video>\n<audio>\n{sample.context}\n")
+        assert "the speaker in this clip" in human and answer == record["label"] == sample.label
+        assert sorted(record["label_set"]) == sorted(MINTREC_INTENTS)
+        assert ", ".join(record["label_set"]) in human
+    assert validate_file(out / "train.json", progress=False).ok
+    again = tmp_path / "again"
+    build(BuildConfig([DatasetSpec("mintrec", FIXTURE)], again), progress=False)
+    assert (again / "train.json").read_bytes() == (out / "train.json").read_bytes()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import shutil
 from collections import Counter
@@ -158,3 +159,28 @@ def test_python2_pickle_strings_fall_back_to_latin1(tmp_path: Path):
     path = tmp_path / "language_sdk.pkl"
     path.write_bytes(b"\x80\x02}K\x01U\x04caf\xe9s.")
     assert load_data_pickle(path) == {1: "café"}
+
+
+def test_built_records_ask_yes_no_about_the_last_sentence(tmp_path: Path):
+    from emollm_plugin.bench.build import BuildConfig, DatasetSpec, build
+    from emollm_plugin.bench.schema import check_record
+    from emollm_plugin.bench.validate import validate_file
+
+    out = tmp_path / "out"
+    manifest = build(BuildConfig([DatasetSpec("urfunny", FIXTURE)], out), progress=False)
+    records = [r for s in ("train", "test") for r in json.loads((out / f"{s}.json").read_text())]
+    samples = {s.source_id: s for s in run(FIXTURE)[0]}
+    assert len(records) == 8 and {r["task"] for r in records} == {"humor"}
+    assert manifest["datasets"]["urfunny"]["drops"] == run(FIXTURE)[1]
+    for record in records:
+        check_record(record)
+        sample = samples[record["source_id"]]
+        assert record["video"] == record["audio"] == f"urfunny/{sample.video}"
+        human, answer = (turn["value"] for turn in record["conversations"])
+        assert human.startswith(f"<video>\n<audio>\n{sample.context}\n")
+        assert "the last sentence of this clip" in human and "label_set" not in record
+        assert answer == {"yes": "Yes", "no": "No"}[record["label"]]
+    assert validate_file(out / "test.json", progress=False).ok
+    again = tmp_path / "again"
+    build(BuildConfig([DatasetSpec("urfunny", FIXTURE)], again), progress=False)
+    assert (again / "train.json").read_bytes() == (out / "train.json").read_bytes()
