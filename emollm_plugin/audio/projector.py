@@ -1,0 +1,108 @@
+"""Audio projector: pool each clip's encoder frames to a token budget, then map to the LLM width.
+
+For clip i with encoder output H_i (T'_i x d) and budget N (``num_tokens``):
+
+    n_i = min(T'_i, N)
+    p_ij = mean_{t in S_j} H_i[t],   S_j = [floor(j T'_i / n_i), ceil((j + 1) T'_i / n_i)),
+                                     j = 0 .. n_i - 1                               (n_i x d)
+    out_i = W_2 GELU(W_1 p_i + b_1) + b_2      ("mlp2x_gelu")                     (n_i x D)
+    out_i = W p_i + b                          ("linear")
+
+S_j are the bins of ``adaptive_avg_pool1d``: adjacent, together covering every frame, neighbouring
+bins share at most one frame. A clip shorter than the budget keeps one token per frame, so token
+count follows the clip's length up to N (a 20 ms frame each after Whisper's stride-2 conv).
+Pooling runs per clip (lengths differ); the MLP runs once over all clips' tokens.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+DEFAULT_NUM_TOKENS = 32
+DEFAULT_KIND = "mlp2x_gelu"
+
+
+def _linear(in_dim: int, out_dim: int) -> nn.Module:
+    return nn.Linear(in_dim, out_dim)
+
+
+def _mlp2x_gelu(in_dim: int, out_dim: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim))
+
+
+PROJECTOR_KINDS = {"linear": _linear, "mlp2x_gelu": _mlp2x_gelu}
+
+
+class AudioProjector(nn.Module):
+    """Pool to at most ``num_tokens`` tokens per clip, then project ``in_dim`` -> ``out_dim``.
+
+    Args:
+        in_dim: audio tower width d (Whisper-base: 512).
+        out_dim: LLM hidden size D.
+        num_tokens: token budget N per clip (default: 32).
+        kind: "mlp2x_gelu" (LLaVA v1.5's projector shape) or "linear" (default: "mlp2x_gelu").
+
+    ``forward(list of T'_i x d) -> list of min(T'_i, N) x D`` (module doc).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS,
+                 kind: str = DEFAULT_KIND):
+        super().__init__()
+        if kind not in PROJECTOR_KINDS:
+            raise ValueError(f"unknown audio projector type {kind!r}; known: {', '.join(PROJECTOR_KINDS)}")
+        if num_tokens < 1:
+            raise ValueError(f"num_tokens must be >= 1, got {num_tokens}")
+        self.in_dim, self.out_dim, self.num_tokens, self.kind = in_dim, out_dim, num_tokens, kind
+        self.mlp = PROJECTOR_KINDS[kind](in_dim, out_dim)
+
+    def tokens_for(self, mel_frames: int) -> int:
+        """Tokens a clip of ``mel_frames`` log-mel frames becomes: min(mel_frames / 2, N)."""
+        return min(mel_frames // 2, self.num_tokens)
+
+    def pool(self, frames: Tensor) -> Tensor:
+        """T' x d -> min(T', N) x d by adaptive average pooling over time."""
+        tokens = min(frames.shape[0], self.num_tokens)
+        return F.adaptive_avg_pool1d(frames.t()[None], tokens)[0].t()
+
+    def forward(self, features: list[Tensor]) -> list[Tensor]:
+        if not isinstance(features, (list, tuple)) or not features:
+            raise ValueError("AudioProjector takes a non-empty list of T' x d tensors")
+        for i, clip in enumerate(features):
+            if clip.ndim != 2 or clip.shape[1] != self.in_dim or clip.shape[0] == 0:
+                raise ValueError(f"features[{i}] has shape {tuple(clip.shape)}; expected T' x "
+                                 f"{self.in_dim} with T' >= 1 (the audio tower's output)")
+        dtype = next(self.parameters()).dtype
+        pooled = [self.pool(clip.to(dtype)) for clip in features]  # n_i x d
+        sizes = [p.shape[0] for p in pooled]
+        projected = self.mlp(torch.cat(pooled))  # sum(n_i) x D
+        return list(projected.split(sizes))
+
+    def extra_repr(self) -> str:
+        return (f"in_dim={self.in_dim}, out_dim={self.out_dim}, num_tokens={self.num_tokens}, "
+                f"kind={self.kind!r}")
+
+
+def build_audio_projector(config) -> AudioProjector:
+    """AudioProjector from a model config (an HF ``PretrainedConfig`` or any attribute object).
+
+    Reads ``mm_audio_hidden_size`` (required: the tower's width), ``hidden_size`` (required: the
+    LLM's), ``mm_audio_projector_type`` (default: "mlp2x_gelu"), ``mm_audio_num_tokens``
+    (default: 32).
+    """
+    required = ("mm_audio_hidden_size", "hidden_size")
+    missing = [name for name in required if getattr(config, name, None) is None]
+    if missing:
+        raise ValueError(f"model config lacks {', '.join(missing)}: set mm_audio_hidden_size to the "
+                         "audio tower's hidden_size (Whisper-base: 512) before building the projector")
+    return AudioProjector(
+        in_dim=config.mm_audio_hidden_size,
+        out_dim=config.hidden_size,
+        num_tokens=_field(config, "mm_audio_num_tokens", DEFAULT_NUM_TOKENS),
+        kind=_field(config, "mm_audio_projector_type", DEFAULT_KIND),
+    )
+
+
+def _field(config, name: str, default):
+    value = getattr(config, name, None)
+    return default if value is None else value
