@@ -154,7 +154,8 @@ def write_unsupported_audio(path: str | Path, sample_rate: int = 16000) -> Path:
     """A wav whose format tag (0x1234) names a codec no FFmpeg decoder knows."""
     payload = bytes(2 * sample_rate // 10)
     fmt = struct.pack("<HHIIHH", 0x1234, 1, sample_rate, 2 * sample_rate, 2, 16)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(payload)) + payload
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+            + b"data" + struct.pack("<I", len(payload)) + payload)
     path = Path(path)
     path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     return path
