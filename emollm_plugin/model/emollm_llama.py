@@ -95,6 +95,17 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
         self.lm_head = torch.nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+        """Upstream's Trainer call also checkpoints the frozen CLIP tower, which runs under no_grad:
+        recomputing it is wasted work and it prints the misleading "None of the inputs have
+        requires_grad=True". Keep checkpointing for the LLM only while the tower is frozen."""
+        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+        tower = self.get_vision_tower()
+        clip = getattr(tower, "vision_tower", None)
+        if clip is not None and hasattr(clip, "gradient_checkpointing_disable") and \
+                not any(p.requires_grad for p in clip.parameters()):
+            clip.gradient_checkpointing_disable()
+
     # ----- loading -------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
