@@ -1,0 +1,19 @@
+"""MVP, EmoLLM's multi-perspective visual projector (DESIGN.md section 5).
+
+``MVPConfig`` is importable without torch; ``MVPProjector`` and ``build_mvp_projector`` load
+torch on first use. The plugin registers ``build_mvp_projector`` under the name ``"mvp"``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .config import MVPConfig
+
+__all__ = ["MVPConfig", "MVPProjector", "build_mvp_projector"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("MVPProjector", "build_mvp_projector"):
+        from . import module
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,193 @@
+"""Hyperparameters of the MVP projector, stored in the model config as ``mvp_<field>`` keys.
+
+A saved LLaVA config then carries everything needed to rebuild the projector that was trained:
+``MVPConfig.from_model_config(cfg)`` reads the keys back (a missing key takes the default), and
+``cfg.write_to(hf_config)`` writes every field as a JSON-serialisable value (tuples as lists).
+This module imports nothing heavy: it is read by argument parsing before torch is needed.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+PREFIX = "mvp_"
+CONTENT_PROJECTIONS = ("linear", "mlp2x_gelu")
+
+
+@dataclass(frozen=True)
+class MVPConfig:
+    """Multi-perspective visual projection (EmoLLM, arXiv 2406.16442), one field per knob.
+
+    Args:
+        num_clusters: clusters M_s of the chained merge steps, strictly decreasing
+            (default: ``(64, 32, 16)``; 112 tokens per image).
+        knn: neighbours K_s of DPC-KNN's density, one per step (default: ``(5, 3, 3)``).
+        tau: edge threshold on min-max normalised distances, in [0, 1] (default: ``0.1``).
+        alpha: weight of the content perspective in h = alpha * R_content + R_relation
+            (default: ``1.0``).
+        gcn_layers: graph-convolution layers of the relation perspective (default: ``2``).
+        content_proj: ``"linear"`` (the paper's W) or ``"mlp2x_gelu"`` (LLaVA v1.5's projector
+            shape, e.g. to start from its pretrained weights) (default: ``"linear"``).
+        frames_per_event: a clip of T frames is split into ceil(T / frames_per_event) events
+            (default: ``16``).
+        event_knn: neighbours K of DPC-KNN over frame vectors, capped at T (default: ``5``).
+        contiguous_events: events are runs of consecutive frames (default: ``True``; ``False``
+            lets DPC-KNN group any frames, as Chat-UniVi and the paper's code do).
+    """
+
+    num_clusters: tuple[int, ...] = field(default=(64, 32, 16), metadata={
+        "help": "clusters per chained merge step, strictly decreasing (default: 64 32 16)"})
+    knn: tuple[int, ...] = field(default=(5, 3, 3), metadata={
+        "help": "DPC-KNN neighbours per merge step, one per step (default: 5 3 3)"})
+    tau: float = field(default=0.1, metadata={
+        "help": "graph edge threshold on min-max normalised token distances, in [0, 1] "
+                "(default: 0.1)"})
+    alpha: float = field(default=1.0, metadata={
+        "help": "weight of the content perspective: h = alpha * R_content + R_relation "
+                "(default: 1.0)"})
+    gcn_layers: int = field(default=2, metadata={
+        "help": "graph-convolution layers of the relation perspective (default: 2)"})
+    content_proj: str = field(default="linear", metadata={
+        "help": "content projection: 'linear' (the paper's W) or 'mlp2x_gelu' "
+                "(default: linear)"})
+    frames_per_event: int = field(default=16, metadata={
+        "help": "a clip of T frames becomes ceil(T / frames_per_event) events (default: 16)"})
+    event_knn: int = field(default=5, metadata={
+        "help": "DPC-KNN neighbours when clustering frames into events (default: 5)"})
+    contiguous_events: bool = field(default=True, metadata={
+        "help": "events are runs of consecutive frames; False groups any similar frames as "
+                "Chat-UniVi does (default: True)"})
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name), f.default))
+        self._validate()
+
+    def _validate(self) -> None:
+        m, k = self.num_clusters, self.knn
+        if not m or any(v < 1 for v in m):
+            _fail("num_clusters", m, "one or more positive integers, e.g. 64 32 16")
+        if any(a <= b for a, b in zip(m, m[1:])):
+            _fail("num_clusters", m, "strictly decreasing counts (each step merges the "
+                  "previous step's clusters), e.g. 64 32 16")
+        if len(k) != len(m):
+            _fail("knn", k, f"one neighbour count per merge step ({len(m)} values, matching "
+                  f"mvp_num_clusters={list(m)})")
+        if any(v < 1 for v in k):
+            _fail("knn", k, "positive integers, e.g. 5 3 3")
+        for s in range(1, len(m)):
+            if k[s] > m[s - 1]:
+                _fail("knn", k, f"knn[{s}] <= {m[s - 1]}: step {s} clusters the {m[s - 1]} "
+                      "tokens of the previous step")
+        if not 0.0 <= self.tau <= 1.0:
+            _fail("tau", self.tau, "a value in [0, 1] (distances are min-max normalised)")
+        if not math.isfinite(self.alpha):
+            _fail("alpha", self.alpha, "a finite number, e.g. 1.0")
+        if self.gcn_layers < 1:
+            _fail("gcn_layers", self.gcn_layers, "1 or more")
+        if self.content_proj not in CONTENT_PROJECTIONS:
+            _fail("content_proj", self.content_proj, f"one of {list(CONTENT_PROJECTIONS)}")
+        if self.frames_per_event < 1:
+            _fail("frames_per_event", self.frames_per_event, "1 or more, e.g. 16")
+        if self.event_knn < 1:
+            _fail("event_knn", self.event_knn, "1 or more, e.g. 5")
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens per image (or per video event): sum of ``num_clusters``."""
+        return sum(self.num_clusters)
+
+    @classmethod
+    def from_model_config(cls, hf_config: Any) -> "MVPConfig":
+        """Read ``mvp_<field>`` attributes (or keys of a mapping); a missing one takes the default.
+
+        Works on a ``transformers.PretrainedConfig``, on parsed training arguments, or on a dict.
+        """
+        values = {}
+        for f in fields(cls):
+            key = PREFIX + f.name
+            if isinstance(hf_config, Mapping):
+                found = key in hf_config
+                value = hf_config.get(key)
+            else:
+                found = hasattr(hf_config, key)
+                value = getattr(hf_config, key, None)
+            if found and value is not None:
+                values[f.name] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as ``mvp_<field>`` with JSON-serialisable values (tuples become lists)."""
+        return {PREFIX + f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    def write_to(self, hf_config: Any) -> None:
+        """Set every ``mvp_<field>`` attribute on ``hf_config`` (so it is saved with the model)."""
+        for key, value in self.to_dict().items():
+            setattr(hf_config, key, value)
+
+    @classmethod
+    def cli_fields(cls) -> list[tuple[str, type, Any, str]]:
+        """``(name, type, default, help)`` per field, for ``--mvp_<name>`` training flags.
+
+        Tuple fields are reported as ``list[int]`` with a list default (argparse: ``type=int,
+        nargs="+"``; a dataclass field needs ``default_factory``). ``from_model_config`` reads
+        the parsed ``mvp_<name>`` attributes back.
+        """
+        out = []
+        for f in fields(cls):
+            default = f.default
+            typ: type = type(default)
+            if isinstance(default, tuple):
+                typ, default = list[int], list(default)
+            out.append((f.name, typ, default, f.metadata["help"]))
+        return out
+
+
+def _fail(name: str, value: Any, expected: str) -> None:
+    raise ValueError(f"{PREFIX}{name}={value!r} is invalid: pass {expected}")
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Bring a value read from a config, a JSON file or a command line to the field's type."""
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = json.loads(text) if text.startswith("[") else [
+                    int(v) for v in text.replace(",", " ").split()]
+            except ValueError:
+                _fail(name, value, "integers, e.g. '64,32,16' or [64, 32, 16]")
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value):
+            _fail(name, value, "a list of integers, e.g. [64, 32, 16]")
+        return tuple(value)
+    if isinstance(default, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            _fail(name, value, "true or false")
+        return value
+    if isinstance(default, (int, float)):
+        number = int if isinstance(default, int) else float
+        if isinstance(value, str):
+            try:
+                value = number(value)
+            except ValueError:
+                _fail(name, value, f"a number of type {number.__name__}")
+        allowed = (int,) if number is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            _fail(name, value, f"a number of type {number.__name__}")
+        return number(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        _fail(name, value, "a string")
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+

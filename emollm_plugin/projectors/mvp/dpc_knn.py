@@ -1,0 +1,137 @@
+r"""Token merging by density-peak clustering with k nearest neighbours (DPC-KNN).
+
+For tokens :math:`Z \in \mathbb{R}^{B \times N \times C}` (EmoLLM eq. 2, Chat-UniVi's behaviour):
+
+.. math::
+    d_{ij} = \lVert z_i - z_j \rVert_2 / \sqrt{C}, \qquad
+    \rho_i = \exp\Big(-\frac{1}{K} \sum_{j \in \mathrm{KNN}(i)} d_{ij}^2\Big), \qquad
+    \delta_i = \begin{cases} \min_{j:\, \rho_j > \rho_i} d_{ij} \\
+                             \max_j d_{ij} & \text{for the densest token} \end{cases}
+
+The M tokens with the largest :math:`\rho_i \delta_i` are the centres; every token joins its
+nearest centre (a centre always joins itself) and a cluster's token is the mean of its members:
+:math:`z'_m = \frac{1}{|c_m|} \sum_{i \in c_m} z_i`, giving :math:`B \times M \times C`.
+
+Conventions (each one changes results, so they are fixed and tested):
+
+- KNN(i) contains i itself (distance 0), as in Chat-UniVi; K is capped at N.
+- Ties in density are broken by token order (the earlier token counts as denser) instead of
+  Chat-UniVi's random noise: deterministic, and exact duplicates still yield one centre.
+- Scores are ranked as :math:`\log\rho_i + \log\delta_i` (same order as :math:`\rho_i\delta_i`,
+  but no underflow when every distance is large).
+- Clusters are numbered in the order of their centre's position, so merged tokens keep the raster
+  (or time) order of the tokens they came from.
+- The assignment runs in float32 under ``no_grad`` with autocast off, whatever the input dtype;
+  the merge is a mean, differentiable with respect to the tokens.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import Tensor
+
+
+class Clustering(NamedTuple):
+    """Result of :func:`dpc_knn_cluster`: ``assign`` (B x N, cluster of each token, in [0, M))
+    and ``centres`` (B x M, token index of each cluster's centre, increasing)."""
+
+    assign: Tensor
+    centres: Tensor
+
+
+def pairwise_distances(z: Tensor) -> Tensor:
+    r"""Euclidean distances :math:`\lVert z_i - z_j \rVert_2` of B x N x C tokens: B x N x N.
+
+    Computed as :math:`\lVert a\rVert^2 + \lVert b\rVert^2 - 2ab` on mean-centred tokens (the
+    centring keeps float32 cancellation small); the diagonal is exactly 0.
+    """
+    z = z - z.mean(dim=1, keepdim=True)                                   # (B, N, C)
+    sq = torch.linalg.vector_norm(z, dim=-1).square()                     # (B, N)
+    d2 = torch.baddbmm(sq.unsqueeze(2) + sq.unsqueeze(1), z, z.transpose(1, 2), alpha=-2)
+    d = d2.clamp_min_(0).sqrt_()                                          # (B, N, N)
+    d.diagonal(dim1=1, dim2=2).zero_()
+    return d
+
+
+def density_peaks(d: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """log(rho) and delta of DPC-KNN from scaled distances d (B x N x N): two B x N tensors."""
+    B, N, _ = d.shape
+    log_rho = -d.topk(min(k, N), dim=-1, largest=False).values.pow(2).mean(-1)  # (B, N)
+    # rank 0 = densest; equal densities are ordered by token index (stable sort)
+    order = log_rho.argsort(dim=-1, descending=True, stable=True)          # (B, N)
+    rank = torch.empty_like(order).scatter_(1, order, _arange(N, d).expand(B, N))
+    denser = rank.unsqueeze(1) < rank.unsqueeze(2)                         # (B, N, N): j denser than i
+    delta = d.masked_fill(~denser, float("inf")).amin(-1)                  # (B, N)
+    delta = torch.where(rank == 0, d.amax(-1), delta)
+    return log_rho, delta
+
+
+@torch.no_grad()
+def dpc_knn_cluster(z: Tensor, num_clusters: int, k: int) -> Clustering:
+    """Cluster B x N x C tokens into ``num_clusters`` clusters with DPC-KNN (see module doc)."""
+    B, N, C = z.shape
+    if not 1 <= num_clusters <= N:
+        raise ValueError(f"DPC-KNN cannot make {num_clusters} clusters from {N} tokens: "
+                         f"the number of clusters must be in [1, {N}]")
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        d = pairwise_distances(z.float()).div_(math.sqrt(C))              # (B, N, N)
+        log_rho, delta = density_peaks(d, k)
+        log_score = log_rho + delta.log()                                 # (B, N)
+        top = log_score.argsort(dim=-1, descending=True, stable=True)[:, :num_clusters]
+        centres = top.sort(dim=-1).values                                 # (B, M)
+
+        to_centres = d.gather(1, centres.unsqueeze(-1).expand(B, num_clusters, N))  # (B, M, N)
+        assign = to_centres.argmin(dim=1)                                 # (B, N)
+        assign.scatter_(1, centres, _arange(num_clusters, z).expand(B, num_clusters))
+    return Clustering(assign, centres)
+
+
+def merge_clusters(z: Tensor, assign: Tensor, num_clusters: int) -> Tensor:
+    """Mean of each cluster's member tokens: B x N x C tokens, B x N assignment -> B x M x C.
+
+    On CPU a sequential ``index_add_`` (N x C adds); elsewhere a one-hot product (M x N x C
+    multiply-adds) because GPU scatters use atomics and would make the sums' order, hence the
+    rounding, vary from run to run.
+    """
+    B, N, C = z.shape
+    members = torch.nn.functional.one_hot(assign, num_clusters).to(z.dtype)  # (B, N, M)
+    counts = members.sum(1).unsqueeze(-1)                                    # (B, M, 1)
+    if z.device.type == "cpu":
+        flat = (assign + _arange(B, z).T * num_clusters).flatten()          # (B*N,)
+        sums = z.new_zeros(B * num_clusters, C).index_add_(0, flat, z.reshape(B * N, C))
+        return sums.view(B, num_clusters, C) / counts                        # (B, M, C)
+    return torch.bmm(members.transpose(1, 2), z) / counts                    # (B, M, C)
+
+
+def dpc_knn_merge(z: Tensor, num_clusters: int, k: int) -> Tensor:
+    """Cluster with :func:`dpc_knn_cluster` and merge: B x N x C -> B x M x C (same dtype)."""
+    clustering = dpc_knn_cluster(z, num_clusters, k)
+    return merge_clusters(z, clustering.assign, num_clusters)
+
+
+def multi_step_merge(x: Tensor, num_clusters: Sequence[int], knn: Sequence[int]) -> list[Tensor]:
+    """Chained merge steps: step s merges step s-1's tokens into ``num_clusters[s]`` clusters.
+
+    x: B x N x C in any float dtype. Returns one float32 tensor B x M_s x C per step (autocast
+    off), differentiable with respect to x.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"MVP expects tokens shaped B x N x C, got shape {tuple(x.shape)}")
+    if x.shape[1] < num_clusters[0]:
+        raise ValueError(
+            f"MVP merges {x.shape[1]} tokens per image into {num_clusters[0]} clusters at step "
+            f"0, which needs at least as many tokens: lower mvp_num_clusters (now "
+            f"{list(num_clusters)}) or feed more patch tokens")
+    steps = []
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        z = x.float()
+        for m, k in zip(num_clusters, knn):
+            z = dpc_knn_merge(z, m, k)                                    # (B, M_s, C)
+            steps.append(z)
+    return steps
+
+
+def _arange(n: int, like: Tensor) -> Tensor:
+    return torch.arange(n, device=like.device).unsqueeze(0)

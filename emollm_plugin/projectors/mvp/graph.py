@@ -1,0 +1,104 @@
+r"""Relation perspective of MVP: a graph over the cluster tokens of each merge step, and a GCN.
+
+Adjacency of one merge step with M cluster tokens :math:`Z' \in \mathbb{R}^{B \times M \times C}`:
+
+.. math::
+    d_{ij} = \lVert z'_i - z'_j \rVert_2, \qquad
+    \hat d_{ij} = \frac{d_{ij} - \min_{k \ne l} d_{kl}}{\max_{k \ne l} d_{kl} - \min_{k \ne l} d_{kl}},
+    \qquad A_{ij} = [\hat d_{ij} \le \tau] \, [i \ne j]
+
+The min and max run over each sample's off-diagonal pairs only: with the zero diagonal inside,
+the minimum is always 0 and high-dimensional tokens (all far apart) get no edge at tau = 0.1.
+If every off-diagonal distance is equal, every pair is an edge. A carries no self-loops:
+``DenseGCNConv`` sets the diagonal to 1 itself.
+
+GCN layer (Kipf & Welling), :math:`H \in \mathbb{R}^{B \times L \times F}`:
+
+.. math::
+    H' = \hat D^{-1/2} (A + I) \hat D^{-1/2} H W + b, \qquad \hat D_{ii} = 1 + \sum_j A_{ij}
+
+with GELU between layers and none after the last (its output is added to the content tokens,
+like the last Linear of LLaVA's ``mlp2x_gelu``). Hidden layers keep the input width C; only the
+last maps C -> D, so a deep GCN stays cheap next to the vision tower.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .dpc_knn import pairwise_distances
+
+
+@torch.no_grad()
+def relation_adjacency(z: Tensor, tau: float) -> Tensor:
+    """0/1 adjacency (B x M x M, float32, zero diagonal) of B x M x C cluster tokens."""
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        B, M, _ = z.shape
+        if M < 2:
+            return z.new_zeros(B, M, M, dtype=torch.float32)
+        d = pairwise_distances(z.float())                                   # (B, M, M)
+        off_diagonal = ~torch.eye(M, dtype=torch.bool, device=z.device)     # (M, M)
+        lo = d.masked_fill(~off_diagonal, float("inf")).amin(dim=(1, 2), keepdim=True)
+        hi = d.masked_fill(~off_diagonal, float("-inf")).amax(dim=(1, 2), keepdim=True)
+        scaled = (d - lo) / (hi - lo).clamp_min(torch.finfo(d.dtype).tiny)  # (B, M, M)
+        return ((scaled <= tau) & off_diagonal).float()
+
+
+def block_diagonal(adjacencies: list[Tensor]) -> Tensor:
+    """Stack per-step adjacencies (B x M_s x M_s) into one B x L x L block-diagonal matrix.
+
+    One GCN call on the block-diagonal graph equals separate calls per step: no edge crosses
+    steps, so degrees and messages stay inside each block.
+    """
+    B = adjacencies[0].shape[0]
+    L = sum(a.shape[-1] for a in adjacencies)
+    out = adjacencies[0].new_zeros(B, L, L)
+    start = 0
+    for a in adjacencies:
+        m = a.shape[-1]
+        out[:, start:start + m, start:start + m] = a
+        start += m
+    return out
+
+
+def edges_per_node(adjacency: Tensor) -> Tensor:
+    """Mean number of off-diagonal edges per node of each B x M x M adjacency: shape (B,)."""
+    return adjacency.sum(-1).mean(-1)
+
+
+class RelationGCN(nn.Module):
+    """Stack of ``torch_geometric.nn.dense.DenseGCNConv`` layers: B x L x C -> B x L x D.
+
+    Args:
+        in_dim: token width C.
+        out_dim: output width D (the LLM's hidden size).
+        num_layers: graph-convolution layers (default: ``2``); widths C -> ... -> C -> D.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, num_layers: int = 2):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"RelationGCN needs num_layers >= 1, got {num_layers}")
+        # imported here: torch_geometric takes seconds to import and is only needed once built
+        from torch_geometric.nn.dense import DenseGCNConv
+        widths = [in_dim] * num_layers + [out_dim]
+        self.layers = nn.ModuleList(
+            DenseGCNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.act = nn.GELU()
+
+    def reset_parameters(self) -> None:
+        for layer in self.layers:
+            layer.reset_parameters()
+
+    def forward(self, h: Tensor, adjacency: Tensor) -> Tensor:
+        """h: B x L x C, adjacency: B x L x L without self-loops -> B x L x D."""
+        adjacency = adjacency.to(h.dtype)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, adjacency)                                         # (B, L, width)
+            if i < len(self.layers) - 1:
+                h = self.act(h)
+        return h
+
+    def extra_repr(self) -> str:
+        first, last = self.layers[0], self.layers[-1]
+        return f"{first.in_channels}, {last.out_channels}, num_layers={len(self.layers)}"
