@@ -229,9 +229,11 @@ def build_dataset(spec: DatasetSpec, config: BuildConfig, bank: QuestionBank,
 
 def dumps_records(records: list[dict]) -> str:
     """A JSON list with one record per line (diffable, still one json.load for LLaVA)."""
-    if not records:
-        return "[]\n"
-    return "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n"
+    return _join_lines([json.dumps(r, ensure_ascii=False) for r in records])
+
+
+def _join_lines(lines: list[str]) -> str:
+    return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
 def atomic_write(path: Path, text: str) -> str:
@@ -272,18 +274,19 @@ def build(config: BuildConfig, progress: bool = True) -> dict[str, Any]:
         for split in SPLITS:
             by_split[split] += records[split]
 
-    files: dict[str, Any] = {}
+    files: dict[str, list[str]] = {}  # file name -> serialised records (each dumped once)
     for split in SPLITS:
-        files[f"{split}.json"] = by_split[split]
+        lines = [json.dumps(r, ensure_ascii=False) for r in by_split[split]]
+        files[f"{split}.json"] = lines
         for task in TASKS:
-            subset = [r for r in by_split[split] if r["task"] == task]
+            subset = [line for line, r in zip(lines, by_split[split]) if r["task"] == task]
             if subset:
                 files[f"{split}_{task}.json"] = subset
             elif (out / f"{split}_{task}.json").exists():  # stale file of an earlier build
                 (out / f"{split}_{task}.json").unlink()
-    written = {name: {"records": len(recs), "sha256": atomic_write(out / name,
-                                                                  dumps_records(recs))}
-               for name, recs in files.items()}
+    written = {name: {"records": len(lines), "sha256": atomic_write(out / name,
+                                                                   _join_lines(lines))}
+               for name, lines in files.items()}
     if config.link_media:
         for spec in config.datasets:
             link_media(out, spec.name, spec.root)

@@ -148,7 +148,7 @@ def _conversations(record: dict) -> tuple[str, str]:
 def _check_label(record: dict, task: str, gpt: str) -> None:
     label = record["label"]
     if label not in TASK_LABELS[task]:
-        raise SchemaError("label", f"{label!r} is not a {task} label "
+        raise SchemaError("label", f"{label!r} is not among the {task} labels "
                                    f"({', '.join(TASK_LABELS[task])})")
     if task in CLOSED_TASKS:
         options = record.get("label_set")
