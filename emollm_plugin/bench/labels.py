@@ -112,7 +112,7 @@ def emotion6_emotion(probs: Mapping[str, float] | Sequence[float], keyword: str 
 
 # --- EMOTIC ---------------------------------------------------------------------------------
 
-# Partial map: only categories with a clear counterpart among the 7; the other 14 (Affection,
+# Partial map: only categories with a clear counterpart among the 7; the other 13 (Affection,
 # Anticipation, Confidence, Disconnection, Disquietment, Doubt/Confusion, Embarrassment,
 # Engagement, Esteem, Fatigue, Sensitivity, Sympathy, Yearning) carry no vote.
 EMOTIC_TO_CANONICAL = {
