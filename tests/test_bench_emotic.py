@@ -109,3 +109,13 @@ def test_layout_and_format_errors(tmp_path):
         list(EmoticAdapter(layout="csv").iter_samples(root))
     with pytest.raises(ValueError, match="unknown option"):
         EmoticAdapter(val="test")
+
+
+def test_person_without_categories_is_counted(tmp_path):
+    root = tmp_path / "emotic19"
+    shutil.copytree(FIXTURES / "emotic", root, ignore=shutil.ignore_patterns("Annotations"))
+    csv = root / "emotic_pre" / "val.csv"
+    csv.write_text(csv.read_text().replace("['Peace', 'Sympathy']", "[]"))
+    samples = all_samples("emotic", root)
+    assert samples["val/emodb_small/images/aeo4t8cs7bqj0sngkw/row0"].drop_reason == \
+        "person has no category annotation"

@@ -125,3 +125,10 @@ def test_stats_prints_label_counts(built, capsys):
     out = capsys.readouterr().out
     assert "6 records" in out
     assert "mmsd2      train sarcasm               6  yes 3, no 3" in out
+
+
+def test_stats_refuses_a_broken_file(tmp_path, capsys):
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps([{"id": "x"}]))
+    assert bench_main(["stats", str(path)]) == 1
+    assert "record 0 (id 'x'): field 'conversations': missing" in capsys.readouterr().err

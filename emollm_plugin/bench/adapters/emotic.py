@@ -118,6 +118,8 @@ class EmoticAdapter(DatasetAdapter):
                 size: Sequence[float], box: Sequence[float], categories: list[str],
                 meta: dict[str, Any]) -> SourceSample:
         label, reason = mapped(emotic_emotion, categories)
+        if not categories:
+            reason = "person has no category annotation"
         clipped = clip_box(box, size) if min(size) > 0 else None
         if clipped is None and reason is None:
             label, reason = None, "empty person box or image size"
