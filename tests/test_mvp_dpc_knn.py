@@ -69,10 +69,10 @@ def test_density_and_delta_match_reference():
     log_rho, delta = density_peaks(d, 4)
     for b in range(2):
         rho, ref_delta, *_ = reference_dpc_knn(z[b], 5, 4)
-        torch.testing.assert_close(log_rho[b].double(), torch.tensor(rho, dtype=torch.float64).log(), rtol=1e-5,
-                                   atol=1e-5)
-        torch.testing.assert_close(delta[b].double(), torch.tensor(ref_delta, dtype=torch.float64), rtol=1e-5,
-                                   atol=1e-5)
+        ref_rho = torch.tensor(rho, dtype=torch.float64)
+        ref_delta = torch.tensor(ref_delta, dtype=torch.float64)
+        torch.testing.assert_close(log_rho[b].double(), ref_rho.log(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(delta[b].double(), ref_delta, rtol=1e-5, atol=1e-5)
         densest = int(torch.tensor(rho).argmax())
         assert delta[b, densest] == pytest.approx(float(d[b, densest].max()), rel=1e-6)
 

@@ -62,7 +62,7 @@ def density_peaks(d: Tensor, k: int) -> tuple[Tensor, Tensor]:
     # rank 0 = densest; equal densities are ordered by token index (stable sort)
     order = log_rho.argsort(dim=-1, descending=True, stable=True)          # (B, N)
     rank = torch.empty_like(order).scatter_(1, order, _arange(N, d).expand(B, N))
-    denser = rank.unsqueeze(1) < rank.unsqueeze(2)                         # (B, N, N): j denser than i
+    denser = rank.unsqueeze(1) < rank.unsqueeze(2)               # (B, N, N): [i, j] = j denser
     delta = d.masked_fill(~denser, float("inf")).amin(-1)                  # (B, N)
     delta = torch.where(rank == 0, d.amax(-1), delta)
     return log_rho, delta

@@ -4,8 +4,9 @@ Adjacency of one merge step with M cluster tokens :math:`Z' \in \mathbb{R}^{B \t
 
 .. math::
     d_{ij} = \lVert z'_i - z'_j \rVert_2, \qquad
-    \hat d_{ij} = \frac{d_{ij} - \min_{k \ne l} d_{kl}}{\max_{k \ne l} d_{kl} - \min_{k \ne l} d_{kl}},
-    \qquad A_{ij} = [\hat d_{ij} \le \tau] \, [i \ne j]
+    \hat d_{ij} = \frac{d_{ij} - \min_{k \ne l} d_{kl}}
+                       {\max_{k \ne l} d_{kl} - \min_{k \ne l} d_{kl}}, \qquad
+    A_{ij} = [\hat d_{ij} \le \tau] \, [i \ne j]
 
 The min and max run over each sample's off-diagonal pairs only: with the zero diagonal inside,
 the minimum is always 0 and high-dimensional tokens (all far apart) get no edge at tau = 0.1.

@@ -71,9 +71,7 @@ class MVPProjector(nn.Module):
         """x: B x N x C image tokens -> B x L x D, in x's dtype."""
         self._check_width(x)
         steps = multi_step_merge(x, self.mvp_config.num_clusters, self.mvp_config.knn)
-        out, stats = self._fuse(steps, x.dtype)
-        self.last_stats = stats
-        return out
+        return self.fuse(steps, x.dtype)
 
     def forward_video(self, frames: Tensor) -> Tensor:
         """frames: T x N x C tokens of ONE clip, in time order -> (E * L) x D, in frames' dtype."""
@@ -86,13 +84,16 @@ class MVPProjector(nn.Module):
         with torch.autocast(device_type=frames.device.type, enabled=False):
             event_steps = [merge_events(tokens, events, m, k)                # E x M_s x C each
                            for tokens, m, k in zip(steps, cfg.num_clusters, cfg.knn)]
-        out, stats = self._fuse(event_steps, frames.dtype)                   # (E, L, D)
-        stats["events"] = [frames_of_event.tolist() for frames_of_event in events]
-        self.last_stats = stats
+        out = self.fuse(event_steps, frames.dtype)                           # (E, L, D)
+        self.last_stats["events"] = [frames_of_event.tolist() for frames_of_event in events]
         return out.reshape(E * self.num_tokens_image, self.out_dim)
 
-    def _fuse(self, steps: list[Tensor], dtype: torch.dtype) -> tuple[Tensor, dict[str, Any]]:
-        """h = alpha * content_proj(Z) + GCN(Z, A) for per-step tokens B x M_s x C -> B x L x D."""
+    def fuse(self, steps: list[Tensor], dtype: torch.dtype) -> Tensor:
+        """h = alpha * content_proj(Z) + GCN(Z, A) for per-step tokens B x M_s x C -> B x L x D.
+
+        ``steps`` are the merged tokens of each step (any float dtype); the projection runs in
+        ``dtype``. Sets ``last_stats["edges_per_node"]``.
+        """
         adjacencies = [relation_adjacency(z, self.mvp_config.tau) for z in steps]
         tokens = torch.cat(steps, dim=1).to(dtype)                            # (B, L, C)
         content = self.content_proj(tokens)                                  # (B, L, D)
@@ -104,7 +105,8 @@ class MVPProjector(nn.Module):
             raise ValueError(
                 f"MVP got non-finite vision tokens ({int(bad_count)} NaN/inf values after "
                 "merging): the vision tower's output overflowed or is broken; check its dtype")
-        return self.mvp_config.alpha * content + relation, {"edges_per_node": edges_list}
+        self.last_stats = {"edges_per_node": edges_list}
+        return self.mvp_config.alpha * content + relation
 
     def _check_width(self, x: Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.in_dim:

@@ -97,4 +97,4 @@ def merge_events(step_tokens: Tensor, events: Sequence[Tensor], num_clusters: in
     merged = torch.cat(pieces)                                               # (E, M', C), grouped
     order = torch.empty(len(events), dtype=torch.long)
     order[torch.tensor(positions)] = torch.arange(len(events))
-    return merged[order.to(merged.device)]                                   # (E, M', C), time order
+    return merged[order.to(merged.device)]                         # (E, M', C) in event order
