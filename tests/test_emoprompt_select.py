@@ -51,7 +51,7 @@ def test_never_the_query_own_record_or_media_and_always_its_task(strategy):
     features = np.stack([per_image[ex.media["image"]] + rng.normal(scale=1e-3, size=8) for ex in BANK])
     selector = ExemplarSelector(BANK, strategy, features=features if strategy == "nearest" else None)
     own_feature = {ex.source_id: f for ex, f in zip(BANK, features)}
-    for seed_shift, query in enumerate(RECORDS):
+    for query in RECORDS:
         # nearest: the query's own exemplar is the most similar vector there is
         chosen = selector.select(query, own_feature[query["id"]] if strategy == "nearest" else None)
         assert chosen.source_id != query["id"]

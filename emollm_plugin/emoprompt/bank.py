@@ -64,8 +64,10 @@ class Exemplar:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
-FIELD_TYPES: dict[str, type] = {f.name: (dict if f.name == "media" else int if f.name == "schema_version"
-                                         else str) for f in fields(Exemplar)}
+FIELD_TYPES: dict[str, type] = {
+    "schema_version": int, "id": str, "task": str, "label": str, "source_id": str, "media": dict,
+    "reasoning": str, "answer": str, "generator": str, "prompt_version": str, "created_at": str}
+assert list(FIELD_TYPES) == [f.name for f in fields(Exemplar)]
 
 
 @dataclass(frozen=True)

@@ -276,8 +276,11 @@ class _LabelQueue:
         groups: dict[str, list[dict]] = defaultdict(list)
         for record in records:
             groups[record["label"]].append(record)
-        key = lambda r: stable_index(seed, r["id"], 2**62)  # noqa: E731
-        self.groups = {label: deque(sorted(rs, key=key)) for label, rs in groups.items()}
+
+        def order(record: dict) -> int:
+            return stable_index(seed, record["id"], 2**62)
+
+        self.groups = {label: deque(sorted(rs, key=order)) for label, rs in groups.items()}
         self.have = Counter({label: have[label] for label in self.groups})
 
     def next(self) -> dict | None:
