@@ -16,6 +16,7 @@ def register() -> None:
     from . import components, seams
     components.register_builtin_components()
     seams.install()
+    seams.sync_conversation_templates()
     _registered = True
 
 

@@ -60,6 +60,8 @@ def register_builtin_components() -> None:
     AUDIO_TOWERS.register("whisper", _build_whisper_tower)
     for name in ("mlp2x_gelu", "linear"):
         AUDIO_PROJECTORS.register(name, _build_audio_projector)
+    from .emoprompt.template import register_templates
+    register_templates()
 
 
 def plugin_projector(name: Optional[str]) -> Optional[ProjectorSpec]:
@@ -79,6 +81,12 @@ def write_projector_config(hf_config, model_args) -> None:
     spec = plugin_projector(getattr(model_args, "mm_projector_type", None))
     if spec is not None and spec.write_config is not None:
         spec.write_config(hf_config, model_args)
+
+
+def write_emoprompt_config(hf_config, model_args) -> None:
+    if getattr(model_args, "version", None) == "emoprompt_v1" or getattr(model_args, "emoprompt_bank", None):
+        from .emoprompt.runtime import write_config
+        write_config(hf_config, model_args)
 
 
 def write_audio_config(hf_config, model_args) -> None:

@@ -18,12 +18,14 @@ Seams:
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import sys
 from typing import Any, Callable
 
 _ORIGINALS: dict[tuple[str, str], Any] = {}
+_ADDED_TEMPLATES: set[str] = set()
 _installed = False
 
 
@@ -93,9 +95,12 @@ def find_all_linear_names(model):
 
 
 def make_supervised_data_module(tokenizer, data_args):
+    import llava.conversation as conversation_lib
+
+    from .emoprompt.runtime import is_emoprompt
     from .model.emollm_llama import last_initialized_model
     model = last_initialized_model()
-    if model is None or not model.uses_plugin():
+    if model is None or not (model.uses_plugin() or is_emoprompt(conversation_lib.default_conversation)):
         return original("llava.train.train", "make_supervised_data_module")(tokenizer=tokenizer, data_args=data_args)
     from .train.data import make_emo_data_module
     return make_emo_data_module(tokenizer, data_args, model)
@@ -141,10 +146,30 @@ def install() -> None:
     _patch(train_mod, "make_supervised_data_module", make_supervised_data_module)
     _patch(train_mod, "find_all_linear_names", find_all_linear_names)
 
+    _installed = True
+    sync_conversation_templates()
+
+
+def sync_conversation_templates() -> None:
+    """Copy every registered template into llava.conversation.conv_templates (each register())."""
+    import llava.conversation
     from .registry import CONV_TEMPLATES
     for name, template in CONV_TEMPLATES.items():
+        if name not in llava.conversation.conv_templates:
+            _ADDED_TEMPLATES.add(name)
         llava.conversation.conv_templates[name] = template
-    _installed = True
+
+
+@contextlib.contextmanager
+def default_conversation(conversation):
+    """Temporarily make `conversation` LLaVA's default (its preprocess reads the module global)."""
+    import llava.conversation as conversation_lib
+    previous = conversation_lib.default_conversation
+    conversation_lib.default_conversation = conversation
+    try:
+        yield conversation
+    finally:
+        conversation_lib.default_conversation = previous
 
 
 def uninstall() -> None:
@@ -153,6 +178,10 @@ def uninstall() -> None:
     from transformers import AutoModelForCausalLM
     for (module_name, name), obj in _ORIGINALS.items():
         setattr(sys.modules[module_name], name, obj)
+    if "llava.conversation" in sys.modules:
+        for name in _ADDED_TEMPLATES:
+            sys.modules["llava.conversation"].conv_templates.pop(name, None)
+    _ADDED_TEMPLATES.clear()
     if ("llava.model", "LlavaLlamaForCausalLM") in _ORIGINALS:
         from llava.model.language_model.llava_llama import LlavaConfig
         AutoModelForCausalLM.register(LlavaConfig, _ORIGINALS[("llava.model", "LlavaLlamaForCausalLM")], exist_ok=True)

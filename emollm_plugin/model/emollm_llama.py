@@ -68,6 +68,7 @@ class EmoLlavaLlamaModel(LlavaLlamaModel):
 
     def initialize_vision_modules(self, model_args, fsdp=None):
         components.write_projector_config(self.config, model_args)
+        components.write_emoprompt_config(self.config, model_args)
         if self._owner is not None:
             _last_initialized[:] = [self._owner]
         super().initialize_vision_modules(model_args, fsdp=fsdp)
@@ -196,7 +197,8 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
 
     def prepare_inputs_labels_for_multimodal(self, input_ids, position_ids, attention_mask, past_key_values,
                                              labels, images, image_sizes=None, audios=None):
-        if not self.uses_plugin() and audios is None:
+        plugin_media = audios is not None or (isinstance(images, list) and any(m is None for m in images))
+        if not self.uses_plugin() and not plugin_media:
             return super().prepare_inputs_labels_for_multimodal(
                 input_ids, position_ids, attention_mask, past_key_values, labels, images, image_sizes)
         if (images is None and audios is None) or input_ids.shape[1] == 1:

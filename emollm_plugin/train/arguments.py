@@ -31,6 +31,11 @@ def extend_model_arguments(upstream_cls):
         ("audio_tower_type", str, _field("whisper", "registered audio tower name")),
         ("mm_audio_projector_type", str, _field("mlp2x_gelu", "audio projector: mlp2x_gelu | linear")),
         ("mm_audio_num_tokens", int, _field(32, "audio tokens per clip after pooling the encoder frames")),
+        ("emoprompt_bank", Optional[str], _field(None, "EmoPrompt exemplar bank (JSONL) for --version "
+                                                 "emoprompt_v1 (default: the packaged illustrative bank)")),
+        ("emoprompt_strategy", str, _field("random", "training-time exemplar selection: random | "
+                                           "same-label-excluded | nearest")),
+        ("emoprompt_seed", int, _field(0, "seed of the exemplar selection")),
     ] + _mvp_fields()
     return dataclasses.make_dataclass("ModelArguments", fields, bases=(upstream_cls,))
 

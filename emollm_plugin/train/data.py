@@ -72,8 +72,11 @@ class MediaTokenCounts:
 
 class EmoSupervisedDataset(Dataset):
     def __init__(self, data_path: str, tokenizer, data_args, token_counts: Optional[MediaTokenCounts] = None,
-                 n_mels: Optional[int] = None):
+                 n_mels: Optional[int] = None, emoprompt=None):
+        """emoprompt: an ``EmoPromptRuntime`` when training with ``--version emoprompt_v1``: each
+        record's system prompt then carries a worked exemplar (never the record itself)."""
         self.records = load_records(data_path)
+        self.emoprompt = emoprompt
         self.data_path = data_path
         self.tokenizer = tokenizer
         self.data_args = data_args
@@ -143,7 +146,16 @@ class EmoSupervisedDataset(Dataset):
         sources = [conversations]
         if visual is not None:
             sources = upstream.preprocess_multimodal(sources, self.data_args)
-        data = upstream.preprocess(sources, self.tokenizer, has_image=visual is not None or audio is not None)
+        has_media = visual is not None or audio is not None
+        if self.emoprompt is None:
+            data = upstream.preprocess(sources, self.tokenizer, has_image=has_media)
+        else:
+            from llava import conversation as conversation_lib
+
+            from ..seams import default_conversation
+            conversation, _ = self.emoprompt.conversation_for(rec, conversation_lib.default_conversation)
+            with default_conversation(conversation):
+                data = upstream.preprocess(sources, self.tokenizer, has_image=has_media)
         input_ids, labels = data["input_ids"][0], data["labels"][0]
         self._check_supervised(i, rec, input_ids, labels, visual, audio)
         return dict(input_ids=input_ids, labels=labels, image=visual, audio=audio)
@@ -210,7 +222,12 @@ def token_counts_for(model) -> Optional[MediaTokenCounts]:
 
 
 def make_emo_data_module(tokenizer, data_args, model) -> dict:
+    from llava import conversation as conversation_lib
+
+    from ..emoprompt.runtime import EmoPromptRuntime, is_emoprompt
     tower = model.get_model().get_audio_tower() if hasattr(model.get_model(), "get_audio_tower") else None
+    emoprompt = (EmoPromptRuntime.from_config(model.config, phase="train")
+                 if is_emoprompt(conversation_lib.default_conversation) else None)
     dataset = EmoSupervisedDataset(data_args.data_path, tokenizer, data_args, token_counts=token_counts_for(model),
-                                   n_mels=getattr(tower, "n_mels", None))
+                                   n_mels=getattr(tower, "n_mels", None), emoprompt=emoprompt)
     return dict(train_dataset=dataset, eval_dataset=None, data_collator=EmoDataCollator(tokenizer))

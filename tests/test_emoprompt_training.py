@@ -1,0 +1,77 @@
+"""--version emoprompt_v1 through LLaVA's train(): exemplar in the system prompt, exact masking."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from e2e_helpers import tiny_train_args, train_in_process
+
+
+@pytest.fixture(scope="module")
+def trained_emoprompt(tiny_models, tmp_path_factory):
+    from emollm_plugin.demo_data import make_demo_data
+    root = tmp_path_factory.mktemp("e2e_emoprompt")
+    data = make_demo_data(root / "data", per_label=2, kinds=("image",))
+    out = root / "emollm-llava-lora-emoprompt"
+    args = tiny_train_args(tiny_models, data, out, max_steps=2)
+    args[args.index("--version") + 1] = "emoprompt_v1"
+    mp = pytest.MonkeyPatch()
+    try:
+        trainer = train_in_process(mp, args)
+    finally:
+        mp.undo()
+    return trainer, data, out
+
+
+def test_each_sample_gets_an_exemplar_and_only_the_answer_is_supervised(trained_emoprompt):
+    trainer, _, _ = trained_emoprompt
+    dataset, tokenizer = trainer.train_dataset, trainer.tokenizer
+    assert dataset.emoprompt is not None
+    for i, record in enumerate(dataset.records):
+        item = dataset[i]
+        labels = item["labels"]
+        supervised = tokenizer.decode(labels[labels != -100].tolist()).strip()
+        assert supervised == record["conversations"][1]["value"] + "</s>"
+        text_ids = [t for t in item["input_ids"].tolist() if t >= 0]
+        prompt = tokenizer.decode(text_ids)
+        assert "Worked example" in prompt
+        exemplar = dataset.emoprompt.conversation_for(record, _emoprompt_conv())[1]
+        assert exemplar.source_id != record["id"]
+
+
+def _emoprompt_conv():
+    from llava.conversation import conv_templates
+    return conv_templates["emoprompt_v1"]
+
+
+def test_checkpoint_records_bank_and_strategy(trained_emoprompt):
+    from emollm_plugin.emoprompt import example_bank_path
+    _, _, out = trained_emoprompt
+    config = json.loads((out / "config.json").read_text())
+    assert config["emoprompt_bank"] == str(example_bank_path())
+    assert config["emoprompt_strategy"] == "random" and config["emoprompt_seed"] == 0
+
+
+def test_eval_selection_never_shows_the_query_record_or_its_label(trained_emoprompt):
+    from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
+    trainer, _, _ = trained_emoprompt
+    runtime = EmoPromptRuntime.from_config(trainer.model.config, phase="eval")
+    base = _emoprompt_conv()
+    emotions = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
+    for k in range(60):
+        for task in ("emotion_open", "emotion_closed"):
+            record = {"id": f"q{k}/{task}", "task": task, "label": emotions[k % 7], "image": f"x/{k}.png"}
+            conversation, exemplar = runtime.conversation_for(record, base)
+            assert exemplar.label != record["label"] and exemplar.source_id != record["id"]
+            assert conversation.version == base.version and exemplar.reasoning in conversation.system
+
+
+def test_eval_yes_no_exemplar_does_not_depend_on_the_label(trained_emoprompt):
+    from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
+    trainer, _, _ = trained_emoprompt
+    runtime = EmoPromptRuntime.from_config(trainer.model.config, phase="eval")
+    for k in range(30):
+        picks = {runtime.conversation_for({"id": f"s{k}", "task": "sarcasm", "label": label}, _emoprompt_conv())[1].id
+                 for label in ("yes", "no")}
+        assert len(picks) == 1
