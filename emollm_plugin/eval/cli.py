@@ -1,7 +1,9 @@
-"""``emollm eval score|report``: score a LLaVA answers file against EmoBench questions.
+"""``emollm eval score|report|export-questions``: score a LLaVA answers file against EmoBench
+questions, or write the questions for LLaVA's own ``model_vqa_loader``.
 
     emollm eval score  --answers A.jsonl --questions Q.json [--out-json S.json] [--out-md S.md]
     emollm eval report --answers A.jsonl --questions Q.json --out DIR
+    emollm eval export-questions --questions Q.json --out Q.jsonl [--media-root DIR]
 """
 from __future__ import annotations
 
@@ -33,7 +35,27 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--out-md", type=Path, help="write the Markdown report here")
     commands.choices["report"].add_argument("--out", required=True, type=Path,
                                             help="folder for scores and plots (created)")
+    export = commands.add_parser("export-questions",
+                                 help="image records -> question JSONL for llava.eval.model_vqa_loader")
+    export.add_argument("--questions", required=True, type=Path, help="EmoBench records (JSON list or JSONL)")
+    export.add_argument("--out", required=True, type=Path, help="question JSONL to write")
+    export.add_argument("--media-root", type=Path, default=None,
+                        help="also leave out images that are missing or unreadable under this folder "
+                             "(default: no check)")
     return parser
+
+
+def _export_questions(args: argparse.Namespace) -> int:
+    from .questions import QuestionError, load_records, to_llava_questions
+    try:
+        exported = to_llava_questions(load_records(args.questions), args.media_root)
+    except QuestionError as err:
+        print(f"emollm eval: {err}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("".join(json.dumps(line) + "\n" for line in exported.lines), encoding="utf-8")
+    print(f"emollm eval: wrote {args.out}: {exported.summary()}", file=sys.stderr)
+    return 0
 
 
 def _input_problems(scores: dict) -> list[str]:
@@ -47,6 +69,8 @@ def _input_problems(scores: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "export-questions":
+        return _export_questions(args)
     for path in (args.answers, args.questions):
         if not path.is_file():
             print(f"emollm eval: {path} does not exist or is not a file", file=sys.stderr)
