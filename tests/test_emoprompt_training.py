@@ -75,3 +75,16 @@ def test_eval_yes_no_exemplar_does_not_depend_on_the_label(trained_emoprompt):
         picks = {runtime.conversation_for({"id": f"s{k}", "task": "sarcasm", "label": label}, _emoprompt_conv())[1].id
                  for label in ("yes", "no")}
         assert len(picks) == 1
+
+
+def test_eval_prompt_uses_the_same_template_with_a_leak_free_exemplar(trained_emoprompt):
+    from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
+    from emollm_plugin.eval.questions import build_prompt
+    trainer, _, _ = trained_emoprompt
+    runtime = EmoPromptRuntime.from_config(trainer.model.config, phase="eval")
+    record = dict(trainer.train_dataset.records[0])
+    prompt = build_prompt(record, "emoprompt_v1", emoprompt=runtime)
+    exemplar = runtime.conversation_for(record, _emoprompt_conv())[1]
+    assert prompt.startswith(_emoprompt_conv().system.split("\n")[0]) and exemplar.reasoning in prompt
+    assert exemplar.label != record["label"]
+    assert prompt.endswith("ASSISTANT:")

@@ -334,13 +334,17 @@ class Answerer:
         self.use_start_end = bool(getattr(config, "mm_use_im_start_end", False))
         self.conv_mode = args.conv_mode
         self.generation = generation_kwargs(args)
+        from ..emoprompt.runtime import EmoPromptRuntime, is_emoprompt
+        from .questions import conversation
+        self.emoprompt = (EmoPromptRuntime.from_config(config, phase="eval")
+                          if is_emoprompt(conversation(args.conv_mode)) else None)
 
     def prepare(self, record: dict) -> Prepared:
         """Raises Unanswerable for a record this model cannot take."""
         from ..model.tokens import tokenizer_media_token
 
         visual, audio = self.media.load(record)
-        prompt = build_prompt(record, self.conv_mode, self.use_start_end)
+        prompt = build_prompt(record, self.conv_mode, self.use_start_end, self.emoprompt)
         ids = tokenizer_media_token(prompt, self.tokenizer, return_tensors="pt")
         check_length(record["id"], ids, visual, audio, self.token_counts, self.max_length)
         return Prepared(record, ids, visual, audio)

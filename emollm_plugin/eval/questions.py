@@ -120,9 +120,15 @@ def conversation(conv_mode: str):
     return conv_templates[conv_mode].copy()
 
 
-def build_prompt(record: dict, conv_mode: str = "vicuna_v1", mm_use_im_start_end: bool = False) -> str:
-    """The full generation prompt for a record: template, human turn, empty assistant turn."""
+def build_prompt(record: dict, conv_mode: str = "vicuna_v1", mm_use_im_start_end: bool = False,
+                 emoprompt=None) -> str:
+    """The full generation prompt for a record: template, human turn, empty assistant turn.
+
+    emoprompt: an ``EmoPromptRuntime`` (eval phase) when ``conv_mode`` is ``emoprompt_v1``: the
+    system prompt then carries the exemplar selected for this record, as in training."""
     conv = conversation(conv_mode)
+    if emoprompt is not None:
+        conv = emoprompt.conversation_for(record, conv)[0]
     conv.append_message(conv.roles[0], human_turn(record, mm_use_im_start_end, "mmtag" in str(conv.version)))
     conv.append_message(conv.roles[1], None)
     return conv.get_prompt()
