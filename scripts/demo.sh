@@ -6,7 +6,7 @@
 #
 # Environment (all optional):
 #   DEMO_DIR     where everything is written            (default: <repo>/work/demo)
-#   DEMO_STEPS   training steps                         (default: 40)
+#   DEMO_STEPS   training steps                         (default: 60)
 #   EMOLLM_VENV  venv used when none is active          (default: <repo>/.venv)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +15,7 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then . "${EMOLLM_VENV:-$REPO/.venv}/bin/activate";
 cd "$REPO"
 
 DEMO_DIR="${DEMO_DIR:-$REPO/work/demo}"
-STEPS="${DEMO_STEPS:-40}"
+STEPS="${DEMO_STEPS:-60}"
 CKPT="$DEMO_DIR/checkpoints/emollm-llava-lora-tiny"
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
@@ -24,7 +24,7 @@ emollm make-tiny "$DEMO_DIR/models"
 
 echo "== 2/4 tiny dataset: images, video clips, clips with audio -> $DEMO_DIR/data"
 python -c "from emollm_plugin.demo_data import make_demo_data as m; \
-m('$DEMO_DIR/data', per_label=4, kinds=('image', 'video', 'video+audio'), video_frames=8)"
+m('$DEMO_DIR/data', per_label=6, kinds=('image', 'video', 'video+audio'), video_frames=8)"
 
 echo "== 3/4 LoRA training through LLaVA's train(): MVP projector + Whisper audio tower"
 rm -rf "$CKPT"
@@ -37,11 +37,19 @@ python -m emollm_plugin.train \
   --mm_use_im_start_end False --mm_use_im_patch_token False \
   --lora_enable True --lora_r 16 --lora_alpha 32 \
   --output_dir "$CKPT" --max_steps "$STEPS" --per_device_train_batch_size 4 \
-  --learning_rate 3e-3 --lr_scheduler_type cosine --warmup_ratio 0.05 --logging_steps 5 \
+  --learning_rate 5e-3 --lr_scheduler_type cosine --warmup_ratio 0.05 --logging_steps 5 \
   --save_strategy no --model_max_length 512 --gradient_checkpointing True \
   --dataloader_num_workers 0 --report_to none --seed 0 --disable_tqdm True
 
 echo "== 4/4 reload with LLaVA's load_pretrained_model, answer the test split, score"
 TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" \
   bash "$REPO/scripts/eval_emobench.sh" "$CKPT" "$DEMO_DIR/models/llm"
+python - "$DEMO_DIR/eval/answers.jsonl" "$DEMO_DIR/data/test.json" <<'PY'
+import json, sys
+labels = {r["id"]: r["label"] for r in json.load(open(sys.argv[2]))}
+print("\nanswers of the reloaded checkpoint (first 6):")
+for line in open(sys.argv[1]).readlines()[:6]:
+    answer = json.loads(line)
+    print(f"  {answer['question_id']:<32} label={labels[answer['question_id']]:<9} answer={answer['text']!r}")
+PY
 echo "demo finished: checkpoint $CKPT, answers and plots in $DEMO_DIR/eval"
