@@ -1,0 +1,305 @@
+"""scripts/finetune_emo_lora.sh and scripts/finetune_sequential.sh, run for real on the tiny preset:
+two CPU processes under DeepSpeed ZeRO-2 through LLaVA's own train(), checkpoints loaded back with
+LLaVA's own load_pretrained_model, resume from checkpoint-2, stage 1 -> merge -> stage 2.
+
+The launch arithmetic (batch split, hostfile, errors) is checked with DRY_RUN=1, which prints the
+command without starting anything.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+FINETUNE = REPO / "scripts" / "finetune_emo_lora.sh"
+SEQUENTIAL = REPO / "scripts" / "finetune_sequential.sh"
+TINY_NAME = "emollm-llava-lora-tiny"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(script: Path, *args: str, timeout: int = 400, **env: str) -> subprocess.CompletedProcess:
+    full = dict(os.environ, PYTHON=sys.executable, MASTER_PORT=str(_free_port()), **env)
+    full.setdefault("TORCH_EXTENSIONS_DIR", str(REPO / "work" / "torch_extensions"))
+    for key in ("CUDA_VISIBLE_DEVICES", "HOSTFILE", "DRY_RUN"):  # the test decides these
+        if key not in env:
+            full.pop(key, None)
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=full, timeout=timeout)
+
+
+def _ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}"
+    return proc.stdout + proc.stderr
+
+
+def _losses(output_dir: Path) -> dict[int, float]:
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    return {h["step"]: h["loss"] for h in state["log_history"] if "loss" in h}
+
+
+def _trainables(output_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+    weights = dict(load_file(str(output_dir / "adapter_model.safetensors")))
+    weights.update(torch.load(output_dir / "non_lora_trainables.bin"))
+    return weights
+
+
+# ---- one real tiny run shared by the tests below ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("preset_tiny")
+    output = _ok(_run(FINETUNE, PRESET="tiny", WORK_DIR=str(work)))
+    return work, work / "checkpoints" / TINY_NAME, output
+
+
+def test_tiny_preset_trains_two_processes_under_zero2(tiny_run):
+    work, ckpt, output = tiny_run
+    assert "dist_world_size=2" in output
+    assert "2 processes x micro-batch 2 x accumulation 1 = global batch 4" in output
+    losses = _losses(ckpt)
+    assert sorted(losses) == [1, 2, 3, 4]
+    assert all(0.0 < x < 50 for x in losses.values())  # 0.0 would mean every target was masked
+    # ZeRO-2 really partitioned the optimizer state over the two ranks
+    step2 = ckpt / "checkpoint-2" / "global_step2"
+    shards = sorted(p.name for p in step2.glob("zero_pp_rank_*_mp_rank_00_optim_states.pt"))
+    assert shards == ["zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
+    state = torch.load(step2 / shards[1], weights_only=False)
+    assert int(state["optimizer_state_dict"]["zero_stage"]) == 2
+    assert state["optimizer_state_dict"]["partition_count"][0] == 2
+    config = json.loads((ckpt / "config.json").read_text())
+    assert config["mm_projector_type"] == "mvp" and config["mvp_num_clusters"] == [16, 8, 4]
+    assert config["mm_audio_tower"].endswith("whisper.pt")
+
+
+_LOAD_WORKER = r'''
+import json, os, sys
+import torch
+from safetensors.torch import load_file
+import emollm_plugin
+emollm_plugin.register()
+from llava.model.builder import load_pretrained_model
+
+ckpt, base = sys.argv[1:3]
+tokenizer, model, processor, _ = load_pretrained_model(ckpt, base, os.path.basename(ckpt), device="cpu")
+state = model.state_dict()
+# merged LLM weight = base + (alpha / r) B A, computed here from the saved files
+lora = load_file(os.path.join(ckpt, "adapter_model.safetensors"))
+cfg = json.load(open(os.path.join(ckpt, "adapter_config.json")))
+base_weights = load_file(os.path.join(base, "model.safetensors"))
+merge_err = 0.0
+for name in ("layers.0.self_attn.q_proj", "layers.1.mlp.down_proj"):
+    a = lora[f"base_model.model.model.{name}.lora_A.weight"].float()
+    b = lora[f"base_model.model.model.{name}.lora_B.weight"].float()
+    expected = base_weights[f"model.{name}.weight"].float() + cfg["lora_alpha"] / cfg["r"] * b @ a
+    merge_err = max(merge_err, float((state[f"model.{name}.weight"].float() - expected).abs().max()))
+non_lora = torch.load(os.path.join(ckpt, "non_lora_trainables.bin"))
+projector_err = max(float((state[k[len("base_model.model."):]].float() - v.float()).abs().max())
+                    for k, v in non_lora.items())
+ids = tokenizer("USER: Describe the clip. ASSISTANT:", return_tensors="pt").input_ids
+generated = model.generate(ids, max_new_tokens=3, do_sample=False)
+print("RESULT " + json.dumps({
+    "projector": type(model.get_model().mm_projector).__name__,
+    "audio_projector": type(getattr(model.get_model(), "audio_projector", None)).__name__,
+    "merge_err": merge_err, "projector_err": projector_err, "n_non_lora": len(non_lora),
+    "generated": int(generated.shape[1])}))
+'''
+
+
+def _load_with_llava(ckpt: Path, base: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _LOAD_WORKER, str(ckpt), str(base)], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+def _assert_loaded(result: dict) -> None:
+    assert result["projector"] == "MVPProjector" and result["audio_projector"] == "AudioProjector"
+    assert result["merge_err"] < 1e-5, "LoRA was not merged as W + alpha/r * B A"
+    assert result["projector_err"] == 0.0 and result["n_non_lora"] > 0
+    assert result["generated"] >= 1  # greedy decoding runs on the loaded model
+
+
+def test_checkpoint_loads_with_llavas_loader(tiny_run):
+    work, ckpt, _ = tiny_run
+    _assert_loaded(_load_with_llava(ckpt, work / "models" / "llm"))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "transformers 4.37.2 + torch 2.13 cannot resume a LoRA DeepSpeed checkpoint: it saves without "
+    "frozen weights but loads strictly, and torch.load(weights_only=True) rejects rng_state_*.pth; "
+    "needs the two resume shims in the plugin's launcher (docs/training.md, 'Resuming')"))
+def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
+    """Interrupted after checkpoint-2: the same command again continues from it (LLaVA's train()
+    resumes when output_dir has checkpoint-*) and ends where the uninterrupted run ended."""
+    work, ckpt, _ = tiny_run
+    resumed = tmp_path / TINY_NAME
+    resumed.mkdir()
+    shutil.copytree(ckpt / "checkpoint-2", resumed / "checkpoint-2")
+    output = _ok(_run(FINETUNE, PRESET="tiny", WORK_DIR=str(work), OUTPUT_DIR=str(resumed)))
+    assert output.count("{'loss': ") == 2  # only steps 3 and 4 were trained in this run
+    # log_history: steps 1-2 restored from checkpoint-2, steps 3-4 trained again to the same losses
+    assert sorted(_losses(resumed)) == [1, 2, 3, 4]
+    assert _losses(resumed) == pytest.approx(_losses(ckpt), rel=1e-5)
+    want, got = _trainables(ckpt), _trainables(resumed)
+    assert want.keys() == got.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
+    from safetensors.torch import load_file
+
+    work, _, _ = tiny_run
+    run_dir = tmp_path / "sequential"
+    _ok(_run(SEQUENTIAL, PRESET="tiny", WORK_DIR=str(work), RUN_DIR=str(run_dir), MAX_STEPS="2",
+             SAVE_STEPS="100"))
+    stage1, merged, stage2 = run_dir / "stage1-llava-lora", run_dir / "stage1-merged", run_dir / "stage2-llava-lora"
+    general = json.loads((run_dir / "general" / "train.json").read_text())
+    assert general and all("emotion" not in r["conversations"][1]["value"] for r in general)
+    assert sorted(_losses(stage1)) == [1, 2] and sorted(_losses(stage2)) == [1, 2]
+
+    # the merged model is stage 1 folded into the base: LLM = base + alpha/r * B A, projectors = stage 1's
+    base = load_file(str(work / "models" / "llm" / "model.safetensors"))
+    merged_w = load_file(str(merged / "model.safetensors"))
+    lora = load_file(str(stage1 / "adapter_model.safetensors"))
+    scale = json.loads((stage1 / "adapter_config.json").read_text())
+    scale = scale["lora_alpha"] / scale["r"]
+    name = "layers.0.self_attn.v_proj"
+    delta = scale * lora[f"base_model.model.model.{name}.lora_B.weight"] @ lora[f"base_model.model.model.{name}.lora_A.weight"]
+    assert delta.abs().max() > 1e-4  # stage 1 changed the LLM
+    torch.testing.assert_close(merged_w[f"model.{name}.weight"], base[f"model.{name}.weight"] + delta)
+    for key, value in torch.load(stage1 / "non_lora_trainables.bin").items():
+        torch.testing.assert_close(merged_w[key[len("base_model.model."):]], value)
+    assert not [k for k in merged_w if "vision_tower" in k or "audio_tower" in k]
+
+    # stage 2 trained on top of the merged model, and LLaVA's loader reads it back from that base
+    assert json.loads((stage2 / "adapter_config.json").read_text())["base_model_name_or_path"] == str(merged)
+    _assert_loaded(_load_with_llava(stage2, merged))
+
+
+def test_mix_writes_one_file_with_both_sources_and_absolute_media(tiny_run, tmp_path):
+    work, _, _ = tiny_run
+    general = tmp_path / "general.json"
+    general.write_text(json.dumps([{"id": "g0", "image": "demo/pic.png", "conversations": [
+        {"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "A picture."}]}]))
+    (tmp_path / "gmedia").mkdir()
+    run_dir = tmp_path / "mix"
+    proc = _run(SEQUENTIAL, PRESET="tiny", WORK_DIR=str(work), RUN_DIR=str(run_dir), MIX="1", DRY_RUN="1",
+                STAGE1_DATA=str(general), STAGE1_MEDIA=str(tmp_path / "gmedia"))
+    _ok(proc)
+    mixed = json.loads((run_dir / "mixed_train.json").read_text())
+    emobench = json.loads((work / "data" / "train.json").read_text())
+    assert len(mixed) == 1 + len(emobench)
+    assert mixed[0]["image"] == str(tmp_path / "gmedia" / "demo" / "pic.png")
+    assert all(Path(r[k]).is_absolute() and Path(r[k]).exists() for r in mixed[1:]
+               for k in ("video", "audio") if k in r)
+    command = shlex.split(proc.stdout.strip().splitlines()[-1])
+    assert command[command.index("--data_path") + 1] == str(run_dir / "mixed_train.json")
+    assert command[command.index("--output_dir") + 1] == str(run_dir / "mix-llava-lora")
+
+
+# ---- launch arithmetic, without starting anything --------------------------------------------------
+
+def _dry(*args: str, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    proc = _run(FINETUNE, *args, DRY_RUN="1", **env)
+    command = shlex.split(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else []
+    return proc, command
+
+
+def _flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+@pytest.mark.parametrize("gpus, global_batch, max_micro, micro, accum", [
+    ("4", "16", "4", 4, 1),   # the paper's run on 4 x 24 GB
+    ("1", "16", "4", 4, 4),   # one GPU: same global batch through accumulation
+    ("2", "16", "3", 2, 4),   # largest divisor of 8 that is <= 3
+    ("8", "16", "4", 2, 1),
+])
+def test_batch_split_keeps_the_global_batch(gpus, global_batch, max_micro, micro, accum):
+    proc, command = _dry(NUM_GPUS=gpus, GLOBAL_BATCH=global_batch, MAX_MICRO_BATCH=max_micro)
+    _ok(proc)
+    assert int(_flag(command, "--per_device_train_batch_size")) == micro
+    assert int(_flag(command, "--gradient_accumulation_steps")) == accum
+    assert int(gpus) * micro * accum == int(global_batch)
+    assert _flag(command, "--num_gpus") == gpus and "--module" in command
+
+
+def test_paper_recipe_is_the_default():
+    proc, command = _dry(NUM_GPUS="4")
+    _ok(proc)
+    expected = {"--deepspeed": "zero_configs/zero2.json", "--model_name_or_path": "models/vicuna-7b-v1.5",
+                "--vision_tower": "models/clip-vit-large-patch14", "--audio_tower": "models/whisper-base.pt",
+                "--mm_projector_type": "mvp", "--lora_enable": "True", "--num_train_epochs": "5",
+                "--learning_rate": "2e-5", "--lr_scheduler_type": "cosine", "--warmup_ratio": "0.03",
+                "--bf16": "True", "--gradient_checkpointing": "True", "--mm_vision_select_layer": "-2"}
+    assert {k: _flag(command, k) for k in expected} == expected
+    clusters = command.index("--mvp_num_clusters")
+    assert command[clusters + 1:clusters + 4] == ["64", "32", "16"]
+    train_args = command[command.index("emollm_plugin.train") + 1:]
+    assert not [a for a in train_args if a.startswith("/")]  # no machine's absolute paths
+
+
+def test_hostfile_sets_the_world_size(tmp_path):
+    hostfile = tmp_path / "hostfile"
+    hostfile.write_text("# two nodes\nnode-a slots=4\n\nnode-b slots=4\n")
+    proc, command = _dry(HOSTFILE=str(hostfile), MASTER_ADDR="node-a")
+    assert "8 processes x micro-batch 2 x accumulation 1 = global batch 16" in _ok(proc)
+    assert _flag(command, "--hostfile") == str(hostfile) and _flag(command, "--master_addr") == "node-a"
+    assert "--num_gpus" not in command
+
+
+def test_cuda_visible_devices_is_honoured():
+    proc, command = _dry(CUDA_VISIBLE_DEVICES="2,3")
+    _ok(proc)
+    assert _flag(command, "--include") == "localhost:2,3" and "--num_gpus" not in command
+    assert _flag(command, "--gradient_accumulation_steps") == "2"
+
+
+def test_extra_flags_reach_the_trainer_and_empty_audio_tower_drops_audio():
+    proc, command = _dry("--mm_projector_lr", "1e-4", NUM_GPUS="1", AUDIO_TOWER="")
+    _ok(proc)
+    assert command[-2:] == ["--mm_projector_lr", "1e-4"]
+    assert "--audio_tower" not in command and "--mm_audio_num_tokens" not in command
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"NUM_GPUS": "3"}, "GLOBAL_BATCH=16 is not divisible by the 3 processes"),
+    ({"NUM_GPUS": "4", "MICRO_BATCH": "3"}, "MICRO_BATCH=3 does not divide the per-process share 4"),
+    ({"NUM_GPUS": "1", "OUTPUT_DIR": "checkpoints/my-run"}, "must contain 'llava' and 'lora'"),
+    ({"NUM_GPUS": "1", "PRECISION": "fp8"}, "PRECISION=fp8: use bf16, fp16 or fp32"),
+    ({"PRESET": "huge"}, "unknown PRESET=huge"),
+    ({"NUM_GPUS": "0"}, "no GPU found"),
+    ({"NUM_GPUS": "2", "LAUNCHER": "mpirun"}, "LAUNCHER=mpirun: use deepspeed or torchrun"),
+])
+def test_bad_settings_fail_before_launch_with_the_fix(env, message):
+    proc, _ = _dry(**env)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_bad_hostfile_line_is_named(tmp_path):
+    hostfile = tmp_path / "hostfile"
+    hostfile.write_text("node-a slots=4\nnode-b\n")
+    proc, _ = _dry(HOSTFILE=str(hostfile))
+    assert proc.returncode == 2 and "bad line 2: node-b" in proc.stderr
+
+
+def test_missing_model_names_the_variable_and_the_download(tmp_path):
+    proc = _run(FINETUNE, NUM_GPUS="1", MODELS_DIR=str(tmp_path / "none"))
+    assert proc.returncode == 2
+    assert "MODEL_BASE=" in proc.stderr and "huggingface-cli download lmsys/vicuna-7b-v1.5" in proc.stderr
