@@ -343,7 +343,8 @@ def parse_run(argv: list[str] | None) -> tuple[RunSpec, list[int], bool]:
     ap.add_argument("--nodes", type=_positive_int, default=1, help="nodes (default: 1)")
     ap.add_argument("--gpu-mem", type=float, default=24.0, help="GiB per GPU (default: 24)")
     ap.add_argument("--offload", action="store_true", help="optimizer states on the CPU (zero2_offload.json)")
-    ap.add_argument("--bits", type=int, choices=(16, 4), default=16, help="LLM weights: 16 = bf16, 4 = QLoRA (default: 16)")
+    ap.add_argument("--bits", type=int, choices=(16, 4), default=16,
+                    help="LLM weights: 16 = bf16, 4 = QLoRA (default: 16)")
     ap.add_argument("--seq-len", type=_seq_len, default=None, metavar="auto|N",
                     help="tokens per sample (default: auto = visual + audio + text)")
     ap.add_argument("--modality", choices=("image", "video", "video+audio"), default="video+audio",
