@@ -5,7 +5,7 @@
 # global batch 16, AdamW lr 2e-5, cosine schedule, warmup 0.03, bf16, gradient checkpointing.
 #
 #   bash scripts/finetune_emo_lora.sh [more training flags...]     # flags are passed to the trainer
-#   PRESET=tiny bash scripts/finetune_emo_lora.sh                  # offline tiny run, 2 CPU processes
+#   PRESET=tiny bash scripts/finetune_emo_lora.sh                  # offline tiny run, 2 CPU processes (GPUs hidden)
 #   HOSTFILE=hostfile bash scripts/finetune_emo_lora.sh            # several nodes (deepspeed + pdsh)
 #   DRY_RUN=1 bash scripts/finetune_emo_lora.sh                    # print the launch command only
 #
@@ -84,6 +84,8 @@ case "$PRESET" in
     : "${LORA_R:=8}" "${LORA_ALPHA:=16}" "${MAX_LEN:=512}" "${NUM_VIDEO_FRAMES:=4}" "${AUDIO_TOKENS:=8}"
     : "${MVP_CLUSTERS:=16 8 4}" "${MVP_KNN:=3 3 2}" "${MVP_FRAMES_PER_EVENT:=4}"
     : "${DATA_WORKERS:=0}" "${SEED:=0}" "${SAVE_STEPS:=2}" "${TINY_KINDS:=video+audio}"
+    # always the CPU, also on a GPU machine: DeepSpeed's CPU accelerator with gloo
+    export CUDA_VISIBLE_DEVICES="" DS_ACCELERATOR=cpu
     ;;
   *) die "unknown PRESET=$PRESET: use PRESET=tiny or leave it unset for the paper's recipe" ;;
 esac

@@ -39,6 +39,7 @@ STAGE1_EPOCHS="${STAGE1_EPOCHS:-1}"
 case "$MIX" in 0|1) ;; *) die "MIX=$MIX: use 0 (sequential) or 1 (mixed)" ;; esac
 
 if [ "$PRESET" = tiny ]; then
+  export CUDA_VISIBLE_DEVICES="" DS_ACCELERATOR=cpu  # the CPU also for the merge, as in finetune_emo_lora.sh
   export WORK_DIR="$(abspath "${WORK_DIR:-work/preset_tiny}")"
   RUN_DIR="$(abspath "${RUN_DIR:-$WORK_DIR/sequential}")"
   : "${STAGE1_DATA:=$RUN_DIR/general/train.json}" "${STAGE1_MEDIA:=$WORK_DIR/data/media}"
