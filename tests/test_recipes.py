@@ -41,7 +41,8 @@ def _run(script: Path, *args: str, timeout: int = 400, **env: str) -> subprocess
 
 
 def _ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}"
+    assert proc.returncode == 0, (f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
+                                  f"\n--- stderr\n{proc.stderr[-5000:]}")
     return proc.stdout + proc.stderr
 
 
@@ -180,7 +181,8 @@ def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
     scale = json.loads((stage1 / "adapter_config.json").read_text())
     scale = scale["lora_alpha"] / scale["r"]
     name = "layers.0.self_attn.v_proj"
-    delta = scale * lora[f"base_model.model.model.{name}.lora_B.weight"] @ lora[f"base_model.model.model.{name}.lora_A.weight"]
+    prefix = f"base_model.model.model.{name}"
+    delta = scale * lora[f"{prefix}.lora_B.weight"] @ lora[f"{prefix}.lora_A.weight"]
     assert delta.abs().max() > 1e-4  # stage 1 changed the LLM
     torch.testing.assert_close(merged_w[f"model.{name}.weight"], base[f"model.{name}.weight"] + delta)
     for key, value in torch.load(stage1 / "non_lora_trainables.bin").items():
