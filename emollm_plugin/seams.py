@@ -15,6 +15,8 @@ Seams:
   training data          llava.train.train.make_supervised_data_module (video, audio, masked-sample check)
   LoRA targets           llava.train.train.find_all_linear_names (never the audio tower / projectors)
   conversation templates llava.conversation.conv_templates gains the plugin's registered templates
+  resuming               transformers.trainer.deepspeed_load_checkpoint / Trainer._load_rng_state
+                         (LoRA + DeepSpeed checkpoints resume; see train/resume.py)
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from typing import Any, Callable
 
 _ORIGINALS: dict[tuple[str, str], Any] = {}
 _ADDED_TEMPLATES: set[str] = set()
+_OWNERS: dict[str, Any] = {}  # classes patched by _patch_attr, by their recorded name
 _installed = False
 
 
@@ -34,6 +37,15 @@ def _patch(module, name: str, new) -> None:
     if key not in _ORIGINALS:
         _ORIGINALS[key] = getattr(module, name)
     setattr(module, name, new)
+
+
+def _patch_attr(owner, key_name: str, name: str, new) -> None:
+    """Like _patch, for an attribute of a class (recorded under key_name)."""
+    key = (key_name, name)
+    if key not in _ORIGINALS:
+        _ORIGINALS[key] = owner.__dict__[name]
+    _OWNERS[key_name] = owner
+    setattr(owner, name, new)
 
 
 def original(module_name: str, name: str):
@@ -106,6 +118,17 @@ def make_supervised_data_module(tokenizer, data_args):
     return make_emo_data_module(tokenizer, data_args, model)
 
 
+def deepspeed_load_checkpoint(deepspeed_engine, checkpoint_path):
+    from .train.resume import load_deepspeed_checkpoint
+    return load_deepspeed_checkpoint(deepspeed_engine, checkpoint_path,
+                                     original("transformers.trainer", "deepspeed_load_checkpoint"))
+
+
+def _load_rng_state(self, checkpoint):
+    from .train.resume import load_rng_state
+    return load_rng_state(self, checkpoint, _ORIGINALS[("transformers.trainer.Trainer", "_load_rng_state")])
+
+
 # ----- install -----------------------------------------------------------------------------------
 def install() -> None:
     global _installed
@@ -146,6 +169,10 @@ def install() -> None:
     _patch(train_mod, "make_supervised_data_module", make_supervised_data_module)
     _patch(train_mod, "find_all_linear_names", find_all_linear_names)
 
+    import transformers.trainer as hf_trainer
+    _patch(hf_trainer, "deepspeed_load_checkpoint", deepspeed_load_checkpoint)
+    _patch_attr(hf_trainer.Trainer, "transformers.trainer.Trainer", "_load_rng_state", _load_rng_state)
+
     _installed = True
     sync_conversation_templates()
 
@@ -177,7 +204,7 @@ def uninstall() -> None:
     global _installed
     from transformers import AutoModelForCausalLM
     for (module_name, name), obj in _ORIGINALS.items():
-        setattr(sys.modules[module_name], name, obj)
+        setattr(_OWNERS.get(module_name) or sys.modules[module_name], name, obj)
     if "llava.conversation" in sys.modules:
         for name in _ADDED_TEMPLATES:
             sys.modules["llava.conversation"].conv_templates.pop(name, None)
@@ -195,4 +222,4 @@ def installed() -> bool:
 
 def seam_bindings() -> list[tuple[str, str, Callable]]:
     """(module, name, current object) for every installed seam: for `emollm doctor` and tests."""
-    return [(m, n, getattr(sys.modules[m], n)) for (m, n) in _ORIGINALS]
+    return [(m, n, getattr(_OWNERS.get(m) or sys.modules[m], n)) for (m, n) in _ORIGINALS]

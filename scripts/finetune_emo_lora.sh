@@ -56,7 +56,7 @@
 #  DATA_WORKERS        dataloader workers per process         (default: 4; PRESET=tiny: 0)
 #  REPORT_TO           none | wandb | tensorboard             (default: none)
 #  SEED                seed                                   (default: 42; PRESET=tiny: 0)
-#  TINY_KINDS          PRESET=tiny demo media kinds: image video video+audio (default: video+audio)
+#  TINY_KINDS          PRESET=tiny demo media kinds: image video video+audio (default: all three)
 #  PYTHON              interpreter with the plugin installed  (default: python)
 #  TORCH_EXTENSIONS_DIR  DeepSpeed's JIT-built ops (CPU runs build one, ~35 s once)
 #                                                 (default: work/torch_extensions)
@@ -83,7 +83,7 @@ case "$PRESET" in
     : "${NUM_GPUS:=2}" "${GLOBAL_BATCH:=4}" "${MAX_STEPS:=4}" "${LR:=2e-3}" "${PRECISION:=fp32}"
     : "${LORA_R:=8}" "${LORA_ALPHA:=16}" "${MAX_LEN:=512}" "${NUM_VIDEO_FRAMES:=4}" "${AUDIO_TOKENS:=8}"
     : "${MVP_CLUSTERS:=16 8 4}" "${MVP_KNN:=3 3 2}" "${MVP_FRAMES_PER_EVENT:=4}"
-    : "${DATA_WORKERS:=0}" "${SEED:=0}" "${SAVE_STEPS:=2}" "${TINY_KINDS:=video+audio}"
+    : "${DATA_WORKERS:=0}" "${SEED:=0}" "${SAVE_STEPS:=2}" "${TINY_KINDS:=image video video+audio}"
     # always the CPU, also on a GPU machine: DeepSpeed's CPU accelerator with gloo
     export CUDA_VISIBLE_DEVICES="" DS_ACCELERATOR=cpu
     ;;

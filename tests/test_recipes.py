@@ -140,10 +140,6 @@ def test_checkpoint_loads_with_llavas_loader(tiny_run):
     _assert_loaded(_load_with_llava(ckpt, work / "models" / "llm"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "transformers 4.37.2 + torch 2.13 cannot resume a LoRA DeepSpeed checkpoint: it saves without "
-    "frozen weights but loads strictly, and torch.load(weights_only=True) rejects rng_state_*.pth; "
-    "needs the two resume shims in the plugin's launcher (docs/training.md, 'Resuming')"))
 def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
     """Interrupted after checkpoint-2: the same command again continues from it (LLaVA's train()
     resumes when output_dir has checkpoint-*) and ends where the uninterrupted run ended."""

@@ -102,3 +102,21 @@ def test_lora_never_wraps_the_audio_tower_or_projectors(trained_mixed):
     assert lora_modules and not [n for n in lora_modules if any(
         k in n for k in ("audio_tower", "audio_projector", "mm_projector", "vision_tower"))]
     assert any("self_attn.q_proj" in n for n in lora_modules) and any("mlp.down_proj" in n for n in lora_modules)
+
+
+def test_a_batch_without_audio_still_gives_every_trainable_parameter_a_gradient(trained_mixed):
+    """Under ZeRO-2 with several processes, a parameter without a gradient on one rank breaks the
+    gradient exchange; the unused audio projector must get an exact zero gradient instead."""
+    trainer, _, _ = trained_mixed
+    model = trainer.model
+    model.train()
+    model.zero_grad(set_to_none=True)
+    items = [trainer.train_dataset[_find(trainer, lambda r: "image" in r)]]
+    batch = trainer.data_collator(items)
+    assert "audios" not in batch
+    model(**batch).loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing[:5]
+    audio_grads = [p.grad for n, p in model.named_parameters() if "audio_projector" in n and p.requires_grad]
+    assert audio_grads and all(torch.count_nonzero(g) == 0 for g in audio_grads)
+    model.eval()

@@ -205,12 +205,29 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
             return input_ids, position_ids, attention_mask, past_key_values, None, labels
         batch = input_ids.shape[0]
         media = _per_sample_media(images, batch)
+        visual, audio = self.encode_visual(media), self.encode_audio(audios, batch)
         position_ids, attention_mask, inputs_embeds, labels = splice(
-            self.get_model().embed_tokens, input_ids, position_ids, attention_mask, labels,
-            self.encode_visual(media), self.encode_audio(audios, batch),
+            self.get_model().embed_tokens, input_ids, position_ids, attention_mask, labels, visual, audio,
             getattr(self.config, "tokenizer_model_max_length", None),
             getattr(self.config, "tokenizer_padding_side", "right"))
+        if self.training:
+            inputs_embeds = self._touch_unused_projectors(inputs_embeds, visual, audio)
         return None, position_ids, attention_mask, past_key_values, inputs_embeds, labels
+
+    def _touch_unused_projectors(self, inputs_embeds, visual, audio):
+        """A projector no sample of this batch used gets no gradient at all, and DeepSpeed's
+        gradient exchange across processes then fails on mismatched sizes. Adding 0 * (its
+        parameters' sum) gives it an exact zero gradient instead (upstream does the same for images
+        with an empty slice of image features)."""
+        unused = []
+        if all(v is None for v in visual):
+            unused.append(self.get_model().mm_projector)
+        if all(a is None for a in audio) and getattr(self.get_model(), "audio_projector", None) is not None:
+            unused.append(self.get_model().audio_projector)
+        params = [p for module in unused for p in module.parameters() if p.requires_grad]
+        if not params:
+            return inputs_embeds
+        return inputs_embeds + 0.0 * sum(p.sum() for p in params).to(inputs_embeds.dtype)
 
     # ----- forward / generate with audio ---------------------------------------------------------
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,

@@ -21,10 +21,27 @@ def choose_attn_implementation() -> str:
     return "sdpa"
 
 
+def seed_from_argv(argv: list[str], default: int = 42) -> int:
+    """The run's --seed (transformers' default 42), read before LLaVA parses its arguments."""
+    for i, arg in enumerate(argv):
+        if arg == "--seed" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if arg.startswith("--seed="):
+            return int(arg.split("=", 1)[1])
+    return default
+
+
 def main() -> None:
+    import sys
+
+    import transformers
+
     from .. import register
     register()
     import llava.train.train as upstream
+    # LLaVA's train() builds the projectors and LoRA weights before the Trainer seeds anything:
+    # seed first, so two identical commands start from identical weights.
+    transformers.set_seed(seed_from_argv(sys.argv[1:]))
     attn = choose_attn_implementation()
     print(f"[emollm] attention implementation: {attn}", flush=True)
     upstream.train(attn_implementation=attn)
