@@ -15,6 +15,7 @@ Seams:
   training data          llava.train.train.make_supervised_data_module (video, audio, masked-sample check)
   LoRA targets           llava.train.train.find_all_linear_names (never the audio tower / projectors)
   conversation templates llava.conversation.conv_templates gains the plugin's registered templates
+  trainer                llava.train.train.LLaVATrainer: checkpoints also hold the projectors (no DeepSpeed)
   resuming               transformers.trainer.deepspeed_load_checkpoint / Trainer._load_rng_state
                          (LoRA + DeepSpeed checkpoints resume; see train/resume.py)
 """
@@ -168,6 +169,8 @@ def install() -> None:
     _patch(train_mod, "DataArguments", extend_data_arguments(original("llava.train.train", "DataArguments")))
     _patch(train_mod, "make_supervised_data_module", make_supervised_data_module)
     _patch(train_mod, "find_all_linear_names", find_all_linear_names)
+    from .train.trainer import make_trainer_class
+    _patch(train_mod, "LLaVATrainer", make_trainer_class(original("llava.train.train", "LLaVATrainer")))
 
     import transformers.trainer as hf_trainer
     _patch(hf_trainer, "deepspeed_load_checkpoint", deepspeed_load_checkpoint)

@@ -1,0 +1,59 @@
+"""LLaVA's trainer with checkpoints that hold everything a LoRA run trains.
+
+Without DeepSpeed, the HF Trainer saves a PEFT model's checkpoint as the LoRA adapter alone, so
+a resumed run silently restarts the MVP and audio projectors from random weights. Here each
+``checkpoint-N`` also gets ``non_lora_trainables.bin`` (as LLaVA writes at the end of training),
+and resuming loads it back, checking that every trainable non-LoRA weight is there. DeepSpeed
+checkpoints already hold the whole module and are left alone.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+NON_LORA_FILE = "non_lora_trainables.bin"
+
+
+def non_lora_trainables(model) -> dict:
+    return {name: p.detach().cpu().clone() for name, p in model.named_parameters()
+            if p.requires_grad and "lora_" not in name}
+
+
+def make_trainer_class(upstream_cls):
+    class EmoLLaVATrainer(upstream_cls):
+        def _is_peft_without_deepspeed(self) -> bool:
+            from peft import PeftModel
+            return isinstance(self.model, PeftModel) and not self.is_deepspeed_enabled
+
+        def _save_checkpoint(self, model, trial, metrics=None):
+            super()._save_checkpoint(model, trial, metrics)
+            if not self._is_peft_without_deepspeed() or getattr(self.args, "tune_mm_mlp_adapter", False):
+                return
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+            folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+            if self.args.should_save:
+                torch.save(non_lora_trainables(self.model), os.path.join(folder, NON_LORA_FILE))
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            if not self._is_peft_without_deepspeed():
+                return
+            path = os.path.join(resume_from_checkpoint, NON_LORA_FILE)
+            target = model if model is not None else self.model
+            expected = set(non_lora_trainables(target))
+            if not expected:
+                return
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"{resume_from_checkpoint} has no {NON_LORA_FILE}: resuming would restart the projectors "
+                    "from random weights. It was written without the plugin; start the run afresh.")
+            state = torch.load(path, map_location="cpu")
+            missing = sorted(expected - set(state))
+            if missing:
+                raise KeyError(f"{path} lacks trainable weights {missing[:5]} ({len(missing)}): written by a run "
+                               "with other flags; resume with the same flags")
+            target.load_state_dict(state, strict=False)
+
+    EmoLLaVATrainer.__name__ = EmoLLaVATrainer.__qualname__ = "EmoLLaVATrainer"
+    return EmoLLaVATrainer
