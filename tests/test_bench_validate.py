@@ -85,8 +85,8 @@ def test_duplicate_ids_and_file_level_errors(built, tmp_path):
     path.write_text(json.dumps([closed, closed]))
     with pytest.raises(RecordError, match="record 1: field 'id': .* repeats record 0"):
         validate_file(path, check_media=False)
-    path.write_text('{"id": 1}')
-    with pytest.raises(RecordError, match="expected a JSON list"):
+    path.write_text('{"id": 1}')  # read as JSONL: one record, missing its fields
+    with pytest.raises(RecordError, match=r"record 0 \(id 1\): field 'conversations'"):
         validate_file(path, check_media=False)
     path.write_text("[{")
     with pytest.raises(RecordError, match="not valid JSON"):

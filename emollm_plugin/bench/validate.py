@@ -7,7 +7,6 @@ problems are counted per reason with a few example ids, not stopped at.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,15 +43,9 @@ class ValidationReport:
 
 
 def load_records(path: Path) -> list[Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise RecordError(f"{path}: cannot read: {err}") from None
-    except json.JSONDecodeError as err:
-        raise RecordError(f"{path}: not valid JSON: {err}") from None
-    if not isinstance(data, list):
-        raise RecordError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-    return data
+    """The records of an EmoBench file (a JSON list, or JSONL); RecordError names the position."""
+    from ..records import read_records
+    return [value for _, _, value in read_records(path, "EmoBench", RecordError)]
 
 
 def check_structure(path: Path, records: list[Any]) -> Counter[tuple[str, str, str]]:

@@ -16,7 +16,6 @@ media root, unreadable images) are left out and counted by reason.
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,20 +57,11 @@ def _record_problem(record: object) -> str | None:
 
 def load_records(path: str | Path) -> list[dict]:
     """EmoBench records from a JSON list or JSONL file; every bad record is named in one error."""
+    from ..records import read_records
     path = Path(path)
-    if not path.is_file():
-        raise QuestionError(f"questions file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if text.lstrip().startswith("["):
-            located = list(enumerate(json.loads(text)))
-            where = "index"
-        else:
-            located = [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-            where = "line"
-    except json.JSONDecodeError as err:
-        raise QuestionError(f"{path}: not valid JSON ({err}); give a JSON list of records or JSONL "
-                            "(one record per line)") from None
+    rows = read_records(path, "questions", QuestionError)
+    located = [(number, value) for _, number, value in rows]
+    where = rows[0][0] if rows else "line"
     problems, first_seen = [], {}
     for position, record in located:
         problem = _record_problem(record)

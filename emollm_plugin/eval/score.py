@@ -16,7 +16,6 @@ nobody's prediction, so it never raises a precision. Percentages are rounded to 
 """
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,25 +63,9 @@ class Judgement:
 
 def _read_json_records(path: Path, what: str) -> list[tuple[str, object]]:
     """(location, value) pairs from a JSON list or a JSONL file; location names line or index."""
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ScoringInputError(
-            f"{path}: not valid JSON ({err}); the {what} file must be a JSON list of objects "
-            "or JSONL (one object per line)") from None
-        return [(f"{path} [index {i}]", value) for i, value in enumerate(values)]
-    pairs = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            pairs.append((f"{path}:{number}", json.loads(line)))
-        except json.JSONDecodeError as err:
-            raise ScoringInputError(f"{path}:{number}: not valid JSON ({err}); each line of the "
-                                    f"{what} file must be one JSON object") from None
-    return pairs
+    from ..records import read_records
+    return [(f"{path} [index {n}]" if kind == "index" else f"{path}:{n}", value)
+            for kind, n, value in read_records(path, what, ScoringInputError)]
 
 
 def _record_problem(record: object) -> str | None:

@@ -12,7 +12,6 @@ sample raises, naming the record and the cause.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..constants import AUDIO_TOKEN_INDEX, DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from ..constants import DEFAULT_VIDEO_TOKEN, IGNORE_INDEX
 
 
 class UnsupervisedSampleError(ValueError):
@@ -32,18 +31,8 @@ class UnsupervisedSampleError(ValueError):
 
 def load_records(path: str | os.PathLike) -> list[dict]:
     """A JSON list (LLaVA's format) or JSONL of records; errors name the file and position."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training data file not found: {path} (--data_path)")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if text.lstrip().startswith("["):
-            records = json.loads(text)
-        else:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON at line {err.lineno} column {err.colno} ({err.msg}); "
-                         "is the file truncated? Rebuild it with `emollm bench build`.") from err
+    from ..records import read_records
+    records = [value for _, _, value in read_records(path, "training data (--data_path)")]
     for i, rec in enumerate(records):
         if not isinstance(rec, dict) or not isinstance(rec.get("conversations"), list) or not rec["conversations"]:
             raise ValueError(f"{path}: record {i} has no 'conversations' list (LLaVA instruction format)")
