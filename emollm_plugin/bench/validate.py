@@ -68,21 +68,9 @@ def check_structure(path: Path, records: list[Any]) -> Counter[tuple[str, str, s
 
 
 def media_problem(path: Path, kind: str) -> str | None:
-    """Why one media file is unusable, or None."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return f"{kind} missing"
-    if size == 0:
-        return f"{kind} empty"
-    if kind == "image":
-        from PIL import Image
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except Exception as err:  # PIL raises many types for broken files
-            return f"image unreadable ({type(err).__name__})"
-    return None
+    """Why one media file is unusable, or None (images open; clips and sound tracks decode)."""
+    from ..media.probe import media_problem as probe
+    return probe(path, kind)
 
 
 def validate_file(path: str | Path, media_root: str | Path | None = None,
@@ -100,16 +88,16 @@ def validate_file(path: str | Path, media_root: str | Path | None = None,
     if not media_root.is_dir():
         raise RecordError(f"{path}: media root {media_root} is not a folder; pass --media-root "
                           "(the build's OUT/media)")
-    seen: dict[str, str | None] = {}
+    seen: dict[tuple[str, str], str | None] = {}  # (path, kind): a clip is checked as video and as audio
     for record in tqdm(records, desc=f"media {path.name}", disable=not progress, leave=False):
         for kind in ("image", "video", "audio"):
             rel = record.get(kind)
             if rel is None:
                 continue
-            if rel not in seen:
-                seen[rel] = media_problem(media_root / rel, kind)
+            if (rel, kind) not in seen:
+                seen[(rel, kind)] = media_problem(media_root / rel, kind)
                 report.media_checked += 1
-            reason = seen[rel]
+            reason = seen[(rel, kind)]
             if reason is not None:
                 report.media_problems[reason] += 1
                 ids = report.examples.setdefault(reason, [])

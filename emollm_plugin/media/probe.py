@@ -1,0 +1,52 @@
+"""Cheap checks that a media file can serve a record: exists, non-empty, first frame decodes.
+
+Used by `emollm bench validate`; the loaders (video.py, audio.py) raise MediaError with the full
+story when a file is actually read.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+
+def media_problem(path: str | Path, kind: str) -> Optional[str]:
+    """Why the file cannot serve as ``kind`` ("image" | "video" | "audio"), or None."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"{kind} missing"
+    if size == 0:
+        return f"{kind} empty"
+    if kind == "image":
+        return _image_problem(path)
+    if kind in ("video", "audio"):
+        return _stream_problem(path, kind)
+    raise ValueError(f"unknown media kind {kind!r}: image, video or audio")
+
+
+def _image_problem(path: Path) -> Optional[str]:
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as err:  # PIL raises many types for broken files
+        return f"image unreadable ({type(err).__name__})"
+    return None
+
+
+def _stream_problem(path: Path, kind: str) -> Optional[str]:
+    """The first frame of the file's first video (kind "video") or audio (kind "audio", the
+    clip's own sound track when the path names a video) stream decodes."""
+    import av
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.video if kind == "video" else container.streams.audio
+            if not streams:
+                return "video has no video stream" if kind == "video" else "audio track missing"
+            next(container.decode(streams[0]))
+    except StopIteration:
+        return f"{kind} has no decodable frame"
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return f"{kind} unreadable"
+    return None
