@@ -33,6 +33,8 @@ $PY -m pip install -q --upgrade pip setuptools wheel
 if ! $PY -c "import torch" 2>/dev/null; then
   $PY -m pip install -q "$TORCH_SPEC"
 fi
+echo "[install] llava-torch 1.2.2.post1 with --no-deps: pip's notes that it 'requires torch==2.0.1," \
+     "transformers==4.36.2, ...' are expected; setup.cfg pins the versions measured to run its code"
 $PY -m pip install -q --no-deps "llava-torch==1.2.2.post1"
 if [[ ",$EXTRAS," == *",train,"* ]] && ! $PY -c "import deepspeed" 2>/dev/null; then
   # DS_BUILD_OPS=0: no CUDA ops at install time; --no-build-isolation: its build uses our torch
