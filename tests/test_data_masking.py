@@ -84,3 +84,20 @@ def test_media_token_tokenizer_matches_upstream_for_image_prompts(tiny_models):
     assert ids.dtype == torch.long
     assert ids.tolist().count(IMAGE_TOKEN_INDEX) == 1 and ids.tolist().count(AUDIO_TOKEN_INDEX) == 1
     assert ids.tolist().index(IMAGE_TOKEN_INDEX) < ids.tolist().index(AUDIO_TOKEN_INDEX)
+
+
+def test_clip_frames_get_the_images_aspect_handling(tiny_models):
+    from PIL import Image
+    from transformers import CLIPImageProcessor
+
+    from emollm_plugin.train.data import clip_pixels
+    processor = CLIPImageProcessor.from_pretrained(str(tiny_models.clip))
+    wide = [Image.new("RGB", (128, 32), (250, 10, 10)) for _ in range(3)]
+    square = clip_pixels(wide, processor, "square")
+    padded = clip_pixels(wide, processor, "pad")
+    assert square.shape == padded.shape == (3, 3, 64, 64)
+    # padding puts mean-colour bands above and below the red strip; a centre crop of the resized
+    # wide frame is red everywhere
+    assert torch.allclose(square[:, :, 0], square[:, :, 32])
+    assert not torch.allclose(padded[:, :, 0], padded[:, :, 32])
+    assert padded[:, :, 0].abs().max() < 0.05  # the processor's mean colour normalises to ~0

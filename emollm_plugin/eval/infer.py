@@ -172,8 +172,9 @@ class MediaLoader:
 
     def _video(self, rel: str):
         from ..media.video import sample_frames
+        from ..train.data import clip_pixels
         frames = sample_frames(self.root / rel, num_frames=self.num_video_frames)
-        return self.image_processor.preprocess(frames, return_tensors="pt")["pixel_values"]
+        return clip_pixels(frames, self.image_processor, getattr(self.model_config, "image_aspect_ratio", "square"))
 
     def _audio(self, rel: str):
         from ..audio.mel import log_mel_trimmed

@@ -51,6 +51,15 @@ def _expand2square(img: Image.Image, background) -> Image.Image:
     return out
 
 
+def clip_pixels(frames, processor, image_aspect_ratio: str = "square") -> torch.Tensor:
+    """T frames (PIL) -> T x 3 x H x W, with the same aspect handling LLaVA applies to images
+    (``pad``: each frame is padded to a square with the processor's mean colour first)."""
+    if image_aspect_ratio == "pad":
+        background = tuple(int(x * 255) for x in processor.image_mean)
+        frames = [_expand2square(frame.convert("RGB"), background) for frame in frames]
+    return processor.preprocess(frames, return_tensors="pt")["pixel_values"]
+
+
 @dataclass
 class MediaTokenCounts:
     """How many embeddings each placeholder expands into (for the truncation check)."""
@@ -107,7 +116,7 @@ class EmoSupervisedDataset(Dataset):
     def _load_video(self, rel: str) -> torch.Tensor:
         from ..media.video import sample_frames
         frames = sample_frames(self._path(rel), num_frames=getattr(self.data_args, "num_video_frames", 8))
-        return self.data_args.image_processor.preprocess(frames, return_tensors="pt")["pixel_values"]
+        return clip_pixels(frames, self.data_args.image_processor, getattr(self.data_args, "image_aspect_ratio", "square"))
 
     def _load_audio(self, rel: str) -> torch.Tensor:
         if self.n_mels is None:
