@@ -123,14 +123,20 @@ def load_model(model_path: str, model_base: Optional[str], device: str, dtype):
 # ----- media -----------------------------------------------------------------------------------
 @dataclass
 class MediaLoader:
-    """A record's media as the model takes them: image 3 x H x W, clip T x 3 x H x W, log-mel
-    n_mels x T. Paths are relative to ``root``."""
+    """A record's media as the model takes them (training's ``MediaReader``), with what this model
+    cannot take turned into ``Unanswerable``. Paths are relative to ``root``."""
 
     root: Path
     image_processor: object  # None: the model has no vision tower
     model_config: object
     num_video_frames: int = 8  # (default: 8, the training default)
     n_mels: Optional[int] = None  # None: the model has no audio tower
+
+    def __post_init__(self):
+        from ..train.data import MediaReader
+        self.aspect_ratio = getattr(self.model_config, "image_aspect_ratio", "square")
+        self.reader = MediaReader(self.root, self.image_processor, self.aspect_ratio, self.num_video_frames,
+                                  self.n_mels)
 
     def load(self, record: dict):
         from ..media.errors import MediaError
@@ -141,45 +147,18 @@ class MediaLoader:
                 if self.image_processor is None:
                     raise Unanswerable("no_vision_tower", "the record has an image or video but the model "
                                                           "has no vision tower")
-                visual = self._image(record["image"]) if "image" in record else self._video(record["video"])
+                if "image" in record and self.aspect_ratio == "anyres":
+                    raise InferInputError("image_aspect_ratio 'anyres' gives several crops per image; EmoLLM "
+                                          "takes one (use 'square' or 'pad')")
+                visual = self.reader.image(record["image"]) if "image" in record else self.reader.video(record["video"])
             if "audio" in record:
                 if self.n_mels is None:
                     raise Unanswerable("no_audio_tower", f"the record asks for audio ({record['audio']}) but "
                                        "the model has no audio tower (train with --audio_tower PATH)")
-                audio = self._audio(record["audio"])
+                audio = self.reader.audio(record["audio"])
         except MediaError as err:
             raise Unanswerable(f"media_{err.cause}", str(err)) from err
         return visual, audio
-
-    def _image(self, rel: str):
-        from llava.mm_utils import process_images
-        from PIL import Image
-
-        from ..media.errors import CORRUPT, MISSING, MediaError
-        path = self.root / rel
-        if not path.is_file():
-            raise MediaError(path, MISSING)
-        try:
-            with Image.open(path) as opened:
-                image = opened.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not an image"
-            raise MediaError(path, CORRUPT, str(err)) from err
-        tensor = process_images([image], self.image_processor, self.model_config)[0]
-        if tensor.ndim != 3:
-            raise InferInputError(f"image_aspect_ratio {getattr(self.model_config, 'image_aspect_ratio', None)!r} "
-                             "gives several crops per image; EmoLLM takes one (use 'square' or 'pad')")
-        return tensor
-
-    def _video(self, rel: str):
-        from ..media.video import sample_frames
-        from ..train.data import clip_pixels
-        frames = sample_frames(self.root / rel, num_frames=self.num_video_frames)
-        return clip_pixels(frames, self.image_processor, getattr(self.model_config, "image_aspect_ratio", "square"))
-
-    def _audio(self, rel: str):
-        from ..audio.mel import log_mel_trimmed
-        from ..media.audio import load_audio
-        return log_mel_trimmed(load_audio(self.root / rel), n_mels=self.n_mels)
 
 
 def check_length(record_id: str, ids, visual, audio, token_counts, max_length: Optional[int]) -> None:

@@ -61,6 +61,44 @@ def clip_pixels(frames, processor, image_aspect_ratio: str = "square") -> torch.
 
 
 @dataclass
+class MediaReader:
+    """A record's media as the model takes them, for training and inference alike: an image
+    3 x H x W, a clip T x 3 x H x W (the image's aspect handling on every frame), a log-mel
+    n_mels x T. Paths are relative to ``root``; unreadable files raise MediaError."""
+
+    root: Path
+    image_processor: object
+    image_aspect_ratio: str = "square"
+    num_video_frames: int = 8  # (default: 8)
+    n_mels: Optional[int] = None  # None: the model has no audio tower
+
+    def image(self, rel: str) -> torch.Tensor:
+        from ..media.errors import CORRUPT, MISSING, MediaError
+        path = Path(self.root) / rel
+        if not path.is_file():
+            raise MediaError(path, MISSING)
+        try:
+            with Image.open(path) as opened:
+                image = opened.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not an image"
+            raise MediaError(path, CORRUPT, str(err)) from err
+        return clip_pixels([image], self.image_processor, self.image_aspect_ratio)[0]
+
+    def video(self, rel: str) -> torch.Tensor:
+        from ..media.video import sample_frames
+        frames = sample_frames(Path(self.root) / rel, num_frames=self.num_video_frames)
+        return clip_pixels(frames, self.image_processor, self.image_aspect_ratio)
+
+    def audio(self, rel: str) -> torch.Tensor:
+        if self.n_mels is None:
+            raise ValueError(f"record asks for audio ({rel}) but the model has no audio tower: "
+                             "train with --audio_tower PATH or drop the record's 'audio' field")
+        from ..audio.mel import log_mel_trimmed
+        from ..media.audio import load_audio
+        return log_mel_trimmed(load_audio(Path(self.root) / rel), n_mels=self.n_mels)
+
+
+@dataclass
 class MediaTokenCounts:
     """How many embeddings each placeholder expands into (for the truncation check)."""
     image: int
@@ -79,8 +117,9 @@ class EmoSupervisedDataset(Dataset):
         self.tokenizer = tokenizer
         self.data_args = data_args
         self.token_counts = token_counts
-        self.n_mels = n_mels
-        self.media_root = Path(getattr(data_args, "image_folder", None) or ".")
+        self.media = MediaReader(Path(getattr(data_args, "image_folder", None) or "."), data_args.image_processor,
+                                 getattr(data_args, "image_aspect_ratio", "square"),
+                                 getattr(data_args, "num_video_frames", 8), n_mels)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -99,44 +138,17 @@ class EmoSupervisedDataset(Dataset):
     def _has_media(rec: dict) -> bool:
         return any(k in rec for k in ("image", "video", "audio"))
 
-    def _path(self, rel: str) -> Path:
-        return self.media_root / rel
-
-    def _load_image(self, rel: str) -> torch.Tensor:
-        processor = self.data_args.image_processor
-        path = self._path(rel)
-        try:
-            image = Image.open(path).convert("RGB")
-        except (FileNotFoundError, OSError) as err:
-            raise ValueError(f"cannot read image {path}: {err}") from err
-        if getattr(self.data_args, "image_aspect_ratio", "square") == "pad":
-            image = _expand2square(image, tuple(int(x * 255) for x in processor.image_mean))
-        return processor.preprocess(image, return_tensors="pt")["pixel_values"][0]
-
-    def _load_video(self, rel: str) -> torch.Tensor:
-        from ..media.video import sample_frames
-        frames = sample_frames(self._path(rel), num_frames=getattr(self.data_args, "num_video_frames", 8))
-        return clip_pixels(frames, self.data_args.image_processor, getattr(self.data_args, "image_aspect_ratio", "square"))
-
-    def _load_audio(self, rel: str) -> torch.Tensor:
-        if self.n_mels is None:
-            raise ValueError(f"record asks for audio ({rel}) but the model has no audio tower: "
-                             "train with --audio_tower PATH or drop the record's 'audio' field")
-        from ..audio.mel import log_mel_trimmed
-        from ..media.audio import load_audio
-        return log_mel_trimmed(load_audio(self._path(rel)), n_mels=self.n_mels)
-
     def __getitem__(self, i: int) -> dict:
         import llava.train.train as upstream
 
         rec = self.records[i]
         visual = audio = None
         if "image" in rec:
-            visual = self._load_image(rec["image"])
+            visual = self.media.image(rec["image"])
         elif "video" in rec:
-            visual = self._load_video(rec["video"])
+            visual = self.media.video(rec["video"])
         if "audio" in rec:
-            audio = self._load_audio(rec["audio"])
+            audio = self.media.audio(rec["audio"])
 
         conversations = copy.deepcopy(rec["conversations"])
         for turn in conversations:
