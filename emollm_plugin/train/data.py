@@ -12,7 +12,6 @@ sample raises, naming the record and the cause.
 from __future__ import annotations
 
 import copy
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,12 +221,11 @@ def token_counts_for(model) -> Optional[MediaTokenCounts]:
     projector = getattr(inner, "mm_projector", None)
     if projector is None or not hasattr(projector, "num_tokens_image"):
         return None
-    audio_tokens = int(getattr(model.config, "mm_audio_num_tokens", 0) or 0)
+    audio_projector = getattr(inner, "audio_projector", None)
     return MediaTokenCounts(
         image=int(projector.num_tokens_image),
         video=lambda frames: int(projector.num_tokens_video(frames)),
-        # the Whisper encoder halves mel frames (stride-2 conv); pooling keeps at most the budget
-        audio=lambda mel_frames: min(audio_tokens, math.ceil(mel_frames / 2)),
+        audio=audio_projector.tokens_for if audio_projector is not None else (lambda mel_frames: 0),
     )
 
 
