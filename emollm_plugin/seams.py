@@ -177,7 +177,6 @@ def install() -> None:
     _patch_attr(hf_trainer.Trainer, "transformers.trainer.Trainer", "_load_rng_state", _load_rng_state)
 
     _installed = True
-    sync_conversation_templates()
 
 
 def sync_conversation_templates() -> None:
