@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CORRUPT, EMPTY_AUDIO, NO_AUDIO_TRACK, UNSUPPORTED, MediaError, open_container
+from .errors import CORRUPT, EMPTY_AUDIO, UNSUPPORTED, MediaError, first_stream, open_container
 
 WHISPER_SAMPLE_RATE = 16000
 
@@ -34,11 +34,7 @@ def load_audio(path: str | Path, sample_rate: int = WHISPER_SAMPLE_RATE) -> np.n
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     chunks: list[np.ndarray] = []
     with open_container(path) as container:
-        if not container.streams.audio:
-            raise MediaError(path, NO_AUDIO_TRACK)
-        stream = container.streams.audio[0]
-        if stream.codec_context is None:
-            raise MediaError(path, UNSUPPORTED, f"no decoder for its {container.format.name} audio stream")
+        stream = first_stream(container, path, "audio")
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         try:
             for frame in container.decode(stream):

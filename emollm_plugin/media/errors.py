@@ -86,6 +86,18 @@ def open_container(path: str | Path):
         raise MediaError(path, CORRUPT, _ffmpeg_words(err)) from err
 
 
+def first_stream(container, path: str | Path, kind: str):
+    """The container's first ``kind`` ("video" | "audio") stream that has a decoder, else MediaError
+    (NO_VIDEO_STREAM / NO_AUDIO_TRACK, or UNSUPPORTED when FFmpeg has no decoder for it)."""
+    streams = container.streams.video if kind == "video" else container.streams.audio
+    if not streams:
+        raise MediaError(path, NO_VIDEO_STREAM if kind == "video" else NO_AUDIO_TRACK)
+    stream = streams[0]
+    if stream.codec_context is None:
+        raise MediaError(path, UNSUPPORTED, f"no decoder for its {container.format.name} {kind} stream")
+    return stream
+
+
 def _ffmpeg_words(err: Exception) -> str:
     """FFmpeg's reason without the errno and the repeated file name."""
     return getattr(err, "strerror", None) or str(err)

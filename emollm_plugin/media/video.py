@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import NO_FRAMES, NO_VIDEO_STREAM, UNSUPPORTED, MediaError, open_container
+from .errors import NO_FRAMES, UNSUPPORTED, MediaError, first_stream, open_container
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -74,11 +74,7 @@ def sample_frames(path: str | Path, num_frames: int = 8) -> list["Image.Image"]:
 
 def _frame_count(path: str | Path) -> int:
     with open_container(path) as container:
-        if not container.streams.video:
-            raise MediaError(path, NO_VIDEO_STREAM)
-        stream = container.streams.video[0]
-        if stream.codec_context is None:
-            raise MediaError(path, UNSUPPORTED, f"no decoder for its {container.format.name} video stream")
+        stream = first_stream(container, path, "video")
         if stream.frames > 0:
             return stream.frames
         count = sum(1 for packet in container.demux(stream) if packet.size > 0)
