@@ -1,7 +1,7 @@
 """`emollm doctor`: check this environment against the tested matrix; print each problem with its fix.
 
 Exit code 1 when a hard requirement fails (the plugin or LLaVA's training would not run), 0 when
-only warnings remain. Tested matrix (DESIGN.md section 6): Python 3.11, torch 2.13, llava-torch
+only warnings remain. Tested matrix (README, *Tested versions*): Python 3.11, torch 2.13, llava-torch
 1.2.2.post1 (installed with --no-deps), transformers 4.37.2, tokenizers 0.15.1, accelerate 0.34.2,
 peft 0.13.2, deepspeed 0.19.8, torch_geometric 2.8.1, openai-whisper 20250625.
 """

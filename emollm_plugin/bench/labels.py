@@ -1,7 +1,7 @@
 """Label vocabularies shared by the EmoBench builder and the scorer, and the per-dataset maps.
 
-Canonical emotion set: the seven labels of MELD and Emotion6, which is also the option list the
-paper's Emo-C prompt shows. Every emotion dataset is mapped into it; the maps below are this
+Canonical emotion set: the seven labels of MELD and Emotion6. The paper's example Emo-C prompt
+lists six labels; its Table 1 sizes imply neutral samples were kept, hence seven. Every emotion dataset is mapped into it; the maps below are this
 project's decisions (the paper never published its own) and are documented in docs/emobench.md.
 
 A map function returns the EmoBench label string, or raises :class:`LabelError` whose ``reason``

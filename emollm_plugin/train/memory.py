@@ -143,7 +143,7 @@ WHISPERS = {
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training configuration (defaults: the paper's run on 4 x RTX 4090)."""
+    """One training configuration (defaults: the recipe's run on 4 x 24 GB GPUs)."""
     llm: LlmSpec
     vision: ClipSpec = CLIP_L14_224
     audio: WhisperSpec | None = field(default_factory=lambda: WHISPERS["base"])
