@@ -16,7 +16,7 @@
 
 Checks (``validate_bank``): every line is complete JSON with exactly these fields and types, the
 task is an EmoBench task, the label is one of the task's labels, the reasoning is non-empty, the
-answer parses (``eval.parse.parse_answer``) to the label, no text could break the conversation
+answer parses (``bench.answers.parse_answer``) to the label, no text could break the conversation
 template (``template.TEMPLATE_BREAKERS``), ids are unique. A last line cut off by an interrupted
 write is reported as truncated; ``repair_truncated_tail`` removes it (the generator does so on
 resume, saying what it removed).
@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..bench.answers import parse_answer
 from ..bench.labels import CLOSED_TASKS, TASKS
 from ..bench.schema import TASK_LABELS
 from .template import TEMPLATE_BREAKERS
@@ -117,8 +118,6 @@ def example_bank_path() -> Path:
 
 def exemplar_problems(ex: Exemplar) -> list[tuple[str, str]]:
     """(field, message) for each semantic problem of one exemplar; empty when it is usable."""
-    from ..eval.parse import parse_answer
-
     problems: list[tuple[str, str]] = []
     if ex.schema_version != SCHEMA_VERSION:
         problems.append(("schema_version", f"{ex.schema_version} is not supported (this plugin "

@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..bench.answers import parse_answer
 from ..bench.labels import CLOSED_TASKS, TASKS
 from ..bench.schema import TASK_LABELS, SchemaError, answer_text, check_record
 from .bank import MEDIA_KEYS, SCHEMA_VERSION, Exemplar, append_exemplar, load_bank, repair_truncated_tail
@@ -176,8 +177,6 @@ def _content(reply: dict) -> str:
 
 def parse_reply(content: str, task: str, label: str) -> str:
     """The reasoning chain of a reply, or ``ReplyError`` saying why it is unusable."""
-    from ..eval.parse import parse_answer
-
     text = content.strip()
     fenced = _FENCE.match(text)
     text = fenced.group(1) if fenced else text

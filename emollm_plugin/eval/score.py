@@ -23,9 +23,9 @@ from typing import Iterable, Mapping
 
 from tqdm import tqdm
 
+from ..bench.answers import AMBIGUOUS, UNPARSEABLE, Parsed, parse_answer
 from ..bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO, YES_NO_TASKS
 from ..bench.lexicon import normalize
-from .parse import AMBIGUOUS, UNPARSEABLE, Parsed, parse_answer
 
 CLOSED_TASKS = ("emotion_closed", "intention")
 PER_LABEL_TASKS = ("emotion_closed", "emotion_open", "intention")

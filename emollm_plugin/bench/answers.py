@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
-from ..bench.labels import YES_NO_TASKS
-from ..bench.lexicon import (EMOTION_LEXICON, INTENT_LEXICON, NO_WORDS, YES_NO_LEXICONS,
+from .labels import YES_NO_TASKS
+from .lexicon import (EMOTION_LEXICON, INTENT_LEXICON, NO_WORDS, YES_NO_LEXICONS,
                              YES_WORDS, Lexicon, normalize)
 
 OK, AMBIGUOUS, UNPARSEABLE = "ok", "ambiguous", "unparseable"

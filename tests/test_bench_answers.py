@@ -7,7 +7,7 @@ from emollm_plugin.bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS
 from emollm_plugin.bench.lexicon import (EMOTION_LEXICON, EMOTION_PHRASES, INTENT_LEXICON,
                                          INTENT_PHRASES, NEGATORS, YES_NO_LEXICONS, Lexicon,
                                          canonical_emotion, clauses, normalize)
-from emollm_plugin.eval.parse import (AMBIGUOUS, OK, UNPARSEABLE, parse_answer, parse_closed,
+from emollm_plugin.bench.answers import (AMBIGUOUS, OK, UNPARSEABLE, parse_answer, parse_closed,
                                       parse_open_emotion, parse_yes_no)
 
 EMOTIONS = list(CANONICAL_EMOTIONS)
