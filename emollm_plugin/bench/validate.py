@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..media.paths import MediaPathError, resolve_media
 from .schema import SchemaError, check_record
 
 
@@ -76,7 +77,8 @@ def media_problem(path: Path, kind: str) -> str | None:
 def validate_file(path: str | Path, media_root: str | Path | None = None,
                   check_media: bool = True, progress: bool = True) -> ValidationReport:
     """Validate one records file; media paths resolve against ``media_root`` (default: the
-    ``media`` folder next to the file, as the build writes it)."""
+    ``media`` folder next to the file, as the build writes it) by media/paths.py's rule, so a
+    path that leaves the root is counted as a media problem."""
     from tqdm import tqdm
 
     path = Path(path)
@@ -95,7 +97,10 @@ def validate_file(path: str | Path, media_root: str | Path | None = None,
             if rel is None:
                 continue
             if (rel, kind) not in seen:
-                seen[(rel, kind)] = media_problem(media_root / rel, kind)
+                try:
+                    seen[(rel, kind)] = media_problem(resolve_media(media_root, rel), kind)
+                except MediaPathError as err:
+                    seen[(rel, kind)] = f"{kind} path refused ({err.reason})"
                 report.media_checked += 1
             reason = seen[(rel, kind)]
             if reason is not None:

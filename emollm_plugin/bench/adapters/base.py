@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator
 
+from ...media.paths import MediaPathError, resolve_media
 from ..labels import LabelError
 
 SPLITS = ("train", "test")
@@ -197,10 +198,13 @@ class DatasetAdapter(ABC):
 
 
 def media_problem(root: Path, relpaths: Iterable[str]) -> str | None:
-    """Drop reason for the first missing or empty media file, or None when all are present."""
+    """Drop reason for the first media path that leaves the dataset root (media/paths.py) or
+    names a missing or empty file, or None when all are present."""
     for rel in relpaths:
         try:
-            size = os.stat(root / rel).st_size
+            size = os.stat(resolve_media(root, rel, dataset_links=False)).st_size
+        except MediaPathError as err:
+            return f"media path refused ({err.reason})"
         except OSError:
             return "media file missing"
         if size == 0:
