@@ -226,3 +226,23 @@ def test_cli_rejects_bad_arguments(args, capsys):
     with pytest.raises(SystemExit) as err:
         memory.main(args)
     assert err.value.code == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gpu-mem", "-1"], "--gpu-mem: -1: must be a finite number in (0, 1024] GiB"),
+    (["--gpu-mem", "inf"], "must be a finite number in (0, 1024] GiB"),
+    (["--gpu-mem", "nan"], "must be a finite number in (0, 1024] GiB"),
+    (["--gpu-mem", "0"], "must be a finite number in (0, 1024] GiB"),
+    (["--gpu-mem", "24GB"], "'24GB': not a number"),
+    (["--reserve-gib", "-100"], "must be a finite number in [0, 1024) GiB"),
+    (["--gpu-mem", "24", "--reserve-gib", "24"], "the reserve must be smaller than the GPU memory"),
+    (["--lora-dropout", "1.5"], "must be a finite number in [0, 1)"),
+])
+def test_cli_refuses_nonsense_memory_values_with_the_range(args, message, capsys):
+    """Refused before any table is printed (old main printed "4 GPU(s) x -1 GiB ... fits 32")."""
+    with pytest.raises(SystemExit) as err:
+        memory.main(args)
+    assert err.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err

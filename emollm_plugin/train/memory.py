@@ -57,6 +57,7 @@ GIB = 2 ** 30
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit weights + 8-bit block scales + fp32 scales of scales
 LOGIT_BYTES = 16  # per token and vocabulary entry: bf16 logits 2 + fp32 copy 4 + shifted 4 + log-softmax 4 + slack 2
 ZERO_BUCKET_FACTOR = 4.5  # DeepSpeed docs: overlap_comm uses 4.5x the bucket sizes
+MAX_GPU_MEM_GIB = 1024.0  # largest --gpu-mem accepted: above any GPU made, so a typo is caught
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _bounded_float(low: float, high: float, *, low_open: bool, high_open: bool, unit: str = ""):
+    """An argparse type: a finite float in the interval, refused with the interval named."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: not a number") from None
+        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not math.isfinite(value) or not inside:
+            raise argparse.ArgumentTypeError(f"{text}: must be a finite number in {interval}{unit}")
+        return value
+    return parse
+
+
+_GPU_MEM = _bounded_float(0, MAX_GPU_MEM_GIB, low_open=True, high_open=False, unit=" GiB")
+_RESERVE = _bounded_float(0, MAX_GPU_MEM_GIB, low_open=False, high_open=True, unit=" GiB")
+_DROPOUT = _bounded_float(0, 1, low_open=False, high_open=True)
+
+
 def _seq_len(text: str) -> int | None:
     if text == "auto":
         return None
@@ -341,7 +363,7 @@ def parse_run(argv: list[str] | None) -> tuple[RunSpec, list[int], bool]:
     ap.add_argument("--model-size", choices=sorted(LLMS), default="7b", help="Vicuna v1.5 size (default: 7b)")
     ap.add_argument("--gpus", type=_positive_int, default=4, help="GPUs per node (default: 4)")
     ap.add_argument("--nodes", type=_positive_int, default=1, help="nodes (default: 1)")
-    ap.add_argument("--gpu-mem", type=float, default=24.0, help="GiB per GPU (default: 24)")
+    ap.add_argument("--gpu-mem", type=_GPU_MEM, default=24.0, help="GiB per GPU (default: 24)")
     ap.add_argument("--offload", action="store_true", help="optimizer states on the CPU (zero2_offload.json)")
     ap.add_argument("--bits", type=int, choices=(16, 4), default=16,
                     help="LLM weights: 16 = bf16, 4 = QLoRA (default: 16)")
@@ -355,12 +377,15 @@ def parse_run(argv: list[str] | None) -> tuple[RunSpec, list[int], bool]:
     ap.add_argument("--audio-tokens", type=_positive_int, default=32, help="audio tokens per clip (default: 32)")
     ap.add_argument("--text-tokens", type=_positive_int, default=256, help="prompt + answer tokens (default: 256)")
     ap.add_argument("--lora-r", type=_positive_int, default=128, help="LoRA rank (default: 128)")
-    ap.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout (default: 0.05)")
-    ap.add_argument("--reserve-gib", type=float, default=1.5, help="CUDA context etc. (default: 1.5)")
+    ap.add_argument("--lora-dropout", type=_DROPOUT, default=0.05, help="LoRA dropout (default: 0.05)")
+    ap.add_argument("--reserve-gib", type=_RESERVE, default=1.5, help="CUDA context etc. (default: 1.5)")
     ap.add_argument("--micro-batches", type=_positive_int, nargs="+", default=[1, 2, 4, 8, 16, 32],
                     help="micro-batch sizes to try (default: 1 2 4 8 16 32)")
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
     a = ap.parse_args(argv)
+    if a.reserve_gib >= a.gpu_mem:
+        ap.error(f"--reserve-gib {a.reserve_gib:g} leaves nothing of --gpu-mem {a.gpu_mem:g}: "
+                 "the reserve must be smaller than the GPU memory")
     run = RunSpec(llm=LLMS[a.model_size], audio=WHISPERS[a.audio], gpus_per_node=a.gpus, nodes=a.nodes,
                   gpu_mem_gib=a.gpu_mem, offload=a.offload, bits=a.bits, lora_r=a.lora_r,
                   lora_dropout=a.lora_dropout, modality=a.modality, num_video_frames=a.num_video_frames,
