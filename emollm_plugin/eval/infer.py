@@ -102,19 +102,31 @@ def resolve_device_dtype(device: str, dtype: str):
     return device, getattr(torch, dtype)
 
 
-def load_model(model_path: str, model_base: Optional[str], device: str, dtype):
+def check_quantization(device: str, load_4bit: bool = False, load_8bit: bool = False) -> None:
+    """4/8-bit loading goes through bitsandbytes, which needs CUDA: refuse it clearly elsewhere."""
+    if load_4bit and load_8bit:
+        raise InferInputError("--load-4bit and --load-8bit exclude each other; pick one")
+    if (load_4bit or load_8bit) and not device.startswith("cuda"):
+        raise InferInputError(f"--load-{'4' if load_4bit else '8'}bit quantizes through bitsandbytes, which needs "
+                              f"CUDA; this run is on {device!r}. Drop the flag to run in full precision here.")
+
+
+def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
+               load_4bit: bool = False, load_8bit: bool = False):
     """(tokenizer, model, image_processor) via LLaVA's own loader with the plugin registered."""
     from .. import register
     from ..train.launch import choose_attn_implementation
 
+    check_quantization(device, load_4bit, load_8bit)
     register()
     from llava.model.builder import load_pretrained_model
 
     name = routing_name(model_path, model_base)
     tokenizer, model, processor, _ = load_pretrained_model(
-        model_path, model_base, name, device=device,
+        model_path, model_base, name, load_8bit=load_8bit, load_4bit=load_4bit, device=device,
         use_flash_attn=choose_attn_implementation() == "flash_attention_2")
-    model.to(dtype=dtype)  # LLaVA loads float16 (float32 on CPU for plugin models)
+    if not (load_4bit or load_8bit):  # bitsandbytes models refuse .to(); LLaVA sets their compute dtype
+        model.to(dtype=dtype)  # LLaVA loads float16 (float32 on CPU for plugin models)
     model.eval()
     model.config.tokenizer_padding_side = "left"  # generation continues from the right edge
     return tokenizer, model, processor
@@ -300,11 +312,16 @@ class Prepared:
 class Answerer:
     """The loaded model with everything a batch needs: media loading, prompts, generation."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, emoprompt=None):
+        """emoprompt: an object with ``conversation_for(record, conv)`` choosing each record's
+        exemplar (default: the checkpoint config's ``EmoPromptRuntime`` when ``--conv-mode`` is
+        ``emoprompt_v1``)."""
         from ..train.data import token_counts_for
 
         device, dtype = resolve_device_dtype(args.device, args.dtype)
-        self.tokenizer, self.model, processor = load_model(args.model_path, args.model_base, device, dtype)
+        self.tokenizer, self.model, processor = load_model(
+            args.model_path, args.model_base, device, dtype,
+            getattr(args, "load_4bit", False), getattr(args, "load_8bit", False))
         config = self.model.config
         tower = getattr(self.model.get_model(), "get_audio_tower", lambda: None)()
         self.media = MediaLoader(Path(args.media_root or Path(args.question_file).parent / "media"), processor,
@@ -316,8 +333,10 @@ class Answerer:
         self.generation = generation_kwargs(args)
         from ..emoprompt.runtime import EmoPromptRuntime, is_emoprompt
         from .questions import conversation
-        self.emoprompt = (EmoPromptRuntime.from_config(config, phase="eval")
-                          if is_emoprompt(conversation(args.conv_mode)) else None)
+        if not is_emoprompt(conversation(args.conv_mode)):
+            self.emoprompt = None
+        else:
+            self.emoprompt = emoprompt or EmoPromptRuntime.from_config(config, phase="eval")
 
     def prepare(self, record: dict) -> Prepared:
         """Raises Unanswerable for a record this model cannot take."""
@@ -349,7 +368,7 @@ def run(args: argparse.Namespace) -> Summary:
         raise InferInputError(str(err)) from None
     records = chunk(load_records(args.question_file), args.num_chunks, args.chunk_idx)
     answers_file = Path(args.answers_file)
-    model_id = args.model_id or _model_id(args.model_path)
+    model_id = args.model_id or model_id_for(args.model_path)
     answered = read_answered(answers_file, model_id) if args.resume else set()
     before = sum(str(r["id"]) in answered for r in records)
     if len(answered) > before:
@@ -361,52 +380,69 @@ def run(args: argparse.Namespace) -> Summary:
         torch.manual_seed(args.seed)
 
     answers_file.parent.mkdir(parents=True, exist_ok=True)
-    skipped, written = Counter(), 0
-    batches = [records[i:i + args.batch_size] for i in range(0, len(records), args.batch_size)]
     with open(answers_file, "a" if args.resume else "w", encoding="utf-8") as out, \
             open(skipped_path(answers_file), "w", encoding="utf-8") as skip_out, \
             tqdm(total=len(records) - before, desc="answering", unit="record", disable=None) as bar:
-        for batch in batches:
-            pending = {str(r["id"]) for r in batch} - answered
-            if not pending:
-                continue
-            if args.limit is not None and written >= args.limit:
-                break
-            prepared = []
-            for record in batch:  # answered members too: the batch (and its padding) stays the same
-                try:
-                    prepared.append(answerer.prepare(record))
-                except Unanswerable as err:
-                    if str(record["id"]) in pending:
-                        skip_out.write(json.dumps({"question_id": record["id"], "reason": err.reason,
-                                                   "message": str(err)}) + "\n")
-                        skipped[err.reason] += 1
-            if any(str(p.record["id"]) in pending for p in prepared):
-                for item, text in zip(prepared, answerer.answer(prepared)):
-                    if str(item.record["id"]) in pending and (args.limit is None or written < args.limit):
-                        out.write(answer_line(item.record, text, model_id))
-                        written += 1
-            out.flush()
-            skip_out.flush()
-            bar.update(len(pending))
+        written, skipped = answer_batches(answerer, records, args.batch_size, answered, out, skip_out, bar,
+                                          lambda record, text, _timing: answer_line(record, text, model_id),
+                                          args.limit)
     return Summary(len(records), before, written, skipped, answers_file, skipped_path(answers_file))
 
 
-def _model_id(model_path: str) -> str:
+def answer_batches(answerer: "Answerer", records: list[dict], batch_size: int, answered: set[str], out, skip_out,
+                   bar, line_for, limit: Optional[int] = None) -> tuple[int, Counter]:
+    """Answer ``records`` not in ``answered`` in fixed batches; (answers written, skips by reason).
+
+    ``line_for(record, text, timing)`` makes the answer line; ``timing`` holds ``prepare_s`` (this
+    record's media decoding and tokenising), ``generate_s`` (its batch's generate call) and
+    ``batch`` (records in that call). Skipped records go to ``skip_out`` with their reason."""
+    import time
+
+    skipped, written = Counter(), 0
+    for start in range(0, len(records), batch_size):
+        batch = records[start:start + batch_size]
+        pending = {str(r["id"]) for r in batch} - answered
+        if not pending:
+            continue
+        if limit is not None and written >= limit:
+            break
+        prepared, prepare_s = [], {}
+        for record in batch:  # answered members too: the batch (and its padding) stays the same
+            began = time.perf_counter()
+            try:
+                prepared.append(answerer.prepare(record))
+            except Unanswerable as err:
+                if str(record["id"]) in pending:
+                    skip_out.write(json.dumps({"question_id": record["id"], "reason": err.reason,
+                                               "message": str(err)}) + "\n")
+                    skipped[err.reason] += 1
+            prepare_s[str(record["id"])] = time.perf_counter() - began
+        if any(str(p.record["id"]) in pending for p in prepared):
+            began = time.perf_counter()
+            texts = answerer.answer(prepared)
+            generate_s = time.perf_counter() - began
+            for item, text in zip(prepared, texts):
+                if str(item.record["id"]) in pending and (limit is None or written < limit):
+                    timing = {"prepare_s": round(prepare_s[str(item.record["id"])], 4),
+                              "generate_s": round(generate_s, 4), "batch": len(prepared)}
+                    out.write(line_for(item.record, text, timing))
+                    written += 1
+        out.flush()
+        skip_out.flush()
+        bar.update(len(pending))
+    return written, skipped
+
+
+def model_id_for(model_path: str) -> str:
     from llava.mm_utils import get_model_name_from_path
     return get_model_name_from_path(str(model_path))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m emollm_plugin.eval.infer", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-path", required=True, help="checkpoint folder (LoRA adapter, projector or full)")
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The checkpoint, generation and device options shared by eval.infer, predict and serve."""
+    p.add_argument("--model-path", "--model", dest="model_path", required=True,
+                   help="checkpoint folder (LoRA adapter, projector or full)")
     p.add_argument("--model-base", default=None, help="the LLM a LoRA/projector checkpoint was trained on")
-    p.add_argument("--question-file", required=True, type=Path, help="EmoBench records: JSON list or JSONL")
-    p.add_argument("--answers-file", required=True, type=Path, help="answers JSONL to write")
-    p.add_argument("--media-root", "--image-folder", dest="media_root", type=Path, default=None,
-                   help="folder the records' media paths are relative to (default: 'media' next to "
-                        "--question-file, as `emollm bench build` writes it)")
     p.add_argument("--conv-mode", default="vicuna_v1", help="LLaVA conversation template (default: vicuna_v1)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default: 0)")
     p.add_argument("--top_p", "--top-p", dest="top_p", type=float, default=None, help="(default: None)")
@@ -415,15 +451,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(default: 128)")
     p.add_argument("--num-video-frames", type=int, default=8, help="frames per clip, as in training (default: 8)")
     p.add_argument("--batch-size", type=int, default=8, help="records per generate call (default: 8)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
+                   help="auto = bfloat16 on CUDA, float32 on CPU (default: auto)")
+    p.add_argument("--load-4bit", action="store_true", help="4-bit weights through LLaVA's loader (CUDA only)")
+    p.add_argument("--load-8bit", action="store_true", help="8-bit weights through LLaVA's loader (CUDA only)")
+    p.add_argument("--model-id", default=None, help="model_id written per answer (default: the folder name)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling when --temperature > 0 (default: 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m emollm_plugin.eval.infer", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_arguments(p)
+    p.add_argument("--question-file", required=True, type=Path, help="EmoBench records: JSON list or JSONL")
+    p.add_argument("--answers-file", required=True, type=Path, help="answers JSONL to write")
+    p.add_argument("--media-root", "--image-folder", dest="media_root", type=Path, default=None,
+                   help="folder the records' media paths are relative to (default: 'media' next to "
+                        "--question-file, as `emollm bench build` writes it)")
     p.add_argument("--resume", action="store_true", help="keep the answers already in --answers-file")
     p.add_argument("--limit", type=int, default=None, help="stop after this many new answers (default: all)")
     p.add_argument("--num-chunks", type=int, default=1, help="split the records into chunks (default: 1)")
     p.add_argument("--chunk-idx", type=int, default=0, help="the chunk this process answers (default: 0)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--dtype", default="auto", choices=DTYPES,
-                   help="auto = bfloat16 on CUDA, float32 on CPU (default: auto)")
-    p.add_argument("--model-id", default=None, help="model_id written per answer (default: the folder name)")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling when --temperature > 0 (default: 0)")
     return p
 
 
