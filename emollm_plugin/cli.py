@@ -12,6 +12,7 @@ COMMANDS = {
     "emoprompt": ("emollm_plugin.emoprompt.cli", "EmoPrompt exemplar bank: generate | validate"),
     "memory": ("emollm_plugin.train.memory", "GPU memory budget for a LoRA + ZeRO-2 run"),
     "doctor": ("emollm_plugin.doctor", "check the environment against the tested matrix"),
+    "predict": ("emollm_plugin.apps.predict", "answer questions about your own images, clips and recordings"),
 }
 
 

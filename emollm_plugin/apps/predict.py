@@ -1,0 +1,216 @@
+"""``emollm predict``: answer questions about your own images, clips and recordings.
+
+    emollm predict --model CKPT [--model-base BASE] INPUT... --out answers.jsonl
+                   [--task emotion_closed|emotion_open|intention|hate|humor|sarcasm] [--options a,b,c]
+                   [--prompt TEXT] [--explain] [--audio FILE] [--no-audio] [--resume]
+
+INPUT: media files, folders (every media file under them) or manifests (``.csv`` with a header /
+``.jsonl``; fields ``path[,audio][,prompt][,label]``), see ``apps/inputs.py``. A video's own sound
+track is its audio unless ``--no-audio``; it is left out for a clip without one, or a model
+without an audio tower.
+
+Each answer line (JSONL) holds ``question_id`` (the media path), ``media``, ``prompt``, ``text``
+(the answer; with ``--explain``, the model's whole reply, ``reasoning`` and ``answer`` split),
+``label`` and ``parse`` (the scorer's parser on the answer, with a task preset), ``gold`` (a
+manifest's label), ``timing`` and ``model_id``. The model, batching and generation are
+``eval.infer``'s, so an answer here equals ``emollm eval`` infer's for the same record.
+
+Inputs that cannot be answered (unknown extension, missing or corrupt media) are listed with
+their reason on stderr and in ``OUT.skipped.jsonl``; the rest are answered. ``--resume`` keeps the
+answers in ``--out`` and answers only what is missing. With labels in a manifest, the scorer's
+table is printed (questions in ``OUT.questions.json``, so ``emollm eval score`` can repeat it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Optional
+
+from ..bench.labels import TASKS
+from ..eval import infer
+from .inputs import InputError, Item, Rejected, collect
+from .prompts import PromptError, Question, record_for, split_explained
+
+SHOWN_SKIPS = 20  # skipped inputs listed one by one on stderr
+
+
+def media_root(items: list[Item]) -> Path:
+    """The deepest folder holding every item's (resolved) files: records name paths under it."""
+    files = [str(f.resolve()) for item in items for f in (item.path, item.audio) if f is not None]
+    return Path(os.path.commonpath([os.path.dirname(f) for f in files]))
+
+
+def has_sound(path: Path) -> bool:
+    from ..media.probe import media_problem
+    return media_problem(path, "audio") is None
+
+
+def item_record(item: Item, root: Path, question: Question, audio_tower: bool) -> dict:
+    """The EmoBench record for an item; a clip's own sound track only when usable."""
+    rel = lambda f: str(f.resolve().relative_to(root))  # noqa: E731
+    media = {item.kind: rel(item.path)}
+    if item.audio is not None and not (item.own_audio and (not audio_tower or not has_sound(item.path))):
+        media["audio"] = rel(item.audio)
+    return record_for(item.id, media, question.text(item.kind, item.prompt), question.task,
+                      question.label_set, item.label)
+
+
+class RandomExemplars:
+    """EmoPrompt exemplars for --explain: drawn by item id from the task's exemplars. The
+    eval-time 'same-label-excluded' rule needs a gold label, which your own media do not have."""
+
+    def __init__(self, bank_path: str, seed: int = 0):
+        from ..emoprompt.bank import load_bank
+        from ..emoprompt.select import ExemplarSelector
+        self.selector = ExemplarSelector(load_bank(bank_path), strategy="random", seed=seed)
+
+    def conversation_for(self, record: dict, conv):
+        from ..emoprompt.template import with_exemplar
+        exemplar = self.selector.select(record)
+        return with_exemplar(conv, exemplar), exemplar
+
+
+def exemplar_bank(args: argparse.Namespace) -> str:
+    if args.exemplar_bank:
+        return str(args.exemplar_bank)
+    config = json.loads((Path(args.model_path) / "config.json").read_text()) \
+        if (Path(args.model_path) / "config.json").is_file() else {}
+    if config.get("emoprompt_bank"):
+        return config["emoprompt_bank"]
+    from ..emoprompt.bank import example_bank_path
+    raise InputError(f"--explain needs an EmoPrompt exemplar bank: {args.model_path} names none (its config has "
+                     f"no emoprompt_bank); pass --exemplar-bank PATH (the bank it was trained with; the shipped "
+                     f"illustrative one is {example_bank_path()})")
+
+
+def answer_line(record: dict, item: Item, question: Question, text: str, timing: dict, model_id: str) -> str:
+    from ..eval.parse import parse_answer
+    from ..eval.questions import question_text
+
+    reasoning, answer = split_explained(text) if question.explain else (None, text)
+    media = {kind: str(item.path) for kind in ("image", "video") if kind in record}
+    if "audio" in record:
+        media["audio"] = str(item.path if item.kind == "audio" else item.audio)
+    row = {"question_id": record["id"], "media": media, "prompt": question_text(record), "text": text}
+    if question.explain:
+        row.update(reasoning=reasoning, answer=answer)
+    if question.task is not None:
+        parsed = parse_answer(answer, question.task, question.label_set)
+        row.update(task=question.task, label=parsed.label, parse=parsed.status)
+    if item.label is not None:
+        row["gold"] = item.label
+    row.update(timing=timing, model_id=model_id,
+               answer_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{model_id}/{record['id']}").hex)
+    return json.dumps(row) + "\n"
+
+
+def _skip_line(rejected: Rejected) -> str:
+    return json.dumps({"question_id": rejected.source, "reason": rejected.reason, "message": rejected.message}) + "\n"
+
+
+def _check_labels(items: list[Item], question: Question, path: Path) -> Optional[Path]:
+    """Write the labelled items as EmoBench questions and check them with the scorer's own rules
+    before any model is loaded; None when no item has a label."""
+    from ..eval.score import load_questions
+
+    labelled = [i for i in items if i.label is not None]
+    if not labelled:
+        return None
+    if question.task is None:
+        raise InputError("the manifest has labels but no --task was given: a label is scored against a task preset")
+    records = [record_for(i.id, {i.kind: str(i.path)}, "", question.task, question.label_set, i.label) for i in labelled]
+    path.write_text(json.dumps(records, indent=1), encoding="utf-8")
+    load_questions(path)  # raises ScoringInputError naming each bad label
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    question = Question(args.task, args.prompt, tuple(o.strip() for o in args.options.split(",") if o.strip())
+                        if args.options else None, args.explain)
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    infer.check_quantization(infer.resolve_device_dtype(args.device, args.dtype)[0], args.load_4bit, args.load_8bit)
+    items, rejected, passed_over = collect(args.inputs, own_audio=not args.no_audio, audio=args.audio)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    questions_file = _check_labels(items, question, out.with_name(out.name + ".questions.json"))
+    model_id = args.model_id or infer.model_id_for(args.model_path)
+    answered = infer.read_answered(out, model_id) if args.resume else set()
+    pending = [i for i in items if i.id not in answered]
+    if passed_over:
+        print(f"emollm predict: passed over {passed_over} file(s) in folders that are not image, video or audio",
+              file=sys.stderr)
+    written = 0
+    with open(infer.skipped_path(out), "w", encoding="utf-8") as skip_out:
+        skip_out.writelines(_skip_line(r) for r in rejected)
+        if pending:
+            args.conv_mode = "emoprompt_v1" if args.explain else args.conv_mode
+            args.media_root = root = media_root(items)
+            exemplars = RandomExemplars(exemplar_bank(args), args.seed) if args.explain else None
+            answerer = infer.Answerer(args, emoprompt=exemplars)
+            audio_tower = answerer.media.n_mels is not None
+            records = [item_record(i, root, question, audio_tower) for i in items]
+            by_id = {i.id: i for i in items}
+            with open(out, "a" if args.resume else "w", encoding="utf-8") as answers, \
+                    tqdm(total=len(pending), desc="predicting", unit="item", disable=None) as bar:
+                written, _ = infer.answer_batches(
+                    answerer, records, args.batch_size, answered, answers, skip_out, bar,
+                    lambda record, text, timing: answer_line(record, by_id[record["id"]], question, text, timing,
+                                                             model_id))
+    _report(out, len(items), len(items) - len(pending), written)
+    if questions_file is not None:
+        _print_scores(out, questions_file)
+    return 0
+
+
+def _report(out: Path, total: int, before: int, written: int) -> None:
+    lines = [json.loads(line) for line in infer.skipped_path(out).read_text(encoding="utf-8").splitlines()]
+    print(f"emollm predict: {total} item(s): {written} answered now, {before} already in {out}; "
+          f"{len(lines)} input(s) not answered", file=sys.stderr)
+    for row in lines[:SHOWN_SKIPS]:
+        print(f"  not answered: {row['question_id']}: {row['reason']}: {row['message']}", file=sys.stderr)
+    if len(lines) > SHOWN_SKIPS:
+        print(f"  ... and {len(lines) - SHOWN_SKIPS} more, all in {infer.skipped_path(out)}", file=sys.stderr)
+
+
+def _print_scores(out: Path, questions_file: Path) -> None:
+    from ..eval.report import accuracy_table
+    from ..eval.score import score_files
+    print("\n".join(accuracy_table(score_files(out, questions_file))))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emollm predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    infer.add_model_arguments(p)
+    p.add_argument("inputs", nargs="+", help="media files, folders, or .csv/.jsonl manifests")
+    p.add_argument("--out", required=True, type=Path, help="answers JSONL to write")
+    p.add_argument("--task", choices=TASKS, default=None, help="ask EmoBench's question for this task")
+    p.add_argument("--options", default=None, help="comma-separated options for emotion_closed / intention "
+                                                   "(default: the task's EmoBench label set)")
+    p.add_argument("--prompt", default=None, help="a free question (with --task, replaces the preset wording)")
+    p.add_argument("--explain", action="store_true", help="ask for the reasoning before the answer, with an "
+                                                          "EmoPrompt worked example in the system prompt")
+    p.add_argument("--exemplar-bank", type=Path, default=None,
+                   help="EmoPrompt bank for --explain (default: the checkpoint config's emoprompt_bank)")
+    p.add_argument("--audio", type=Path, default=None, help="a sound track for the single media INPUT")
+    p.add_argument("--no-audio", action="store_true", help="do not use a video's own sound track")
+    p.add_argument("--resume", action="store_true", help="keep the answers already in --out")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from ..eval.score import ScoringInputError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (InputError, PromptError, ScoringInputError, infer.InferInputError) as err:
+        print(f"emollm predict: {err}", file=sys.stderr)
+        return 2

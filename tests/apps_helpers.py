@@ -1,0 +1,53 @@
+"""One trained tiny checkpoint and a folder of your-own-media for the apps tests (predict, serve, demo).
+
+The checkpoint is ``test_eval_infer.eval_setup``'s (MVP + Whisper audio + LoRA, trained once per
+session and shared with the eval tests), so the apps add no training time to the suite.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from test_eval_infer import eval_setup
+
+GENERATION = ["--max-new-tokens", "6", "--num-video-frames", "4"]
+
+
+@dataclass
+class AppsSetup:
+    ckpt: Path
+    base: Path
+    demo_media: Path  # make_demo_data's media/demo folder
+
+    @property
+    def model_args(self) -> list[str]:
+        return ["--model", str(self.ckpt), "--model-base", str(self.base), *GENERATION]
+
+    def image(self) -> Path:
+        return self.demo_media / "image_joy_2.png"
+
+    def clip(self) -> Path:
+        return self.demo_media / "video_anger_2.mp4"  # no sound track
+
+    def clip_with_sound(self) -> Path:
+        return self.demo_media / "video_audio_sadness_2.mp4"
+
+
+def apps_setup(tiny_models, tmp_path_factory) -> AppsSetup:
+    setup = eval_setup(tiny_models, tmp_path_factory)
+    return AppsSetup(setup.ckpt, setup.base, setup.media / "demo")
+
+
+def own_media_folder(setup: AppsSetup, folder: Path) -> Path:
+    """An image, a silent clip, a clip with sound, a wav recording, a corrupt clip and a note."""
+    from emollm_plugin.media.synth import tone, write_corrupt_video, write_wav
+
+    (folder / "clips").mkdir(parents=True)
+    shutil.copy(setup.image(), folder / "face.png")
+    shutil.copy(setup.clip(), folder / "clips" / "silent.mp4")
+    shutil.copy(setup.clip_with_sound(), folder / "clips" / "talking.mp4")
+    write_wav(folder / "voice.wav", tone(1.0, 330.0))
+    write_corrupt_video(folder / "clips" / "broken.mp4")
+    (folder / "notes.txt").write_text("not media")
+    return folder

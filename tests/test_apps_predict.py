@@ -1,0 +1,117 @@
+"""`emollm predict` on the tiny trained checkpoint: a folder of three media kinds with a corrupt
+clip, --resume, a labelled manifest with the scorer's table, --explain, and 4/8-bit on CPU."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from apps_helpers import apps_setup, own_media_folder
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_models, tmp_path_factory):
+    return apps_setup(tiny_models, tmp_path_factory)
+
+
+def predict(*argv: str) -> tuple[int, str, str]:
+    from emollm_plugin.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["predict", *argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_folder_of_three_kinds_answers_good_lists_corrupt_and_resume_adds_nothing(setup, tmp_path):
+    folder = own_media_folder(setup, tmp_path / "mine")
+    out = tmp_path / "answers.jsonl"
+    code, _, err = predict(*setup.model_args, str(folder), "--out", str(out), "--task", "emotion_closed",
+                           "--batch-size", "2")
+    assert code == 0, err
+    answers = {Path(r["question_id"]).name: r for r in rows(out)}
+    assert sorted(answers) == ["face.png", "silent.mp4", "talking.mp4", "voice.wav"]
+    assert answers["talking.mp4"]["media"] == {"video": str(folder / "clips" / "talking.mp4"),
+                                               "audio": str(folder / "clips" / "talking.mp4")}
+    assert answers["silent.mp4"]["media"] == {"video": str(folder / "clips" / "silent.mp4")}  # no sound track
+    assert answers["voice.wav"]["media"] == {"audio": str(folder / "voice.wav")}
+    from emollm_plugin.bench.labels import CANONICAL_EMOTIONS
+    from emollm_plugin.eval.parse import parse_answer
+    for row in answers.values():
+        assert row["model_id"] == "emollm-llava-lora-eval" and row["task"] == "emotion_closed"
+        assert row["prompt"].startswith("Which emotion does the ") and "anger, disgust, fear" in row["prompt"]
+        parsed = parse_answer(row["text"], "emotion_closed", CANONICAL_EMOTIONS)
+        assert (row["label"], row["parse"]) == (parsed.label, parsed.status)
+        assert set(row["timing"]) == {"prepare_s", "generate_s", "batch"} and row["timing"]["generate_s"] > 0
+    skipped = rows(out.with_name("answers.jsonl.skipped.jsonl"))
+    assert [(Path(s["question_id"]).name, s["reason"]) for s in skipped] == [("broken.mp4", "media_corrupt")]
+    assert f"not answered: {folder / 'clips' / 'broken.mp4'}: media_corrupt: unreadable or corrupt" in err
+    assert "5 item(s): 4 answered now, 0 already in" in err and "passed over 1 file(s)" in err
+
+    before = out.read_bytes()
+    code, _, err = predict(*setup.model_args, str(folder), "--out", str(out), "--task", "emotion_closed",
+                           "--batch-size", "2", "--resume")
+    assert code == 0, err
+    assert out.read_bytes() == before
+    assert "0 answered now, 4 already in" in err and "broken.mp4: media_corrupt" in err
+
+
+def test_manifest_with_labels_prints_the_scorers_table(setup, tmp_path):
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text(f"path,audio,prompt,label\n{setup.image()},,,joy\n{setup.clip()},,,anger\n"
+                        f'{setup.clip()},{setup.clip_with_sound()},"Which emotion? Choose one of: joy, anger.",anger\n'
+                        f"{setup.image()},,Unquoted, with a comma,joy\n"
+                        "missing.png,,,joy\n")
+    out = tmp_path / "a.jsonl"
+    code, stdout, err = predict(*setup.model_args, str(manifest), "--out", str(out), "--task", "emotion_closed",
+                                "--options", "joy,anger")
+    assert code == 0, err
+    answered = rows(out)
+    assert [r["gold"] for r in answered] == ["joy", "anger", "anger"]
+    assert answered[2]["prompt"] == "Which emotion? Choose one of: joy, anger."
+    assert answered[2]["media"]["audio"] == str(setup.clip_with_sound())
+    assert "| Accuracy (%) |" in stdout and "Emo-C" in stdout
+    correct = sum(r["label"] == r["gold"] for r in answered)
+    from emollm_plugin.eval.score import score_files
+    scores = score_files(out, out.with_name("a.jsonl.questions.json"))
+    assert scores["tasks"]["emotion_closed"]["n"] == 3
+    assert scores["tasks"]["emotion_closed"]["accuracy"] == pytest.approx(round(100 * correct / 3, 2))
+    assert f"{scores['tasks']['emotion_closed']['accuracy']:.2f}" in stdout
+    assert "labels.csv:5: bad_row" in err and "labels.csv:6: missing" in err
+
+
+def test_bad_manifest_label_is_refused_before_loading(setup, tmp_path):
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text(f"path,label\n{setup.image()},happiness\n")
+    code, _, err = predict(*setup.model_args, str(manifest), "--out", str(tmp_path / "a.jsonl"), "--task", "emotion_open")
+    assert code == 2 and "open-set label 'happiness' is not a canonical emotion" in err
+
+
+def test_explain_and_free_prompt(setup, tmp_path):
+    from emollm_plugin.emoprompt.bank import example_bank_path
+    out = tmp_path / "a.jsonl"
+    code, _, err = predict(*setup.model_args, str(setup.image()), "--out", str(out), "--task", "emotion_open",
+                           "--prompt", "How does she feel?", "--explain", "--exemplar-bank", str(example_bank_path()))
+    assert code == 0, err
+    (row,) = rows(out)
+    assert row["prompt"].startswith("How does she feel? First explain your reasoning")
+    assert {"reasoning", "answer", "label", "parse"} <= set(row)
+    code, _, err = predict(*setup.model_args, str(setup.image()), "--out", str(out), "--task", "emotion_open",
+                           "--explain")
+    assert code == 2 and "--exemplar-bank" in err
+
+
+@pytest.mark.parametrize("flag", ["--load-4bit", "--load-8bit"])
+def test_quantized_loading_is_refused_on_cpu(setup, tmp_path, flag):
+    code, _, err = predict(*setup.model_args, "--device", "cpu", flag, str(setup.image()),
+                           "--out", str(tmp_path / "a.jsonl"), "--task", "hate")
+    assert code == 2 and "needs CUDA" in err and "bitsandbytes" in err
+    assert not (tmp_path / "a.jsonl").exists()
