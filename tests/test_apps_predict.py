@@ -44,7 +44,7 @@ def test_folder_of_three_kinds_answers_good_lists_corrupt_and_resume_adds_nothin
     assert answers["silent.mp4"]["media"] == {"video": str(folder / "clips" / "silent.mp4")}  # no sound track
     assert answers["voice.wav"]["media"] == {"audio": str(folder / "voice.wav")}
     from emollm_plugin.bench.labels import CANONICAL_EMOTIONS
-    from emollm_plugin.eval.parse import parse_answer
+    from emollm_plugin.bench.answers import parse_answer
     for row in answers.values():
         assert row["model_id"] == "emollm-llava-lora-eval" and row["task"] == "emotion_closed"
         assert row["prompt"].startswith("Which emotion does the ") and "anger, disgust, fear" in row["prompt"]

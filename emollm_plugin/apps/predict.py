@@ -88,7 +88,7 @@ def exemplar_bank(args: argparse.Namespace) -> str:
 
 
 def answer_line(record: dict, item: Item, question: Question, text: str, timing: dict, model_id: str) -> str:
-    from ..eval.parse import parse_answer
+    from ..bench.answers import parse_answer
     from ..eval.questions import question_text
 
     reasoning, answer = split_explained(text) if question.explain else (None, text)
