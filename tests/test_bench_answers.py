@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from emollm_plugin.bench.answers import (AMBIGUOUS, OK, UNPARSEABLE, final_answer_text,
+                                         parse_answer, parse_closed, parse_open_emotion,
+                                         parse_yes_no)
 from emollm_plugin.bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS
 from emollm_plugin.bench.lexicon import (EMOTION_LEXICON, EMOTION_PHRASES, INTENT_LEXICON,
                                          INTENT_PHRASES, NEGATORS, YES_NO_LEXICONS, Lexicon,
                                          canonical_emotion, clauses, normalize)
-from emollm_plugin.bench.answers import (AMBIGUOUS, OK, UNPARSEABLE, parse_answer, parse_closed,
-                                      parse_open_emotion, parse_yes_no)
 
 EMOTIONS = list(CANONICAL_EMOTIONS)
 
@@ -217,3 +218,86 @@ def test_every_label_stated_plainly_parses_to_itself(template):
     for task in ("hate", "humor", "sarcasm"):
         for word in ("Yes", "No"):
             assert parse_yes_no(template.format(word), task).label == word.lower()
+
+
+# ----------------------------------------------------------------------------- final-answer rule
+
+INTENTS = list(MINTREC_INTENTS)
+# (task, answer, label after the last marker, label the whole answer gives without the rule)
+REASONING_THEN_ANSWER = [
+    ("emotion_closed", "The man is not smiling, he looks angry, though some might think he is "
+                       "happy... Answer: anger", "anger", "anger"),
+    ("emotion_closed", "Reasoning: she is not crying and does not look sad; her eyes are wide and "
+                       "her mouth is open. Final answer: surprise", "surprise", "surprise"),
+    ("emotion_closed", "Her brows are raised in surprise, though some might think she is happy. "
+                       "So the emotion is fear.", "fear", AMBIGUOUS),
+    ("emotion_closed", "He is not joyful at all; he wrinkles his nose at the food. Therefore, "
+                       "disgust.", "disgust", "disgust"),
+    ("emotion_closed", "The answer is not joy: he is not smiling, he is scowling, though some "
+                       "would say surprise. Answer: anger", "anger", AMBIGUOUS),
+    ("emotion_closed", "Some may read the smile as joy, but the tears say otherwise.\n"
+                       "Emotion: sadness", "sadness", AMBIGUOUS),
+    ("emotion_open", "She is not calm; although one could call her surprised, her clenched fists "
+                     "say otherwise. In conclusion, she is angry.", "anger", AMBIGUOUS),
+    ("emotion_open", "He isn't scared, and though some might think he is sad, he laughs. "
+                     "The final answer is: joy", "joy", AMBIGUOUS),
+    ("emotion_open", "Though some might think he is happy, he is not; to sum up: sadness",
+     "sadness", AMBIGUOUS),
+    ("intention", "He is not complaining; it may sound as if he will Oppose the plan, though he "
+                  "smiles and nods. Answer: Thank", "Thank", AMBIGUOUS),
+    ("intention", "She doesn't praise anyone and is not joking; she looks down and lowers her "
+                  "voice, so the intention is Apologise.", "Apologise", "Apologise"),
+    ("sarcasm", "No one would call pouring rain lovely weather, so the post is sarcastic.",
+     "yes", "no"),
+    ("sarcasm", "At first glance it reads as sarcastic, but the text and the image agree.\n"
+                "Answer: No", "no", "yes"),
+    ("hate", "Yes, the post is rude, but it attacks no protected group, so it is not hateful.",
+     "no", "yes"),
+    ("hate", "It might look hateful, though it is not. Verdict: no", "no", "yes"),
+    ("humor", "It is not a joke at first, but the punchline lands and the audience laughs. "
+              "Final answer: yes", "yes", "no"),
+]
+
+
+@pytest.mark.parametrize("task,answer,label,without_rule", REASONING_THEN_ANSWER)
+def test_reasoning_then_answer_parses_to_the_label_after_the_last_marker(task, answer, label,
+                                                                        without_rule):
+    label_set = {"emotion_closed": EMOTIONS, "intention": INTENTS}.get(task)
+    parsed = parse_answer(answer, task, label_set)
+    assert (parsed.label, parsed.status, parsed.final_answer) == (label, OK, True)
+
+
+def test_final_answer_rule_cases_differ_from_the_whole_answer():
+    """The fixtures are not trivial: most of them read differently without the rule."""
+    from emollm_plugin.bench.answers import _parse_task
+    changed = 0
+    for task, answer, label, without_rule in REASONING_THEN_ANSWER:
+        label_set = {"emotion_closed": EMOTIONS, "intention": INTENTS}.get(task)
+        whole = _parse_task(answer, task, label_set)
+        assert (whole.label or whole.status) == without_rule, answer
+        changed += (whole.label or whole.status) != label
+    assert changed >= 10
+
+
+def test_final_answer_rule_falls_back_when_the_text_after_the_marker_names_nothing():
+    fallback = parse_answer("She looks happy. Answer: hard to say.", "emotion_open")
+    assert (fallback.label, fallback.final_answer) == ("joy", False)
+    trailing = parse_answer("She looks happy. Final answer:", "emotion_open")
+    assert (trailing.label, trailing.final_answer) == ("joy", False)
+    assert final_answer_text("She looks happy. Final answer:") is None
+
+
+@pytest.mark.parametrize("answer", [
+    "I cannot answer that with certainty; she looks happy.",   # "answer" with no separator
+    "He is so happy to see her.",                               # "so" + adjective
+    "The answer-key says nothing; she looks happy.",           # hyphenated word
+])
+def test_words_that_are_not_markers_leave_the_rule_off(answer):
+    parsed = parse_answer(answer, "emotion_open")
+    assert (parsed.label, parsed.final_answer) == ("joy", False)
+
+
+def test_parse_closed_and_yes_no_alone_do_not_apply_the_rule():
+    text = "Some may read the smile as joy. Answer: sadness"
+    assert parse_closed(text, EMOTIONS, EMOTION_LEXICON).status == AMBIGUOUS
+    assert parse_answer(text, "emotion_closed", EMOTIONS).label == "sadness"

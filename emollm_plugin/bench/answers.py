@@ -14,19 +14,37 @@ Rules (all matching on lowercased, punctuation-stripped tokens, see ``bench.lexi
   a negated cue flips (``"not sarcastic"`` -> no, ``"it is sarcastic"`` -> yes,
   ``"No, ..."`` -> no).
 Nothing named -> ``unparseable`` (scored wrong).
+
+Final-answer rule (``parse_answer`` only, applied before the rules above): when the answer
+carries a final-answer marker (``FINAL_ANSWER_MARKER``: "Answer:", "Final answer:", "the answer
+is", "Emotion:", "In conclusion,", "so the emotion is ...", "therefore, ..."), the text after the
+LAST marker is parsed by the task's rules and decides, with ``Parsed.final_answer`` set, so
+labels named or negated in reasoning before it are ignored. When that text names nothing
+(unparseable), the marker is ignored and the whole answer is parsed as before.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Sequence
 
 from .labels import YES_NO_TASKS
-from .lexicon import (EMOTION_LEXICON, INTENT_LEXICON, NO_WORDS, YES_NO_LEXICONS,
-                             YES_WORDS, Lexicon, normalize)
+from .lexicon import (EMOTION_LEXICON, INTENT_LEXICON, NO_WORDS, YES_NO_LEXICONS, YES_WORDS,
+                      Lexicon, normalize)
 
 OK, AMBIGUOUS, UNPARSEABLE = "ok", "ambiguous", "unparseable"
 CLOSED_SET_LEXICONS = {"emotion_closed": EMOTION_LEXICON, "intention": INTENT_LEXICON}
+
+# Phrases after which a reasoning answer states its label (case-insensitive, whole words).
+FINAL_ANSWER_MARKER = re.compile(r"""
+    \b(?:
+        (?:final\s+)?answer\s*(?:[:=]|-(?!\w)|\bis\b|\bwould\s+be\b)     # Answer: / the answer is
+      | (?:emotion|feeling|intent|intention|label|prediction|verdict)\s*[:=]  # Emotion: anger
+      | (?:in\s+conclusion|to\s+conclude|in\s+summary|to\s+sum\s+up)\b\s*[,:]?
+      | (?:so|therefore|thus|hence)\s*,                                      # So, ... / Therefore, ...
+      | (?:so|therefore|thus|hence)(?=\s+(?:the|she|he|they|it|this|his|her|their|i|we)\b)
+    )""", re.IGNORECASE | re.VERBOSE)
 
 
 @dataclass(frozen=True)
@@ -37,6 +55,7 @@ class Parsed:
     status: str                        # ok | ambiguous | unparseable
     rule: str                          # exact | option | lexicon | yes_no_word | cue | none
     candidates: tuple[str, ...] = ()   # every label the deciding rule found
+    final_answer: bool = False         # decided by the text after the last final-answer marker
 
 
 def _decide(named: Sequence[str], rule: str) -> Parsed:
@@ -102,8 +121,30 @@ def parse_yes_no(answer: str, task: str) -> Parsed:
     return Parsed(label, OK, rule, (label,))
 
 
+def final_answer_text(answer: str) -> str | None:
+    """The text after the last final-answer marker that has words after it, or None."""
+    tail = None
+    for match in FINAL_ANSWER_MARKER.finditer(answer):
+        rest = answer[match.end():]
+        if re.search(r"[^\W_]", rest):
+            tail = rest
+    return tail
+
+
 def parse_answer(answer: str, task: str, label_set: Sequence[str] | None = None) -> Parsed:
-    """Dispatch on the EmoBench task; closed-set tasks need the record's ``label_set``."""
+    """Dispatch on the EmoBench task; closed-set tasks need the record's ``label_set``.
+
+    The final-answer rule comes first: the text after the last marker decides when it names
+    something (``Parsed.final_answer`` is then True); otherwise the whole answer decides."""
+    tail = final_answer_text(answer)
+    if tail is not None:
+        parsed = _parse_task(tail, task, label_set)
+        if parsed.status != UNPARSEABLE:
+            return replace(parsed, final_answer=True)
+    return _parse_task(answer, task, label_set)
+
+
+def _parse_task(answer: str, task: str, label_set: Sequence[str] | None) -> Parsed:
     if task in CLOSED_SET_LEXICONS:
         if not label_set:
             raise ValueError(f"task {task!r} is closed-set: pass the record's label_set")
@@ -113,5 +154,5 @@ def parse_answer(answer: str, task: str, label_set: Sequence[str] | None = None)
     return parse_yes_no(answer, task)
 
 
-__all__ = ["Parsed", "OK", "AMBIGUOUS", "UNPARSEABLE", "parse_closed", "parse_open_emotion",
-           "parse_yes_no", "parse_answer"]
+__all__ = ["Parsed", "OK", "AMBIGUOUS", "UNPARSEABLE", "FINAL_ANSWER_MARKER", "final_answer_text",
+           "parse_closed", "parse_open_emotion", "parse_yes_no", "parse_answer"]
