@@ -65,7 +65,7 @@ def test_markdown_shows_failures_and_input_checks(scores):
            "mmsd2/test/sa99/sarcasm" in markdown
     assert "- 2 duplicate answer lines (first line scored; 1 with different text)" in markdown
     assert "| Weighted F1 |  |  | 50.28 |  |" in markdown
-    assert "| meld / Emo-O | 4 | 2 | 1 | 0 | 1 | 0 | 50.00 |" in markdown
+    assert "| meld / Emo-O | 4 | 2 | 1 | 0 | 1 | 0 | 0 | 50.00 |" in markdown
 
 
 def test_markdown_escapes_pipes_and_shortens_long_answers(tmp_path):

@@ -34,22 +34,26 @@ EXPECTED_TASKS = {
 }
 # macro = (5/12 + 12/16 + 5/9 + 4/6 + 4/6 + 5/7) / 6 * 100 = 62.8307...;  micro = 35/56 = 62.5
 EXPECTED_MACRO, EXPECTED_MICRO = 62.83, 62.50
+# paper-style, weights 30600, 30600, 400, 10000, 1000, 2400 (sum 75000):
+# (30600 * (5/12 + 12/16) + 400 * 5/9 + 10000 * 4/6 + 1000 * 4/6 + 2400 * 5/7) / 75000
+# = (35700 + 222.22 + 6666.67 + 666.67 + 1714.29) / 75000 = 0.599598
+EXPECTED_PAPER_STYLE = 59.96
 
 EXPECTED_TABLE = """\
-|  | Emo-C | Emo-O | Intention | Hate | Humor | Sarcasm | Overall (macro mean of tasks) | Overall (micro, sample-weighted) |
-| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-| Accuracy (%) | 41.67 | 75.00 | 55.56 | 66.67 | 66.67 | 71.43 | 62.83 | 62.50 |"""
+|  | Emo-C | Emo-O | Intention | Hate | Humor | Sarcasm | Overall (macro mean of tasks) | Overall (micro, sample-weighted) | Overall (paper-style) |
+| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| Accuracy (%) | 41.67 | 75.00 | 55.56 | 66.67 | 66.67 | 71.43 | 62.83 | 62.50 | 59.96 |"""
 
 EXPECTED_COUNTS = """\
-| Task | n | correct | wrong label | ambiguous | unparseable | unanswered | accuracy (%) |
-| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-| Emo-C | 12 | 5 | 2 | 2 | 2 | 1 | 41.67 |
-| Emo-O | 16 | 12 | 1 | 1 | 2 | 0 | 75.00 |
-| Intention | 9 | 5 | 1 | 1 | 1 | 1 | 55.56 |
-| Hate | 6 | 4 | 1 | 0 | 1 | 0 | 66.67 |
-| Humor | 6 | 4 | 0 | 0 | 1 | 1 | 66.67 |
-| Sarcasm | 7 | 5 | 1 | 0 | 1 | 0 | 71.43 |
-| All (micro) | 56 | 35 | 6 | 4 | 8 | 3 | 62.50 |"""
+| Task | n | correct | wrong label | ambiguous | unparseable | unanswered | after marker | accuracy (%) |
+| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| Emo-C | 12 | 5 | 2 | 2 | 2 | 1 | 1 | 41.67 |
+| Emo-O | 16 | 12 | 1 | 1 | 2 | 0 | 0 | 75.00 |
+| Intention | 9 | 5 | 1 | 1 | 1 | 1 | 0 | 55.56 |
+| Hate | 6 | 4 | 1 | 0 | 1 | 0 | 0 | 66.67 |
+| Humor | 6 | 4 | 0 | 0 | 1 | 1 | 0 | 66.67 |
+| Sarcasm | 7 | 5 | 1 | 0 | 1 | 0 | 0 | 71.43 |
+| All (micro) | 56 | 35 | 6 | 4 | 8 | 3 | 1 | 62.50 |"""
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +67,11 @@ def test_per_task_counts_and_accuracy(scores):
     assert got == EXPECTED_TASKS
     assert (scores["macro"], scores["micro"], scores["n"], scores["correct"]) == (
         EXPECTED_MACRO, EXPECTED_MICRO, 56, 35)
+    assert scores["paper_style"] == EXPECTED_PAPER_STYLE
+    # ec12 "The answer is sadness, not joy." is decided after its marker (same label as before)
+    assert {task: row["final_answer"] for task, row in scores["tasks"].items()} == {
+        "emotion_closed": 1, "emotion_open": 0, "intention": 0, "hate": 0, "humor": 0,
+        "sarcasm": 0}
     assert scores["tasks_missing"] == []
 
 
@@ -150,7 +159,10 @@ def test_macro_is_over_the_tasks_present(tmp_path):
     assert scores["micro"] == round(9 / 13 * 100, 2) == 69.23
     assert scores["tasks_missing"] == ["emotion_closed", "emotion_open", "intention", "humor"]
     assert scores["input"]["answers_without_question"]["count"] == 41
-    assert "| Accuracy (%) | - | - | - | 66.67 | - | 71.43 | 69.05 | 69.23 |" in to_markdown(scores)
+    # paper-style: (10000 * 4/6 + 2400 * 5/7) / 12400 = 0.675883
+    assert scores["paper_style"] == 67.59
+    assert ("| Accuracy (%) | - | - | - | 66.67 | - | 71.43 | 69.05 | 69.23 | 67.59 |"
+            in to_markdown(scores))
 
 
 def _reference_prf(golds, predictions, label):

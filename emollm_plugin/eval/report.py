@@ -13,12 +13,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..bench.labels import TASKS
+from ..bench.labels import EMOTION_TASKS, TASKS, YES_NO_TASKS
+from .metrics import BINARY_METRICS, MACRO_METRICS, RECOGNITION_METRICS
 
 TASK_TITLES = {"emotion_closed": "Emo-C", "emotion_open": "Emo-O", "intention": "Intention",
                "hate": "Hate", "humor": "Humor", "sarcasm": "Sarcasm"}
 MACRO_TITLE = "Overall (macro mean of tasks)"
 MICRO_TITLE = "Overall (micro, sample-weighted)"
+PAPER_TITLE = "Overall (paper-style)"
+METRIC_TITLES = {"uar": "UAR", "war": "WAR", "weighted_f1": "weighted F1",
+                 "macro_precision": "macro P", "macro_recall": "macro R", "macro_f1": "macro F1",
+                 "precision": "P (yes)", "recall": "R (yes)", "f1": "F1 (yes)"}
 CONFUSION_PLOT_TASKS = ("emotion_closed", "intention")
 OUTCOMES = ("correct", "wrong", "ambiguous", "unparseable", "unanswered")
 OUTCOME_COLOURS = ("#4c9a2a", "#c0392b", "#e67e22", "#8e44ad", "#7f8c8d")
@@ -40,20 +45,40 @@ def _cell_text(text: str, limit: int = 80) -> str:
 
 
 def accuracy_table(scores: dict) -> list[str]:
-    """The paper's Table 2 row: six tasks in its column order, then both overall figures."""
+    """The paper's Table 2 row: six tasks in its column order, then the three overall figures."""
     tasks = scores["tasks"]
     cells = [f"{tasks[t]['accuracy']:.2f}" if t in tasks else "-" for t in TASKS]
-    return _table(["", *(TASK_TITLES[t] for t in TASKS), MACRO_TITLE, MICRO_TITLE],
-                  [["Accuracy (%)", *cells, f"{scores['macro']:.2f}", f"{scores['micro']:.2f}"]])
+    return _table(["", *(TASK_TITLES[t] for t in TASKS), MACRO_TITLE, MICRO_TITLE, PAPER_TITLE],
+                  [["Accuracy (%)", *cells, f"{scores['macro']:.2f}", f"{scores['micro']:.2f}",
+                    f"{scores['paper_style']:.2f}"]])
 
 
 def _count_rows(named_counts: list[tuple[str, dict]]) -> list[list]:
     return [[name, c["n"], c["correct"], c["wrong"], c["ambiguous"], c["unparseable"],
-             c["unanswered"], f"{c['accuracy']:.2f}"] for name, c in named_counts]
+             c["unanswered"], c["final_answer"], f"{c['accuracy']:.2f}"]
+            for name, c in named_counts]
 
 
 COUNT_HEADER = ["n", "correct", "wrong label", "ambiguous", "unparseable", "unanswered",
-                "accuracy (%)"]
+                "after marker", "accuracy (%)"]
+METRIC_FAMILIES = (  # (title, tasks, metric keys)
+    ("Emotion recognition: UAR, WAR, weighted F1", EMOTION_TASKS, RECOGNITION_METRICS),
+    ("Intention: macro precision, recall, F1", ("intention",), MACRO_METRICS),
+    ("Yes/no tasks: the positive class (yes), and macro F1 over yes and no", YES_NO_TASKS,
+     BINARY_METRICS),
+)
+
+
+def metric_tables(named: list[tuple[str, str, dict]]) -> list[str]:
+    """One table per metric family for (row name, task, summary with "metrics") rows."""
+    lines: list[str] = []
+    for title, family_tasks, keys in METRIC_FAMILIES:
+        rows = [[name, *(f"{summary['metrics'][k]:.2f}" for k in keys)]
+                for name, task, summary in named if task in family_tasks]
+        if rows:
+            lines += ["", f"{title} (%):", "",
+                      *_table(["", *(METRIC_TITLES[k] for k in keys)], rows)]
+    return lines
 
 
 def to_markdown(scores: dict) -> str:
@@ -61,24 +86,35 @@ def to_markdown(scores: dict) -> str:
     tasks = scores["tasks"]
     lines = ["# EmoBench scores", "", *accuracy_table(scores), ""]
     present = [t for t in TASKS if t in tasks]
+    weights = ", ".join(f"{TASK_TITLES[t]} {w:,}" for t, w in scores["paper_style_weights"].items())
     lines.append(f"{MACRO_TITLE}: the unweighted mean of the {len(present)} task accuracies "
-                 f"above. {MICRO_TITLE}: correct answers / all {scores['n']} questions.")
+                 f"above. {MICRO_TITLE}: correct answers / all {scores['n']} questions. "
+                 f"{PAPER_TITLE}: task accuracies weighted by the paper's Table 1 Val&Test sizes "
+                 f"with every emotion sample asked both ways ({weights}); see "
+                 "docs/evaluation.md.")
     if scores["tasks_missing"]:
         lines.append(f"Tasks with no questions (left out of both): "
                      f"{', '.join(scores['tasks_missing'])}.")
     lines += ["Missing, unparseable and ambiguous answers are scored as wrong.", "",
               "## Counts per task", ""]
     total = {key: sum(tasks[t][key] for t in present) for key in
-             ("n", "correct", "wrong", "ambiguous", "unparseable", "unanswered")}
+             ("n", "correct", "wrong", "ambiguous", "unparseable", "unanswered", "final_answer")}
     total["accuracy"] = scores["micro"]
     lines += _table(["Task", *COUNT_HEADER],
                     _count_rows([(TASK_TITLES[t], tasks[t]) for t in present]
                                 + [("All (micro)", total)]))
+    lines += ["", "\"after marker\": answers decided by the text after their last final-answer "
+              "marker (\"Answer:\", \"so the emotion is ...\"; docs/evaluation.md).",
+              "", "## Metrics per task"]
+    lines += metric_tables([(TASK_TITLES[t], t, tasks[t]) for t in present])
     lines += ["", "## Per dataset", ""]
     rows = [(f"{name} / {TASK_TITLES[t]}", counts)
             for name, dataset in scores["datasets"].items()
             for t, counts in dataset["tasks"].items()]
     lines += _table(["Dataset / task", *COUNT_HEADER], _count_rows(rows))
+    lines += metric_tables([(f"{name} / {TASK_TITLES[t]}", t, summary)
+                            for name, dataset in scores["datasets"].items()
+                            for t, summary in dataset["tasks"].items()])
     for task, metrics in scores["per_label"].items():
         lines += ["", f"## Per label: {TASK_TITLES[task]} ({task})", ""]
         body = [[label, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}",
@@ -215,5 +251,6 @@ def write_report(scores: dict, out_dir: str | Path) -> list[Path]:
     return written
 
 
-__all__ = ["TASK_TITLES", "MACRO_TITLE", "MICRO_TITLE", "accuracy_table", "to_markdown",
+__all__ = ["TASK_TITLES", "MACRO_TITLE", "MICRO_TITLE", "PAPER_TITLE", "accuracy_table",
+           "metric_tables", "to_markdown",
            "plot_accuracy", "plot_confusion", "plot_outcomes", "write_report"]

@@ -10,9 +10,12 @@ answer is missing, unparseable or ambiguous):
     recall_l      = #{p_r == l and y_r == l} / #{y_r == l}        (0 when l has no support)
     f1_l          = 2 P R / (P + R)                               (0 when P + R == 0)
     weighted_f1   = sum_l support_l * f1_l / sum_l support_l
+    paper_style   = sum_t w_t accuracy_t / sum_t w_t     (w: Table 1 sizes, see paper_overall)
 
-A missing, unparseable or ambiguous answer is wrong: it lowers recall of its gold label and is
-nobody's prediction, so it never raises a precision. Percentages are rounded to 2 decimals.
+Every task, and every dataset within a task, also gets its metric family (``eval.metrics``: UAR,
+WAR and weighted F1 for emotions, macro P/R/F1 for intentions, P/R/F1 of "yes" and macro F1 for
+yes/no). A missing, unparseable or ambiguous answer is wrong: it lowers recall of its gold label
+and is nobody's prediction, so it never raises a precision. Percentages are rounded to 2 decimals.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from tqdm import tqdm
 from ..bench.answers import AMBIGUOUS, UNPARSEABLE, Parsed, parse_answer
 from ..bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO, YES_NO_TASKS
 from ..bench.lexicon import normalize
+from .metrics import per_label_metrics, task_metrics
+from .paper_overall import paper_style_overall, paper_task_weights
 
 CLOSED_TASKS = ("emotion_closed", "intention")
 PER_LABEL_TASKS = ("emotion_closed", "emotion_open", "intention")
@@ -170,12 +175,24 @@ def _percent(numerator: float, denominator: float) -> float:
     return round(100.0 * numerator / denominator, 2) if denominator else 0.0
 
 
+def _prediction(j: Judgement) -> str | None:
+    return j.parsed.label if j.outcome in ("correct", "wrong") else None
+
+
 def _counts(judgements: list[Judgement]) -> dict:
     outcomes = Counter(j.outcome for j in judgements)
     return {"accuracy": _percent(outcomes["correct"], len(judgements)), "n": len(judgements),
             "correct": outcomes["correct"], "wrong": outcomes["wrong"],
             "ambiguous": outcomes[AMBIGUOUS], "unparseable": outcomes[UNPARSEABLE],
-            "unanswered": outcomes[UNANSWERED]}
+            "unanswered": outcomes[UNANSWERED],
+            "final_answer": sum(1 for j in judgements if j.parsed and j.parsed.final_answer)}
+
+
+def _task_summary(task: str, judgements: list[Judgement]) -> dict:
+    """Counts plus the task's metric family (``metrics``)."""
+    return {**_counts(judgements),
+            "metrics": task_metrics(task, [j.gold for j in judgements],
+                                    [_prediction(j) for j in judgements])}
 
 
 def _label_order(task: str, judgements: list[Judgement]) -> list[str]:
@@ -184,28 +201,6 @@ def _label_order(task: str, judgements: list[Judgement]) -> list[str]:
     present = {j.gold for j in judgements} | {j.parsed.label for j in judgements
                                               if j.parsed is not None and j.parsed.label}
     return [label for label in known if label in present] + sorted(present - set(known))
-
-
-def per_label_metrics(golds: list[str], predictions: list[str | None],
-                      labels: list[str]) -> dict:
-    """Precision, recall, F1 (percent) and support per label, plus weighted and macro F1."""
-    true_pos = Counter(g for g, p in zip(golds, predictions) if g == p)
-    predicted, support = Counter(p for p in predictions if p is not None), Counter(golds)
-    rows = {}
-    for label in labels:
-        precision = true_pos[label] / predicted[label] if predicted[label] else 0.0
-        recall = true_pos[label] / support[label] if support[label] else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows[label] = {"precision": precision, "recall": recall, "f1": f1,
-                       "support": support[label]}
-    total = sum(row["support"] for row in rows.values())
-    weighted = sum(row["f1"] * row["support"] for row in rows.values()) / total if total else 0.0
-    macro = sum(row["f1"] for row in rows.values()) / len(rows) if rows else 0.0
-    for row in rows.values():
-        for key in ("precision", "recall", "f1"):
-            row[key] = round(100.0 * row[key], 2)
-    return {"labels": rows, "weighted_f1": round(100.0 * weighted, 2),
-            "macro_f1": round(100.0 * macro, 2)}
 
 
 def confusion(judgements: list[Judgement], labels: list[str]) -> dict:
@@ -242,12 +237,14 @@ def summarize(judgements: list[Judgement], answers: Answers | None = None) -> di
         by_task[j.task].append(j)
         by_dataset[j.dataset].append(j)
     present = [task for task in TASKS if task in by_task]
-    tasks = {task: _counts(by_task[task]) for task in present}
-    accuracies = [100.0 * tasks[t]["correct"] / tasks[t]["n"] for t in present]
+    tasks = {task: _task_summary(task, by_task[task]) for task in present}
+    accuracies = {t: 100.0 * tasks[t]["correct"] / tasks[t]["n"] for t in present}
     scores: dict = {
         "tasks": tasks,
-        "macro": round(sum(accuracies) / len(accuracies), 2) if accuracies else 0.0,
+        "macro": round(sum(accuracies.values()) / len(accuracies), 2) if accuracies else 0.0,
         "micro": _percent(sum(t["correct"] for t in tasks.values()), len(judgements)),
+        "paper_style": round(paper_style_overall(accuracies), 2),
+        "paper_style_weights": {t: w for t, w in paper_task_weights().items() if t in tasks},
         "n": len(judgements),
         "correct": sum(t["correct"] for t in tasks.values()),
         "tasks_missing": [task for task in TASKS if task not in by_task],
@@ -260,16 +257,14 @@ def summarize(judgements: list[Judgement], answers: Answers | None = None) -> di
         rows = by_dataset[dataset]
         scores["datasets"][dataset] = {
             **_counts(rows),
-            "tasks": {t: _counts([j for j in rows if j.task == t])
+            "tasks": {t: _task_summary(t, [j for j in rows if j.task == t])
                       for t in present if any(j.task == t for j in rows)}}
     for task in present:
         rows = by_task[task]
         labels = _label_order(task, rows)
         if task in PER_LABEL_TASKS:
-            predictions = [j.parsed.label if j.outcome in ("correct", "wrong") else None
-                           for j in rows]
-            scores["per_label"][task] = per_label_metrics([j.gold for j in rows], predictions,
-                                                          labels)
+            scores["per_label"][task] = per_label_metrics(
+                [j.gold for j in rows], [_prediction(j) for j in rows], labels)
         scores["confusion"][task] = confusion(rows, labels)
         if examples := _examples(rows):
             scores["examples"][task] = examples
