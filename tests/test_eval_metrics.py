@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 
 import pytest
 
@@ -161,3 +162,30 @@ def test_score_files_reports_each_datasets_metrics(tmp_path):
     # paper-style over the two tasks present: (30600 * 70 + 2400 * 60) / 33000 = 69.2727
     assert scores["paper_style"] == 69.27
     assert scores["paper_style_weights"] == {"emotion_open": 30_600, "sarcasm": 2_400}
+
+
+def _fit_script():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "docs" / "paper_overall_fit.py"
+    spec = importlib.util.spec_from_file_location("paper_overall_fit", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fit_script_residuals_on_the_recorded_paper_rows(capsys):
+    fit = _fit_script()
+    emollm = next(row for row in fit.PAPER_ROWS if row.row == "EmoLLM")
+    # both ways: 60.757 - 60.36;  once: (15300 * 116.64 + 987,594) / 44,400 = 62.437 - 60.36;
+    # column mean: 420.42 / 6 = 70.07 - 60.36
+    assert {rule: round(value, 2) for rule, value in fit.residuals(emollm).items()} == {
+        "paper-style (both ways)": 0.40, "emotion asked once": 2.08, "column mean": 9.71}
+    vicuna = next(row for row in fit.PAPER_ROWS if row.row == "Vicuna")
+    assert round(fit.residuals(vicuna)["column mean"], 2) == 7.79
+    assert fit.residuals(vicuna)["paper-style (both ways)"] is None
+    assert fit.main() == 0
+    out = capsys.readouterr().out
+    assert "| Table 2 | EmoLLM | 60.36 | 60.76 (+0.40) | 62.44 (+2.08) | 70.07 (+9.71) |" in out
+    assert "largest paper-style residual on them: 0.40 points" in out
