@@ -268,7 +268,8 @@ def test_reasoning_then_answer_parses_to_the_label_after_the_last_marker(task, a
 
 
 def test_final_answer_rule_cases_differ_from_the_whole_answer():
-    """The fixtures are not trivial: most of them read differently without the rule."""
+    """The fixtures are not trivial: 12 of the 16 read differently without the rule (the number
+    docs/evaluation.md and docs/differences.md give)."""
     from emollm_plugin.bench.answers import _parse_task
     changed = 0
     for task, answer, label, without_rule in REASONING_THEN_ANSWER:
@@ -276,7 +277,7 @@ def test_final_answer_rule_cases_differ_from_the_whole_answer():
         whole = _parse_task(answer, task, label_set)
         assert (whole.label or whole.status) == without_rule, answer
         changed += (whole.label or whole.status) != label
-    assert changed >= 10
+    assert (changed, len(REASONING_THEN_ANSWER)) == (12, 16)
 
 
 def test_final_answer_rule_falls_back_when_the_text_after_the_marker_names_nothing():
