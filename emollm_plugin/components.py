@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from .configs import TEMPLATE_NAME, AudioConfig, EmoPromptConfig
+from .configs.audio import AUDIO_PROJECTOR_TYPES
 from .registry import AUDIO_PROJECTORS, AUDIO_TOWERS, PROJECTORS, VISION_TOWERS
 
 UPSTREAM_PROJECTORS = ("linear", "mlp2x_gelu", "identity")
@@ -33,7 +35,7 @@ def _write_mvp_config(hf_config, model_args) -> None:
 
 def _build_whisper_tower(hf_config):
     from .audio.tower import WhisperAudioTower
-    return WhisperAudioTower(hf_config.mm_audio_tower, frozen=True)
+    return WhisperAudioTower(AudioConfig.from_model_config(hf_config).tower, frozen=True)
 
 
 def _build_audio_projector(hf_config):
@@ -58,7 +60,7 @@ def register_builtin_components() -> None:
     PROJECTORS.register("mvp", _MVP_SPEC)
     VISION_TOWERS.register("clip", _upstream_clip_tower)
     AUDIO_TOWERS.register("whisper", _build_whisper_tower)
-    for name in ("mlp2x_gelu", "linear"):
+    for name in AUDIO_PROJECTOR_TYPES:
         AUDIO_PROJECTORS.register(name, _build_audio_projector)
     from .emoprompt.template import register_templates
     register_templates()
@@ -84,21 +86,22 @@ def write_projector_config(hf_config, model_args) -> None:
 
 
 def write_emoprompt_config(hf_config, model_args) -> None:
-    if getattr(model_args, "version", None) == "emoprompt_v1" or getattr(model_args, "emoprompt_bank", None):
-        from .emoprompt.runtime import write_config
-        write_config(hf_config, model_args)
+    """With ``--version emoprompt_v1`` (or a bank given), the EmoPrompt settings go into the
+    model config; EmoPrompt on without a bank stops here (``EmoPromptConfig.require_bank``)."""
+    config = EmoPromptConfig.from_args(model_args)
+    if getattr(model_args, "version", None) == TEMPLATE_NAME:
+        config.require_bank("training")
+    if config.bank is not None:
+        config.write_to(hf_config)
 
 
 def write_audio_config(hf_config, model_args) -> None:
-    hf_config.mm_audio_tower = model_args.audio_tower
-    hf_config.mm_audio_tower_type = getattr(model_args, "audio_tower_type", "whisper")
-    hf_config.mm_audio_projector_type = getattr(model_args, "mm_audio_projector_type", "mlp2x_gelu")
-    hf_config.mm_audio_num_tokens = getattr(model_args, "mm_audio_num_tokens", 32)
+    AudioConfig.from_args(model_args).write_to(hf_config)
 
 
 def build_audio_tower(hf_config):
-    return AUDIO_TOWERS.get(getattr(hf_config, "mm_audio_tower_type", "whisper"))(hf_config)
+    return AUDIO_TOWERS.get(AudioConfig.from_model_config(hf_config).tower_type)(hf_config)
 
 
 def build_audio_projector(hf_config):
-    return AUDIO_PROJECTORS.get(getattr(hf_config, "mm_audio_projector_type", "mlp2x_gelu"))(hf_config)
+    return AUDIO_PROJECTORS.get(AudioConfig.from_model_config(hf_config).projector_type)(hf_config)

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-DEFAULT_NUM_TOKENS = 32
-DEFAULT_KIND = "mlp2x_gelu"
+from ..configs import AudioConfig
+
+_DEFAULTS = AudioConfig()
 
 
 def _linear(in_dim: int, out_dim: int) -> nn.Module:
@@ -40,14 +41,15 @@ class AudioProjector(nn.Module):
     Args:
         in_dim: audio tower width d (Whisper-base: 512).
         out_dim: LLM hidden size D.
-        num_tokens: token budget N per clip (default: 32).
-        kind: "mlp2x_gelu" (LLaVA v1.5's projector shape) or "linear" (default: "mlp2x_gelu").
+        num_tokens: token budget N per clip (default: ``AudioConfig().num_tokens``, 32).
+        kind: "mlp2x_gelu" (LLaVA v1.5's projector shape) or "linear"
+            (default: ``AudioConfig().projector_type``, "mlp2x_gelu").
 
     ``forward(list of T'_i x d) -> list of min(T'_i, N) x D`` (module doc).
     """
 
-    def __init__(self, in_dim: int, out_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS,
-                 kind: str = DEFAULT_KIND):
+    def __init__(self, in_dim: int, out_dim: int, num_tokens: int = _DEFAULTS.num_tokens,
+                 kind: str = _DEFAULTS.projector_type):
         super().__init__()
         if kind not in PROJECTOR_KINDS:
             raise ValueError(f"unknown audio projector type {kind!r}; known: {', '.join(PROJECTOR_KINDS)}")
@@ -87,22 +89,14 @@ def build_audio_projector(config) -> AudioProjector:
     """AudioProjector from a model config (an HF ``PretrainedConfig`` or any attribute object).
 
     Reads ``mm_audio_hidden_size`` (required: the tower's width), ``hidden_size`` (required: the
-    LLM's), ``mm_audio_projector_type`` (default: "mlp2x_gelu"), ``mm_audio_num_tokens``
-    (default: 32).
+    LLM's), ``mm_audio_projector_type`` and ``mm_audio_num_tokens`` (``AudioConfig``: a missing
+    key takes its default).
     """
     required = ("mm_audio_hidden_size", "hidden_size")
     missing = [name for name in required if getattr(config, name, None) is None]
     if missing:
         raise ValueError(f"model config lacks {', '.join(missing)}: set mm_audio_hidden_size to the "
                          "audio tower's hidden_size (Whisper-base: 512) before building the projector")
-    return AudioProjector(
-        in_dim=config.mm_audio_hidden_size,
-        out_dim=config.hidden_size,
-        num_tokens=_field(config, "mm_audio_num_tokens", DEFAULT_NUM_TOKENS),
-        kind=_field(config, "mm_audio_projector_type", DEFAULT_KIND),
-    )
-
-
-def _field(config, name: str, default):
-    value = getattr(config, name, None)
-    return default if value is None else value
+    audio = AudioConfig.from_model_config(config)
+    return AudioProjector(in_dim=config.mm_audio_hidden_size, out_dim=config.hidden_size,
+                          num_tokens=audio.num_tokens, kind=audio.projector_type)

@@ -2,46 +2,67 @@
 
 The new classes subclass upstream's dataclasses, so every upstream flag keeps its name, type and
 default; `llava.train.train.train()` parses them because the seams rebind the module's names.
+The plugin's model flags are generated from the config dataclasses (``MODEL_CONFIGS``): each
+flag's name, type, default and help are defined once, in its config class.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Any, Iterable
 
 
-def _mvp_fields() -> list[tuple]:
-    from ..projectors.mvp import MVPConfig
-    fields = []
-    for name, type_, default, help_ in MVPConfig.cli_fields():
-        if isinstance(default, list):
-            spec = dataclasses.field(default_factory=lambda d=tuple(default): list(d), metadata={"help": help_})
-        else:
-            spec = dataclasses.field(default=default, metadata={"help": help_})
-        fields.append((f"mvp_{name}", type_, spec))
-    return fields
+def _model_configs() -> tuple[tuple[Any, str], ...]:
+    """(config class, flag prefix) whose fields become ModelArguments flags."""
+    from ..configs import AudioConfig, EmoPromptConfig
+    from ..projectors.mvp.config import PREFIX, MVPConfig
+    return ((MVPConfig, PREFIX), (AudioConfig, ""), (EmoPromptConfig, ""))
 
 
-def _field(default, help_: str):
+def config_flags(configs: Iterable[tuple[Any, str]] | None = None) -> list[tuple[str, Any, Any, str]]:
+    """``(flag, type, default, help)`` of every config field, prefixed as its config asks."""
+    out = []
+    for cls, prefix in configs if configs is not None else _model_configs():
+        for cli in cls.cli_fields():
+            name, type_, default, help_ = (cli if isinstance(cli, tuple)
+                                           else (cli.name, cli.type, cli.default, cli.help))
+            out.append((prefix + name, type_, default, help_))
+    return out
+
+
+def _spec(default, help_: str):
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda d=tuple(default): list(d), metadata={"help": help_})
     return dataclasses.field(default=default, metadata={"help": help_})
 
 
-def extend_model_arguments(upstream_cls):
-    fields = [
-        ("audio_tower", Optional[str], _field(None, "path to a local openai-whisper checkpoint; enables <audio>")),
-        ("audio_tower_type", str, _field("whisper", "registered audio tower name")),
-        ("mm_audio_projector_type", str, _field("mlp2x_gelu", "audio projector: mlp2x_gelu | linear")),
-        ("mm_audio_num_tokens", int, _field(32, "audio tokens per clip after pooling the encoder frames")),
-        ("emoprompt_bank", Optional[str], _field(None, "EmoPrompt exemplar bank (JSONL) for --version "
-                                                 "emoprompt_v1 (default: the packaged illustrative bank)")),
-        ("emoprompt_strategy", str, _field("random", "training-time exemplar selection: random | "
-                                           "same-label-excluded | nearest")),
-        ("emoprompt_seed", int, _field(0, "seed of the exemplar selection")),
-    ] + _mvp_fields()
-    return dataclasses.make_dataclass("ModelArguments", fields, bases=(upstream_cls,))
+def check_model_arguments(args) -> None:
+    """Validate the plugin's flags when they are parsed, before any model is loaded: each config
+    is built from them (its checks run), and ``--version emoprompt_v1`` needs a bank."""
+    from ..configs import TEMPLATE_NAME, AudioConfig, EmoPromptConfig
+    from ..projectors.mvp.config import MVPConfig
+    MVPConfig.from_model_config(args)
+    AudioConfig.from_args(args)
+    emoprompt = EmoPromptConfig.from_args(args)
+    if getattr(args, "version", None) == TEMPLATE_NAME:
+        emoprompt.require_bank("training")
+
+
+def extend_model_arguments(upstream_cls, configs: Iterable[tuple[Any, str]] | None = None):
+    fields = [(name, type_, _spec(default, help_)) for name, type_, default, help_ in config_flags(configs)]
+    upstream_post_init = getattr(upstream_cls, "__post_init__", None)
+
+    def __post_init__(self):
+        if upstream_post_init is not None:
+            upstream_post_init(self)
+        if configs is None:
+            check_model_arguments(self)
+
+    return dataclasses.make_dataclass("ModelArguments", fields, bases=(upstream_cls,),
+                                      namespace={"__post_init__": __post_init__})
 
 
 def extend_data_arguments(upstream_cls):
     fields = [
-        ("num_video_frames", int, _field(8, "frames sampled uniformly from each video clip")),
+        ("num_video_frames", int, _spec(8, "frames sampled uniformly from each video clip")),
     ]
     return dataclasses.make_dataclass("DataArguments", fields, bases=(upstream_cls,))

@@ -53,7 +53,11 @@ import math
 import sys
 from dataclasses import asdict, dataclass, field
 
+from ..configs import AudioConfig
+from ..projectors.mvp.config import MVPConfig
+
 GIB = 2 ** 30
+_AUDIO, _MVP = AudioConfig(), MVPConfig()
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit weights + 8-bit block scales + fp32 scales of scales
 LOGIT_BYTES = 16  # per token and vocabulary entry: bf16 logits 2 + fp32 copy 4 + shifted 4 + log-softmax 4 + slack 2
 ZERO_BUCKET_FACTOR = 4.5  # DeepSpeed docs: overlap_comm uses 4.5x the bucket sizes
@@ -157,10 +161,10 @@ class RunSpec:
     lora_dropout: float = 0.05      # (default: 0.05)
     mask_bytes: int = 1             # bytes per dropout-mask element: 1 on CUDA (default: 1)
     modality: str = "video+audio"   # image | video | video+audio: the longest sample (default: video+audio)
-    visual_tokens: int = 112        # MVP tokens per image / event (default: 112 = 64 + 32 + 16)
+    visual_tokens: int = _MVP.num_tokens  # MVP tokens per image / event (default: 112 = 64 + 32 + 16)
     num_video_frames: int = 8       # (default: 8)
-    frames_per_event: int = 16      # (default: 16)
-    audio_tokens: int = 32          # (default: 32)
+    frames_per_event: int = _MVP.frames_per_event  # (default: MVPConfig's)
+    audio_tokens: int = _AUDIO.num_tokens  # (default: AudioConfig's, 32)
     text_tokens: int = 256          # system prompt + question + options + answer (default: 256)
     seq_len: int | None = None      # None = from the parts above (default: None)
     reserve_gib: float = 1.5        # CUDA context, workspaces, fragmentation (default: 1.5)
@@ -372,9 +376,11 @@ def parse_run(argv: list[str] | None) -> tuple[RunSpec, list[int], bool]:
     ap.add_argument("--modality", choices=("image", "video", "video+audio"), default="video+audio",
                     help="sample kind that sets the length (default: video+audio)")
     ap.add_argument("--num-video-frames", type=_positive_int, default=8, help="frames per clip (default: 8)")
-    ap.add_argument("--frames-per-event", type=_positive_int, default=16, help="MVP frames per event (default: 16)")
+    ap.add_argument("--frames-per-event", type=_positive_int, default=_MVP.frames_per_event,
+                    help=f"MVP frames per event (default: {_MVP.frames_per_event})")
     ap.add_argument("--audio", choices=sorted(WHISPERS), default="base", help="Whisper encoder (default: base)")
-    ap.add_argument("--audio-tokens", type=_positive_int, default=32, help="audio tokens per clip (default: 32)")
+    ap.add_argument("--audio-tokens", type=_positive_int, default=_AUDIO.num_tokens,
+                    help=f"audio tokens per clip (default: {_AUDIO.num_tokens})")
     ap.add_argument("--text-tokens", type=_positive_int, default=256, help="prompt + answer tokens (default: 256)")
     ap.add_argument("--lora-r", type=_positive_int, default=128, help="LoRA rank (default: 128)")
     ap.add_argument("--lora-dropout", type=_DROPOUT, default=0.05, help="LoRA dropout (default: 0.05)")

@@ -1,0 +1,16 @@
+"""Foundation layer: the plugin's settings as frozen, validated dataclasses.
+
+Each config writes itself to and reads itself from the model config (so a checkpoint rebuilds
+what was trained) and lists its CLI flags; ``train/arguments.py`` generates LLaVA's extended
+``ModelArguments`` from them, so every default is defined once. ``MVPConfig`` lives with its
+projector (``projectors/mvp/config.py``). Imports nothing above the foundation layer.
+"""
+from __future__ import annotations
+
+from .audio import AUDIO_WINDOWS, AudioConfig
+from .base import CliField, ConfigError
+from .emoprompt import (ILLUSTRATIVE_BANK, STRATEGIES, TARGETS, TEMPLATE_NAME, EmoPromptConfig,
+                        MissingBankError)
+
+__all__ = ["AUDIO_WINDOWS", "AudioConfig", "CliField", "ConfigError", "ILLUSTRATIVE_BANK",
+           "STRATEGIES", "TARGETS", "TEMPLATE_NAME", "EmoPromptConfig", "MissingBankError"]

@@ -1,0 +1,62 @@
+"""The audio branch's settings (Whisper tower + pooled projector), stored in the model config as
+``mm_audio_*`` keys so ``load_pretrained_model`` rebuilds what was trained.
+
+=================  ==========================  =====================  ==============
+field              flag                        model-config key       default
+=================  ==========================  =====================  ==============
+tower              ``--audio_tower``           ``mm_audio_tower``     None (no audio)
+tower_type         ``--audio_tower_type``      ``mm_audio_tower_type`` ``whisper``
+projector_type     ``--mm_audio_projector_type`` ``mm_audio_projector_type`` ``mlp2x_gelu``
+num_tokens         ``--mm_audio_num_tokens``   ``mm_audio_num_tokens`` 32
+window             ``--audio_window``          ``mm_audio_window``    ``padded``
+=================  ==========================  =====================  ==============
+
+``window``: ``padded`` runs the encoder on openai-whisper's standard 30 s window (the clip padded
+with zeros, as Whisper was trained) and keeps the frames the clip covers; ``trimmed`` runs it on
+the clip's own length only (faster, but a window the encoder never saw in training).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .base import ModelConfigFields, check_choice, fail
+
+AUDIO_PROJECTOR_TYPES = ("mlp2x_gelu", "linear")  # built in; a plugin may register more
+AUDIO_WINDOWS = ("padded", "trimmed")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # registry names (registry.py)
+
+
+@dataclass(frozen=True)
+class AudioConfig(ModelConfigFields):
+    """Audio tower and projector settings (table: module docstring)."""
+
+    tower: Optional[str] = field(default=None, metadata={
+        "flag": "audio_tower", "key": "mm_audio_tower",
+        "help": "path to a local openai-whisper checkpoint; enables <audio> (default: none)"})
+    tower_type: str = field(default="whisper", metadata={
+        "flag": "audio_tower_type", "key": "mm_audio_tower_type",
+        "help": "registered audio tower name (default: whisper)"})
+    projector_type: str = field(default="mlp2x_gelu", metadata={
+        "flag": "mm_audio_projector_type", "key": "mm_audio_projector_type",
+        "help": "audio projector: mlp2x_gelu | linear (default: mlp2x_gelu)"})
+    num_tokens: int = field(default=32, metadata={
+        "flag": "mm_audio_num_tokens", "key": "mm_audio_num_tokens",
+        "help": "audio tokens per clip after pooling the encoder frames (default: 32)"})
+    window: str = field(default="padded", metadata={
+        "flag": "audio_window", "key": "mm_audio_window",
+        "help": "Whisper encoder window: padded (openai-whisper's standard 30 s window, the "
+                "frames the clip covers kept) | trimmed (the clip's own length, faster) "
+                "(default: padded)"})
+
+    def _validate(self) -> None:
+        for name, flag in (("tower_type", "audio_tower_type"),
+                           ("projector_type", "mm_audio_projector_type")):
+            value = getattr(self, name)
+            if not _NAME.match(value):
+                fail(flag, value, "a registered name, e.g. "
+                     + ("whisper" if name == "tower_type" else " | ".join(AUDIO_PROJECTOR_TYPES)))
+        if self.num_tokens < 1:
+            fail("mm_audio_num_tokens", self.num_tokens, "1 or more, e.g. 32")
+        check_choice("audio_window", self.window, AUDIO_WINDOWS)
