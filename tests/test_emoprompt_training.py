@@ -16,6 +16,7 @@ def trained_emoprompt(tiny_models, tmp_path_factory):
     out = root / "emollm-llava-lora-emoprompt"
     args = tiny_train_args(tiny_models, data, out, max_steps=2)
     args[args.index("--version") + 1] = "emoprompt_v1"
+    args += ["--emoprompt_bank", "illustrative"]
     mp = pytest.MonkeyPatch()
     try:
         trainer = train_in_process(mp, args)
@@ -46,11 +47,27 @@ def _emoprompt_conv():
 
 
 def test_checkpoint_records_bank_and_strategy(trained_emoprompt):
-    from emollm_plugin.emoprompt import example_bank_path
     _, _, out = trained_emoprompt
     config = json.loads((out / "config.json").read_text())
-    assert config["emoprompt_bank"] == str(example_bank_path())
+    assert config["emoprompt_bank"] == "illustrative"
     assert config["emoprompt_strategy"] == "random" and config["emoprompt_seed"] == 0
+    assert config["emoprompt_target"] == "label"
+
+
+def test_emoprompt_without_a_bank_has_no_silent_fallback():
+    from types import SimpleNamespace
+
+    from emollm_plugin.components import write_emoprompt_config
+    from emollm_plugin.configs import MissingBankError
+    from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
+    with pytest.raises(MissingBankError, match="emollm emoprompt generate"):
+        write_emoprompt_config(SimpleNamespace(), SimpleNamespace(version="emoprompt_v1"))
+    for phase in ("train", "eval"):
+        with pytest.raises(MissingBankError, match="--version v1"):
+            EmoPromptRuntime.from_config(SimpleNamespace(), phase=phase)
+    hf = SimpleNamespace()
+    write_emoprompt_config(hf, SimpleNamespace(version="v1"))
+    assert vars(hf) == {}  # EmoPrompt off: nothing written
 
 
 def test_eval_selection_never_shows_the_query_record_or_its_label(trained_emoprompt):
@@ -88,3 +105,4 @@ def test_eval_prompt_uses_the_same_template_with_a_leak_free_exemplar(trained_em
     assert prompt.startswith(_emoprompt_conv().system.split("\n")[0]) and exemplar.reasoning in prompt
     assert exemplar.label != record["label"]
     assert prompt.endswith("ASSISTANT:")
+

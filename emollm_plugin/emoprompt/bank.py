@@ -34,6 +34,7 @@ from typing import Any
 from ..bench.answers import parse_answer
 from ..bench.labels import CLOSED_TASKS, TASKS
 from ..bench.schema import TASK_LABELS
+from ..configs.emoprompt import ILLUSTRATIVE_BANK
 from .template import TEMPLATE_BREAKERS
 
 SCHEMA_VERSION = 1
@@ -114,6 +115,12 @@ class BankReport:
 def example_bank_path() -> Path:
     """The packaged, hand-written illustrative bank (a few exemplars per task)."""
     return Path(__file__).with_name("example_bank.jsonl")
+
+
+def resolve_bank(bank: str | Path) -> Path:
+    """The file of a bank setting: ``"illustrative"`` names the packaged bank, anything else is a
+    path."""
+    return example_bank_path() if str(bank) == ILLUSTRATIVE_BANK else Path(bank)
 
 
 def exemplar_problems(ex: Exemplar) -> list[tuple[str, str]]:

@@ -1,7 +1,8 @@
 """EmoPrompt at training and inference time: which bank, which strategy, which conversation.
 
-The bank path, strategy and seed are written into the model config (``emoprompt_bank``,
-``emoprompt_strategy``, ``emoprompt_seed``), so evaluation uses what training used.
+The settings (``configs.EmoPromptConfig``: bank, strategy, seed, target) are written into the
+model config, so evaluation uses what training used. There is no default bank: EmoPrompt on
+without one raises ``MissingBankError`` (``"illustrative"`` chooses the packaged toy bank by name).
 
 Eval-time strategy: for multi-class tasks (emotion, intention) the exemplar must not carry the
 query's label, so an exemplar cannot reveal the answer (``same-label-excluded``). For yes/no tasks
@@ -14,44 +15,49 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from ..bench.labels import YES_NO_TASKS
-from .bank import example_bank_path, load_bank
+from ..configs import EmoPromptConfig
+from .bank import load_bank, resolve_bank
 from .select import ExemplarSelector
 from .template import CONVERSATION_VERSION, with_exemplar
 
-CONFIG_KEYS = ("emoprompt_bank", "emoprompt_strategy", "emoprompt_seed")
+_DEFAULTS = EmoPromptConfig()
 
 
 def is_emoprompt(conversation) -> bool:
     return getattr(conversation, "version", "") == CONVERSATION_VERSION
 
 
-def write_config(hf_config, args) -> None:
-    """Copy the EmoPrompt choices of the training arguments into the model config."""
-    hf_config.emoprompt_bank = str(getattr(args, "emoprompt_bank", None) or example_bank_path())
-    hf_config.emoprompt_strategy = getattr(args, "emoprompt_strategy", "random")
-    hf_config.emoprompt_seed = int(getattr(args, "emoprompt_seed", 0))
-
-
 class EmoPromptRuntime:
-    """Picks the exemplar for each record and builds its conversation."""
+    """Picks the exemplar for each record and builds its conversation.
 
-    def __init__(self, bank_path: Optional[str] = None, train_strategy: str = "random", seed: int = 0,
-                 phase: str = "train"):
+    Args:
+        bank_path: a bank file or ``"illustrative"``; None raises ``MissingBankError``.
+        train_strategy: training-time selection (default: ``EmoPromptConfig().strategy``).
+        seed: selection seed (default: ``EmoPromptConfig().seed``).
+        phase: ``"train"`` or ``"eval"`` (default: ``"train"``).
+        target: ``"label"`` | ``"reasoning"`` (default: ``EmoPromptConfig().target``).
+    """
+
+    def __init__(self, bank_path: Optional[str], train_strategy: str = _DEFAULTS.strategy,
+                 seed: int = _DEFAULTS.seed, phase: str = "train", target: str = _DEFAULTS.target):
         if phase not in ("train", "eval"):
             raise ValueError(f"phase must be 'train' or 'eval', got {phase!r}")
-        self.bank_path = str(bank_path or example_bank_path())
+        self.config = EmoPromptConfig(bank=bank_path, strategy=train_strategy, seed=seed,
+                                      target=target)
+        step = "training" if phase == "train" else "evaluation"
+        self.bank_path = str(resolve_bank(self.config.require_bank(step)))
         bank = load_bank(self.bank_path)
         self.phase = phase
         self._selectors = {
-            "train": ExemplarSelector(bank, strategy=train_strategy, seed=seed),
-            "eval_multiclass": ExemplarSelector(bank, strategy="same-label-excluded", seed=seed),
-            "eval_yes_no": ExemplarSelector(bank, strategy="random", seed=seed),
+            "train": ExemplarSelector(bank, strategy=self.config.strategy, seed=self.config.seed),
+            "eval_multiclass": ExemplarSelector(bank, strategy="same-label-excluded", seed=self.config.seed),
+            "eval_yes_no": ExemplarSelector(bank, strategy="random", seed=self.config.seed),
         }
 
     @classmethod
     def from_config(cls, hf_config, phase: str) -> "EmoPromptRuntime":
-        return cls(getattr(hf_config, "emoprompt_bank", None), getattr(hf_config, "emoprompt_strategy", "random"),
-                   int(getattr(hf_config, "emoprompt_seed", 0) or 0), phase=phase)
+        config = EmoPromptConfig.from_model_config(hf_config)
+        return cls(config.bank, config.strategy, config.seed, phase=phase, target=config.target)
 
     def selector_for(self, record: Mapping[str, Any]) -> ExemplarSelector:
         if self.phase == "train":

@@ -28,9 +28,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..configs.emoprompt import STRATEGIES
 from .bank import MEDIA_KEYS, Exemplar
-
-STRATEGIES = ("random", "same-label-excluded", "nearest")
 
 
 class NoExemplarError(LookupError):
@@ -65,7 +64,7 @@ class ExemplarSelector:
                              f"{', '.join(STRATEGIES)}")
         if not bank:
             raise ValueError("the exemplar bank is empty; give a bank with exemplars for the tasks "
-                             "you prompt (e.g. emoprompt.bank.example_bank_path())")
+                             "you prompt (`emollm emoprompt generate`)")
         ids = [ex.id for ex in bank]
         if len(set(ids)) != len(ids):
             raise ValueError("the exemplar bank has duplicate ids; run `emollm emoprompt validate`")

@@ -22,12 +22,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from ..configs.emoprompt import TEMPLATE_NAME
+
 if TYPE_CHECKING:
     from llava.conversation import Conversation
 
     from .bank import Exemplar
 
-EMOPROMPT_TEMPLATE_NAME = "emoprompt_v1"
+EMOPROMPT_TEMPLATE_NAME = TEMPLATE_NAME
 CONVERSATION_VERSION = "v1_emoprompt"  # must start with "v1": LLaVA's preprocess dispatch
 
 BASE_SYSTEM = (
