@@ -106,3 +106,45 @@ def test_eval_prompt_uses_the_same_template_with_a_leak_free_exemplar(trained_em
     assert exemplar.label != record["label"]
     assert prompt.endswith("ASSISTANT:")
 
+
+def _bank_of_own_reasoning(records, path):
+    """One exemplar per training record, made from that record (source_id = its id)."""
+    from emollm_plugin.bench.schema import answer_text
+    from emollm_plugin.emoprompt.bank import SCHEMA_VERSION, Exemplar, append_exemplar
+    for k, record in enumerate(records):
+        append_exemplar(path, Exemplar(
+            schema_version=SCHEMA_VERSION, id=f"{record['id']}@test", task=record["task"],
+            label=record["label"], source_id=record["id"], media={"image": f"elsewhere/{k}.png"},
+            reasoning=f"Cue number {k} is  observed;\nit suggests the\tfeeling.",
+            answer=answer_text(record["task"], record["label"]), generator="test",
+            prompt_version="test", created_at="2024-06-01T12:00:00+00:00"))
+    return path
+
+
+def _supervised(dataset, tokenizer, i):
+    labels = dataset[i]["labels"]
+    return tokenizer.decode(labels[labels != -100].tolist()).strip()
+
+
+@pytest.mark.parametrize("target", ["reasoning", "label"])
+def test_emoprompt_target_trains_on_the_records_own_reasoning_then_its_answer(trained_emoprompt, tmp_path,
+                                                                               target):
+    from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
+    trainer, _, _ = trained_emoprompt
+    dataset, tokenizer = trainer.train_dataset, trainer.tokenizer
+    with_reasoning = dataset.records[: len(dataset.records) // 2]
+    bank = _bank_of_own_reasoning(with_reasoning, tmp_path / "bank.jsonl")
+    kept = dataset.emoprompt
+    dataset.emoprompt = EmoPromptRuntime(str(bank), "random", 0, phase="train", target=target)
+    try:
+        for i, record in enumerate(dataset.records):
+            answer = record["conversations"][1]["value"]
+            expected = answer
+            if target == "reasoning" and record in with_reasoning:
+                k = with_reasoning.index(record)
+                expected = f"Reasoning: Cue number {k} is observed; it suggests the feeling. Answer: {answer}"
+            assert _supervised(dataset, tokenizer, i) == expected + "</s>"
+            exemplar = dataset.emoprompt.conversation_for(record, _emoprompt_conv())[1]
+            assert exemplar.source_id != record["id"]  # its own reasoning is never in its prompt
+    finally:
+        dataset.emoprompt = kept

@@ -9,6 +9,12 @@ query's label, so an exemplar cannot reveal the answer (``same-label-excluded``)
 that rule would itself reveal the answer (the exemplar's answer would always be the opposite), so
 those draw ``random`` exemplars, chosen by record id alone and therefore independent of the label.
 The query's own record and its media are never shown in either phase.
+
+Training target (``--emoprompt_target``): ``label`` keeps the record's answer turn as it is;
+``reasoning`` replaces it with ``Reasoning: {chain} Answer: {answer}`` (the worked examples' own
+form) when the bank holds an exemplar made from this record (``exemplar.source_id`` equals the
+record's ``id``; the first by exemplar id if several), and keeps the answer otherwise. That
+exemplar is never the one in the record's own prompt (selection excludes it).
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from ..bench.labels import YES_NO_TASKS
 from ..configs import EmoPromptConfig
 from .bank import load_bank, resolve_bank
 from .select import ExemplarSelector
-from .template import CONVERSATION_VERSION, with_exemplar
+from .template import CONVERSATION_VERSION, reasoning_then_answer, with_exemplar
 
 _DEFAULTS = EmoPromptConfig()
 
@@ -53,6 +59,9 @@ class EmoPromptRuntime:
             "eval_multiclass": ExemplarSelector(bank, strategy="same-label-excluded", seed=self.config.seed),
             "eval_yes_no": ExemplarSelector(bank, strategy="random", seed=self.config.seed),
         }
+        self._reasoning: dict[str, str] = {}
+        for ex in sorted(bank, key=lambda e: e.id):
+            self._reasoning.setdefault(ex.source_id, ex.reasoning)
 
     @classmethod
     def from_config(cls, hf_config, phase: str) -> "EmoPromptRuntime":
@@ -63,6 +72,13 @@ class EmoPromptRuntime:
         if self.phase == "train":
             return self._selectors["train"]
         return self._selectors["eval_yes_no" if record.get("task") in YES_NO_TASKS else "eval_multiclass"]
+
+    def answer_target(self, record: Mapping[str, Any], answer: str) -> str:
+        """The text the answer turn trains on (module docstring: training target)."""
+        reasoning = self._reasoning.get(record.get("id"))
+        if self.config.target == "label" or reasoning is None:
+            return answer
+        return reasoning_then_answer(reasoning, answer)
 
     def conversation_for(self, record: Mapping[str, Any], base_conversation):
         exemplar = self.selector_for(record).select(record)

@@ -83,8 +83,13 @@ def render_system(exemplar: "Exemplar", base_system: str = BASE_SYSTEM) -> str:
                             f"known: {', '.join(TASK_PHRASES)}")
     return (f"{base_system.rstrip()}{EXAMPLE_OPENING}{TASK_PHRASES[exemplar.task]}). "
             f"Input: {describe_media(exemplar.media)}. "
-            f"Reasoning: {' '.join(exemplar.reasoning.split())} "
-            f"Answer: {exemplar.answer.strip()}{EXAMPLE_CLOSING}")
+            f"{reasoning_then_answer(exemplar.reasoning, exemplar.answer)}{EXAMPLE_CLOSING}")
+
+
+def reasoning_then_answer(reasoning: str, answer: str) -> str:
+    """``Reasoning: {chain} Answer: {answer}``, whitespace of the chain collapsed: how a worked
+    example ends, and the answer turn under ``--emoprompt_target reasoning``."""
+    return f"Reasoning: {' '.join(reasoning.split())} Answer: {answer.strip()}"
 
 
 def emoprompt_conversation(base_system: str = BASE_SYSTEM) -> "Conversation":

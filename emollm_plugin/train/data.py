@@ -152,6 +152,10 @@ class EmoSupervisedDataset(Dataset):
         conversations = copy.deepcopy(rec["conversations"])
         for turn in conversations:
             turn["value"] = turn["value"].replace(DEFAULT_VIDEO_TOKEN, "<image>")
+        if self.emoprompt is not None:  # --emoprompt_target: the first answer turn
+            answer = next((t for t in conversations if t.get("from") == "gpt"), None)
+            if answer is not None:
+                answer["value"] = self.emoprompt.answer_target(rec, answer["value"])
         sources = [conversations]
         if visual is not None:
             sources = upstream.preprocess_multimodal(sources, self.data_args)
