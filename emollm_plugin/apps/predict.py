@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..bench.labels import TASKS
+from ..configs.emoprompt import ILLUSTRATIVE_BANK, TEMPLATE_NAME
 from ..eval import infer
 from .inputs import InputError, Item, Rejected, collect
 from .prompts import PromptError, Question, record_for, split_explained
@@ -64,9 +65,9 @@ class RandomExemplars:
     eval-time 'same-label-excluded' rule needs a gold label, which your own media do not have."""
 
     def __init__(self, bank_path: str, seed: int = 0):
-        from ..emoprompt.bank import load_bank
+        from ..emoprompt.bank import load_bank, resolve_bank
         from ..emoprompt.select import ExemplarSelector
-        self.selector = ExemplarSelector(load_bank(bank_path), strategy="random", seed=seed)
+        self.selector = ExemplarSelector(load_bank(resolve_bank(bank_path)), strategy="random", seed=seed)
 
     def conversation_for(self, record: dict, conv):
         from ..emoprompt.template import with_exemplar
@@ -81,10 +82,9 @@ def exemplar_bank(args: argparse.Namespace) -> str:
         if (Path(args.model_path) / "config.json").is_file() else {}
     if config.get("emoprompt_bank"):
         return config["emoprompt_bank"]
-    from ..emoprompt.bank import example_bank_path
     raise InputError(f"--explain needs an EmoPrompt exemplar bank: {args.model_path} names none (its config has "
-                     f"no emoprompt_bank); pass --exemplar-bank PATH (the bank it was trained with; the shipped "
-                     f"illustrative one is {example_bank_path()})")
+                     f"no emoprompt_bank); pass --exemplar-bank PATH (the bank it was trained with), or "
+                     f"--exemplar-bank {ILLUSTRATIVE_BANK} for the shipped hand-written exemplars")
 
 
 def answer_line(record: dict, item: Item, question: Question, text: str, timing: dict, model_id: str) -> str:
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     with open(infer.skipped_path(out), "w", encoding="utf-8") as skip_out:
         skip_out.writelines(_skip_line(r) for r in rejected)
         if pending:
-            args.conv_mode = "emoprompt_v1" if args.explain else args.conv_mode
+            args.conv_mode = TEMPLATE_NAME if args.explain else args.conv_mode
             args.media_root = root = media_root(items)
             exemplars = RandomExemplars(exemplar_bank(args), args.seed) if args.explain else None
             answerer = infer.Answerer(args, emoprompt=exemplars)
