@@ -1,8 +1,14 @@
 """Run LLaVA's own train() in-process on the tiny models and keep its trainer for inspection."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).parent
 
 
 def tiny_train_args(tiny_models, data_dir: Path, output_dir: Path, *extra: str, max_steps: int = 4) -> list[str]:
@@ -38,3 +44,19 @@ def train_in_process(monkeypatch, args: list[str]):
     monkeypatch.setattr(sys, "argv", ["emollm_plugin.train", *args])
     upstream.train(attn_implementation="sdpa")
     return captured[0]
+
+
+def first_batch_inputs(trainer, count: int = 2):
+    """One batch from the trainer's own data pipeline, as eval would see it (no labels)."""
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(count)])
+    return {"input_ids": batch["input_ids"][:1], "images": batch["images"][:1]}
+
+
+def reload_in_subprocess(ckpt, base, inputs, tmp_path, *flags):
+    """Run reload_worker.py (LLaVA's load_pretrained_model in a fresh process) on ``inputs``."""
+    torch.save(inputs, tmp_path / "inputs.pt")
+    env = dict(os.environ, PYTHONPATH=str(HERE))
+    proc = subprocess.run([sys.executable, str(HERE / "reload_worker.py"), str(ckpt), str(base),
+                           str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt"), *flags],
+                          capture_output=True, text=True, env=env)
+    return proc, (torch.load(tmp_path / "out.pt") if proc.returncode == 0 else None)

@@ -1,19 +1,13 @@
 """End to end through LLaVA's own train() and load_pretrained_model with the MVP projector + LoRA."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
 
-from e2e_helpers import tiny_train_args, train_in_process
-
-HERE = Path(__file__).parent
+from e2e_helpers import first_batch_inputs, reload_in_subprocess, tiny_train_args, train_in_process
 
 
 @pytest.fixture(scope="module")
@@ -31,21 +25,6 @@ def trained(tiny_models, tmp_path_factory):
         mp.undo()
     trainer.caught_warnings = [str(w.message) for w in caught]
     return trainer, data, out
-
-
-def _inputs(trainer, data):
-    """One batch from the trainer's own data pipeline, as eval would see it (no labels)."""
-    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
-    return {"input_ids": batch["input_ids"][:1], "images": batch["images"][:1]}
-
-
-def _reload(ckpt, base, inputs, tmp_path, *flags):
-    torch.save(inputs, tmp_path / "inputs.pt")
-    env = dict(os.environ, PYTHONPATH=str(HERE))
-    proc = subprocess.run([sys.executable, str(HERE / "reload_worker.py"), str(ckpt), str(base),
-                           str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt"), *flags],
-                          capture_output=True, text=True, env=env)
-    return proc, (torch.load(tmp_path / "out.pt") if proc.returncode == 0 else None)
 
 
 def test_checkpoint_names_mvp_and_all_its_hyperparameters(trained):
@@ -70,10 +49,10 @@ def test_reloaded_checkpoint_reproduces_trained_logits(trained, tiny_models, tmp
     trainer, data, out = trained
     model = trainer.model
     model.eval()
-    inputs = _inputs(trainer, data)
+    inputs = first_batch_inputs(trainer)
     with torch.no_grad():
         expected = model(**inputs).logits
-    proc, result = _reload(out, tiny_models.llm, inputs, tmp_path, "fp16_tower")
+    proc, result = reload_in_subprocess(out, tiny_models.llm, inputs, tmp_path, "fp16_tower")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert result["projector"] == "MVPProjector" and result["dtype"] == "torch.float32"
     torch.testing.assert_close(result["logits"], expected, rtol=1e-4, atol=1e-4)
@@ -106,7 +85,7 @@ def test_missing_projector_weight_in_checkpoint_is_an_error(trained, tiny_models
     dropped = next(k for k in weights if "mm_projector.gcn" in k)
     del weights[dropped]
     torch.save(weights, broken / "non_lora_trainables.bin")
-    proc, _ = _reload(broken, tiny_models.llm, _inputs(trainer, data), tmp_path)
+    proc, _ = reload_in_subprocess(broken, tiny_models.llm, first_batch_inputs(trainer), tmp_path)
     assert proc.returncode != 0
     assert "missing" in proc.stderr and dropped.split("base_model.model.")[-1] in proc.stderr
 
@@ -119,6 +98,6 @@ def test_projector_weight_of_wrong_shape_is_an_error(trained, tiny_models, tmp_p
     key = next(k for k in weights if k.endswith("content_proj.weight"))
     weights[key] = torch.zeros(weights[key].shape[0] + 1, weights[key].shape[1])
     torch.save(weights, broken / "non_lora_trainables.bin")
-    proc, _ = _reload(broken, tiny_models.llm, _inputs(trainer, data), tmp_path)
+    proc, _ = reload_in_subprocess(broken, tiny_models.llm, first_batch_inputs(trainer), tmp_path)
     assert proc.returncode != 0
     assert "projector weights do not match" in proc.stderr

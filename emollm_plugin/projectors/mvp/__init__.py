@@ -1,4 +1,4 @@
-"""MVP, EmoLLM's multi-perspective visual projector (DESIGN.md section 5).
+"""MVP, EmoLLM's multi-perspective visual projector (arXiv 2406.16442; docs/mvp.md).
 
 ``MVPConfig`` is importable without torch; ``MVPProjector`` and ``build_mvp_projector`` load
 torch on first use. The plugin registers ``build_mvp_projector`` under the name ``"mvp"``.

@@ -15,6 +15,17 @@ from typing import Any
 
 PREFIX = "mvp_"
 CONTENT_PROJECTIONS = ("linear", "mlp2x_gelu")
+# What each --mvp_variant sets; a switch given explicitly overrides its variant's value.
+VARIANTS: dict[str, dict[str, str]] = {
+    # EmoLLM eq. 2 and eq. 4 as printed
+    "paper": {"delta": "squared", "knn_self": "exclude", "distance_scale": "none",
+              "graph_norm": "all_pairs"},
+    # Chat-UniVi's DPC-KNN; min-max over off-diagonal pairs
+    "chatunivi": {"delta": "distance", "knn_self": "include", "distance_scale": "sqrt_dim",
+                  "graph_norm": "off_diagonal"},
+}
+CHOICES = {"delta": ("squared", "distance"), "knn_self": ("exclude", "include"),
+           "distance_scale": ("none", "sqrt_dim"), "graph_norm": ("all_pairs", "off_diagonal")}
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,20 @@ class MVPConfig:
             (default: ``16``).
         event_knn: neighbours K of DPC-KNN over frame vectors, capped at T (default: ``5``).
         contiguous_events: events are runs of consecutive frames (default: ``True``; ``False``
-            lets DPC-KNN group any frames, as Chat-UniVi and the paper's code do).
+            lets DPC-KNN group any frames, as Chat-UniVi's code does).
+        variant: ``"paper"`` (eq. 2 and eq. 4 as printed) or ``"chatunivi"`` (Chat-UniVi's
+            DPC-KNN, off-diagonal graph normalisation); sets the four switches below
+            (default: ``"chatunivi"``, see docs/mvp.md for the measured reason).
+        delta: ``"squared"`` (eq. 2) or ``"distance"`` (Chat-UniVi) (default: from ``variant``).
+        knn_self: ``"exclude"`` z_i from its own K neighbours (eq. 2) or ``"include"`` it
+            (Chat-UniVi) (default: from ``variant``).
+        distance_scale: ``"none"`` (eq. 2) or ``"sqrt_dim"``, distances divided by sqrt(C)
+            (Chat-UniVi) (default: from ``variant``).
+        graph_norm: min-max of eq. 4 over ``"all_pairs"`` (as printed) or ``"off_diagonal"``
+            pairs (default: from ``variant``).
+
+    An empty switch takes its value from ``variant``; the resolved values are stored, so a saved
+    config rebuilds the same projector even if a variant's meaning changes later.
     """
 
     num_clusters: tuple[int, ...] = field(default=(64, 32, 16), metadata={
@@ -60,10 +84,32 @@ class MVPConfig:
     contiguous_events: bool = field(default=True, metadata={
         "help": "events are runs of consecutive frames; False groups any similar frames as "
                 "Chat-UniVi does (default: True)"})
+    variant: str = field(default="chatunivi", metadata={
+        "help": "'paper' (EmoLLM eq. 2 and eq. 4 as printed) or 'chatunivi' (Chat-UniVi's "
+                "DPC-KNN, off-diagonal graph min-max); sets --mvp_delta, --mvp_knn_self, "
+                "--mvp_distance_scale and --mvp_graph_norm unless they are given "
+                "(default: chatunivi)"})
+    delta: str = field(default="", metadata={
+        "help": "DPC-KNN delta over 'squared' (eq. 2) or unsquared 'distance' (Chat-UniVi) "
+                "distances (default: from --mvp_variant)"})
+    knn_self: str = field(default="", metadata={
+        "help": "'exclude' z_i from its own K nearest neighbours (eq. 2) or 'include' it "
+                "(Chat-UniVi) (default: from --mvp_variant)"})
+    distance_scale: str = field(default="", metadata={
+        "help": "DPC-KNN distances unscaled ('none', eq. 2) or divided by sqrt(C) "
+                "('sqrt_dim', Chat-UniVi) (default: from --mvp_variant)"})
+    graph_norm: str = field(default="", metadata={
+        "help": "graph min-max over 'all_pairs' (eq. 4 as printed) or 'off_diagonal' pairs "
+                "(default: from --mvp_variant)"})
 
     def __post_init__(self) -> None:
         for f in fields(self):
             object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name), f.default))
+        if self.variant not in VARIANTS:
+            _fail("variant", self.variant, f"one of {list(VARIANTS)}")
+        for name, value in VARIANTS[self.variant].items():
+            if getattr(self, name) == "":
+                object.__setattr__(self, name, value)
         self._validate()
 
     def _validate(self) -> None:
@@ -94,6 +140,9 @@ class MVPConfig:
             _fail("frames_per_event", self.frames_per_event, "1 or more, e.g. 16")
         if self.event_knn < 1:
             _fail("event_knn", self.event_knn, "1 or more, e.g. 5")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                _fail(name, getattr(self, name), f"one of {list(allowed)}")
 
     @property
     def num_tokens(self) -> int:

@@ -1,12 +1,25 @@
 r"""Token merging by density-peak clustering with k nearest neighbours (DPC-KNN).
 
-For tokens :math:`Z \in \mathbb{R}^{B \times N \times C}` (EmoLLM eq. 2, Chat-UniVi's behaviour):
+For tokens :math:`Z \in \mathbb{R}^{B \times N \times C}`, EmoLLM eq. 2 as printed reads
 
 .. math::
-    d_{ij} = \lVert z_i - z_j \rVert_2 / \sqrt{C}, \qquad
-    \rho_i = \exp\Big(-\frac{1}{K} \sum_{j \in \mathrm{KNN}(i)} d_{ij}^2\Big), \qquad
-    \delta_i = \begin{cases} \min_{j:\, \rho_j > \rho_i} d_{ij} \\
-                             \max_j d_{ij} & \text{for the densest token} \end{cases}
+    \rho_i = \exp\Big(-\frac{1}{K} \sum_{z_k \in \mathrm{KNN}(z_i)} \lVert z_k - z_i \rVert^2\Big),
+    \qquad
+    \delta_i = \begin{cases} \min_{j:\, \rho_j > \rho_i} \lVert z_j - z_i \rVert^2 \\
+                             \max_j \lVert z_j - z_i \rVert^2 & \text{for the densest token}
+               \end{cases}
+
+with KNN(z_i) the K nearest neighbours of z_i after removing z_i. Chat-UniVi's DPC-KNN (the
+other reading, this module's default) differs in three places, each switchable through
+:class:`DensityRule`:
+
+- ``scale``: distances are divided by :math:`\sqrt{C}` (``"sqrt_dim"``) or not (``"none"``);
+- ``knn_self``: KNN(i) includes i itself at distance 0 (``"include"``) or not (``"exclude"``);
+- ``delta``: :math:`\delta_i` over unsquared (``"distance"``) or squared (``"squared"``)
+  distances.
+
+``DensityRule.paper()`` is eq. 2 as printed; ``DensityRule()`` is Chat-UniVi's rule. They rank
+tokens differently, so their centres differ.
 
 The M tokens with the largest :math:`\rho_i \delta_i` are the centres; every token joins its
 nearest centre (a centre always joins itself) and a cluster's token is the mean of its members:
@@ -14,16 +27,16 @@ nearest centre (a centre always joins itself) and a cluster's token is the mean 
 
 Conventions (each one changes results, so they are fixed and tested):
 
-- KNN(i) contains i itself (distance 0), as in Chat-UniVi; K is capped at N.
+- K is capped at the number of candidate neighbours (N, or N - 1 when z_i is excluded).
 - Ties in density are broken by token order (the earlier token counts as denser) instead of
   Chat-UniVi's random noise: deterministic, and exact duplicates still yield one centre.
 - Scores are ranked as :math:`\log\rho_i + \log\delta_i` (same order as :math:`\rho_i\delta_i`,
-  but no underflow when every distance is large).
+  but nothing underflows: without the scale, :math:`\rho_i` of 1024-d CLIP tokens is
+  :math:`e^{-1000}` or less, 0 in any float format). Score ties go to the earlier token.
 - Clusters are numbered in the order of their centre's position, so merged tokens keep the raster
   (or time) order of the tokens they came from.
 - The assignment runs in float32 under ``no_grad`` with autocast off, whatever the input dtype;
   the merge is a mean, differentiable with respect to the tokens.
-"""
 from __future__ import annotations
 
 import math
@@ -31,6 +44,22 @@ from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor
+
+
+class DensityRule(NamedTuple):
+    """Which reading of eq. 2 DPC-KNN follows (see the module doc). Default: Chat-UniVi's."""
+
+    delta: str = "distance"          # "distance" | "squared"
+    knn_self: str = "include"        # "include" | "exclude"
+    scale: str = "sqrt_dim"          # "sqrt_dim" | "none"
+
+    @classmethod
+    def paper(cls) -> "DensityRule":
+        """Eq. 2 as printed: squared delta, KNN without z_i, unscaled distances."""
+        return cls(delta="squared", knn_self="exclude", scale="none")
+
+
+CHATUNIVI = DensityRule()
 
 
 class Clustering(NamedTuple):
@@ -55,29 +84,45 @@ def pairwise_distances(z: Tensor) -> Tensor:
     return d
 
 
-def density_peaks(d: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """log(rho) and delta of DPC-KNN from scaled distances d (B x N x N): two B x N tensors."""
+def density_peaks(d: Tensor, k: int, rule: DensityRule = CHATUNIVI) -> tuple[Tensor, Tensor]:
+    """log(rho) and delta of DPC-KNN from (already scaled) distances d (B x N x N): two B x N.
+
+    ``rule.knn_self`` and ``rule.delta`` apply here; ``rule.scale`` is the caller's.
+    """
     B, N, _ = d.shape
-    log_rho = -d.topk(min(k, N), dim=-1, largest=False).values.pow(2).mean(-1)  # (B, N)
+    if rule.knn_self == "exclude":
+        if N == 1:
+            log_rho = d.new_zeros(B, N)                           # no neighbour: empty sum
+        else:
+            others = d.clone()
+            others.diagonal(dim1=1, dim2=2).fill_(float("inf"))   # drop z_i, keep duplicates
+            log_rho = -others.topk(min(k, N - 1), dim=-1, largest=False).values.pow(2).mean(-1)
+    else:
+        log_rho = -d.topk(min(k, N), dim=-1, largest=False).values.pow(2).mean(-1)  # (B, N)
     # rank 0 = densest; equal densities are ordered by token index (stable sort)
     order = log_rho.argsort(dim=-1, descending=True, stable=True)          # (B, N)
     rank = torch.empty_like(order).scatter_(1, order, _arange(N, d).expand(B, N))
     denser = rank.unsqueeze(1) < rank.unsqueeze(2)               # (B, N, N): [i, j] = j denser
     delta = d.masked_fill(~denser, float("inf")).amin(-1)                  # (B, N)
     delta = torch.where(rank == 0, d.amax(-1), delta)
+    if rule.delta == "squared":
+        delta = delta.square()
     return log_rho, delta
 
 
 @torch.no_grad()
-def dpc_knn_cluster(z: Tensor, num_clusters: int, k: int) -> Clustering:
+def dpc_knn_cluster(z: Tensor, num_clusters: int, k: int,
+                    rule: DensityRule = CHATUNIVI) -> Clustering:
     """Cluster B x N x C tokens into ``num_clusters`` clusters with DPC-KNN (see module doc)."""
     B, N, C = z.shape
     if not 1 <= num_clusters <= N:
         raise ValueError(f"DPC-KNN cannot make {num_clusters} clusters from {N} tokens: "
                          f"the number of clusters must be in [1, {N}]")
     with torch.autocast(device_type=z.device.type, enabled=False):
-        d = pairwise_distances(z.float()).div_(math.sqrt(C))              # (B, N, N)
-        log_rho, delta = density_peaks(d, k)
+        d = pairwise_distances(z.float())                                 # (B, N, N)
+        if rule.scale == "sqrt_dim":
+            d = d.div_(math.sqrt(C))
+        log_rho, delta = density_peaks(d, k, rule)
         log_score = log_rho + delta.log()                                 # (B, N)
         top = log_score.argsort(dim=-1, descending=True, stable=True)[:, :num_clusters]
         centres = top.sort(dim=-1).values                                 # (B, M)
@@ -99,13 +144,15 @@ def merge_clusters(z: Tensor, assign: Tensor, num_clusters: int) -> Tensor:
     return torch.bmm(members.transpose(1, 2), z) / counts                    # (B, M, C)
 
 
-def dpc_knn_merge(z: Tensor, num_clusters: int, k: int) -> Tensor:
+def dpc_knn_merge(z: Tensor, num_clusters: int, k: int,
+                  rule: DensityRule = CHATUNIVI) -> Tensor:
     """Cluster with :func:`dpc_knn_cluster` and merge: B x N x C -> B x M x C (same dtype)."""
-    clustering = dpc_knn_cluster(z, num_clusters, k)
+    clustering = dpc_knn_cluster(z, num_clusters, k, rule)
     return merge_clusters(z, clustering.assign, num_clusters)
 
 
-def multi_step_merge(x: Tensor, num_clusters: Sequence[int], knn: Sequence[int]) -> list[Tensor]:
+def multi_step_merge(x: Tensor, num_clusters: Sequence[int], knn: Sequence[int],
+                     rule: DensityRule = CHATUNIVI) -> list[Tensor]:
     """Chained merge steps: step s merges step s-1's tokens into ``num_clusters[s]`` clusters.
 
     x: B x N x C in any float dtype. Returns one float32 tensor B x M_s x C per step (autocast
@@ -122,7 +169,7 @@ def multi_step_merge(x: Tensor, num_clusters: Sequence[int], knn: Sequence[int])
     with torch.autocast(device_type=x.device.type, enabled=False):
         z = x.float()
         for m, k in zip(num_clusters, knn):
-            z = dpc_knn_merge(z, m, k)                                    # (B, M_s, C)
+            z = dpc_knn_merge(z, m, k, rule)                                  # (B, M_s, C)
             steps.append(z)
     return steps
 

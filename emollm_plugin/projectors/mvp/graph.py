@@ -1,17 +1,24 @@
 r"""Relation perspective of MVP: a graph over the cluster tokens of each merge step, and a GCN.
 
-Adjacency of one merge step with M cluster tokens :math:`Z' \in \mathbb{R}^{B \times M \times C}`:
+Adjacency of one merge step with M cluster tokens :math:`Z' \in \mathbb{R}^{B \times M \times C}`
+(EmoLLM eq. 4):
 
 .. math::
     d_{ij} = \lVert z'_i - z'_j \rVert_2, \qquad
-    \hat d_{ij} = \frac{d_{ij} - \min_{k \ne l} d_{kl}}
-                       {\max_{k \ne l} d_{kl} - \min_{k \ne l} d_{kl}}, \qquad
+    \hat d_{ij} = \frac{d_{ij} - \min_{(k,l) \in P} d_{kl}}
+                       {\max_{(k,l) \in P} d_{kl} - \min_{(k,l) \in P} d_{kl}}, \qquad
     A_{ij} = [\hat d_{ij} \le \tau] \, [i \ne j]
 
-The min and max run over each sample's off-diagonal pairs only: with the zero diagonal inside,
-the minimum is always 0 and high-dimensional tokens (all far apart) get no edge at tau = 0.1.
-If every off-diagonal distance is equal, every pair is an edge. A carries no self-loops:
-``DenseGCNConv`` sets the diagonal to 1 itself.
+``norm`` picks the pairs P of the min-max:
+
+- ``"all_pairs"``: every (k, l), diagonal included, as eq. 4 is printed; the minimum is then the
+  diagonal's 0, so :math:`\hat d_{ij} = d_{ij} / \max d`, and tokens that are all far apart
+  (high-dimensional cluster means) get no edge at small tau;
+- ``"off_diagonal"`` (default): k != l only, so the closest pair always has :math:`\hat d = 0`
+  and the graph is never empty. If every off-diagonal distance is equal, every pair is an edge.
+
+``docs/mvp.md`` has the measured edges per node of both at several tau. A carries no
+self-loops: ``DenseGCNConv`` sets the diagonal to 1 itself.
 
 GCN layer (Kipf & Welling), :math:`H \in \mathbb{R}^{B \times L \times F}`:
 
@@ -31,16 +38,24 @@ from .dpc_knn import pairwise_distances
 
 
 @torch.no_grad()
-def relation_adjacency(z: Tensor, tau: float) -> Tensor:
-    """0/1 adjacency (B x M x M, float32, zero diagonal) of B x M x C cluster tokens."""
+def relation_adjacency(z: Tensor, tau: float, norm: str = "off_diagonal") -> Tensor:
+    """0/1 adjacency (B x M x M, float32, zero diagonal) of B x M x C cluster tokens.
+
+    ``norm``: ``"off_diagonal"`` or ``"all_pairs"``, the pairs the min-max runs over.
+    """
+    if norm not in ("off_diagonal", "all_pairs"):
+        raise ValueError(f"unknown graph norm {norm!r}; use 'off_diagonal' or 'all_pairs'")
     with torch.autocast(device_type=z.device.type, enabled=False):
         B, M, _ = z.shape
         if M < 2:
             return z.new_zeros(B, M, M, dtype=torch.float32)
         d = pairwise_distances(z.float())                                   # (B, M, M)
         off_diagonal = ~torch.eye(M, dtype=torch.bool, device=z.device)     # (M, M)
-        lo = d.masked_fill(~off_diagonal, float("inf")).amin(dim=(1, 2), keepdim=True)
-        hi = d.masked_fill(~off_diagonal, float("-inf")).amax(dim=(1, 2), keepdim=True)
+        hi = d.amax(dim=(1, 2), keepdim=True)                 # the diagonal's 0 never is the max
+        if norm == "all_pairs":
+            lo = d.new_zeros(B, 1, 1)                                        # the diagonal
+        else:
+            lo = d.masked_fill(~off_diagonal, float("inf")).amin(dim=(1, 2), keepdim=True)
         scaled = (d - lo) / (hi - lo).clamp_min(torch.finfo(d.dtype).tiny)  # (B, M, M)
         return ((scaled <= tau) & off_diagonal).float()
 

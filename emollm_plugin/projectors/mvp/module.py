@@ -1,4 +1,4 @@
-r"""MVP: EmoLLM's multi-perspective visual projector (arXiv 2406.16442, DESIGN.md section 5).
+r"""MVP: EmoLLM's multi-perspective visual projector (arXiv 2406.16442; docs/mvp.md).
 
 Image path, CLIP patch tokens :math:`X \in \mathbb{R}^{B \times N \times C}`:
 
@@ -10,8 +10,9 @@ Image path, CLIP patch tokens :math:`X \in \mathbb{R}^{B \times N \times C}`:
     h = \alpha \, \underbrace{P(Z)}_{R_{content}} + \underbrace{\mathrm{GCN}(Z, A)}_{R_{relation}}
     \in \mathbb{R}^{B \times L \times D}
 
+DPCKNN follows ``config.variant`` (eq. 2 as printed, or Chat-UniVi's reading; ``dpc_knn.py``).
 P is ``content_proj`` (a Linear C -> D, or LLaVA's ``mlp2x_gelu``); A is block-diagonal with one
-thresholded-distance graph per merge step (see ``graph.py``). The GCN's weights are **shared
+thresholded-distance graph per merge step (eq. 4, ``graph.py``). The GCN's weights are **shared
 across steps**, as P is shared across all L tokens: the three steps describe the same image at
 three granularities, and one GCN keeps the parameter count at one projector's (2 layers at
 C=1024, D=4096: 5.2 M instead of 15.7 M) while the block-diagonal graph lets all steps run in one
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import MVPConfig
-from .dpc_knn import multi_step_merge
+from .dpc_knn import DensityRule, multi_step_merge
 from .graph import RelationGCN, block_diagonal, edges_per_node, relation_adjacency
 from .video import merge_events, num_events, segment_events
 
@@ -58,6 +59,8 @@ class MVPProjector(nn.Module):
         self.content_proj = _content_projection(self.mvp_config.content_proj, in_dim, out_dim)
         self.gcn = RelationGCN(in_dim, out_dim, self.mvp_config.gcn_layers)
         self.last_stats: dict[str, Any] = {}
+        cfg = self.mvp_config
+        self.density_rule = DensityRule(cfg.delta, cfg.knn_self, cfg.distance_scale)
 
     @property
     def num_tokens_image(self) -> int:
@@ -71,7 +74,8 @@ class MVPProjector(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: B x N x C image tokens -> B x L x D, in x's dtype."""
         self._check_width(x)
-        steps = multi_step_merge(x, self.mvp_config.num_clusters, self.mvp_config.knn)
+        steps = multi_step_merge(x, self.mvp_config.num_clusters, self.mvp_config.knn,
+                                 self.density_rule)
         return self.fuse(steps, x.dtype)
 
     def forward_video(self, frames: Tensor) -> Tensor:
@@ -79,11 +83,12 @@ class MVPProjector(nn.Module):
         self._check_width(frames)
         cfg = self.mvp_config
         E = num_events(frames.shape[0], cfg.frames_per_event)
-        steps = multi_step_merge(frames, cfg.num_clusters, cfg.knn)          # T x M_s x C each
+        rule = self.density_rule
+        steps = multi_step_merge(frames, cfg.num_clusters, cfg.knn, rule)    # T x M_s x C each
         frame_vectors = frames.detach().float().mean(1)                      # (T, C)
-        events = segment_events(frame_vectors, E, cfg.event_knn, cfg.contiguous_events)
+        events = segment_events(frame_vectors, E, cfg.event_knn, cfg.contiguous_events, rule)
         with torch.autocast(device_type=frames.device.type, enabled=False):
-            event_steps = [merge_events(tokens, events, m, k)                # E x M_s x C each
+            event_steps = [merge_events(tokens, events, m, k, rule)          # E x M_s x C each
                            for tokens, m, k in zip(steps, cfg.num_clusters, cfg.knn)]
         out = self.fuse(event_steps, frames.dtype)                           # (E, L, D)
         self.last_stats["events"] = [frames_of_event.tolist() for frames_of_event in events]
@@ -95,7 +100,8 @@ class MVPProjector(nn.Module):
         ``steps`` are the merged tokens of each step (any float dtype); the projection runs in
         ``dtype``. Sets ``last_stats["edges_per_node"]``.
         """
-        adjacencies = [relation_adjacency(z, self.mvp_config.tau) for z in steps]
+        cfg = self.mvp_config
+        adjacencies = [relation_adjacency(z, cfg.tau, cfg.graph_norm) for z in steps]
         tokens = torch.cat(steps, dim=1).to(dtype)                            # (B, L, C)
         content = self.content_proj(tokens)                                  # (B, L, D)
         relation = self.gcn(tokens, block_diagonal(adjacencies))             # (B, L, D)

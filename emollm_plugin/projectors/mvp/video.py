@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .dpc_knn import dpc_knn_cluster, dpc_knn_merge, pairwise_distances
+from .dpc_knn import CHATUNIVI, DensityRule, dpc_knn_cluster, dpc_knn_merge, pairwise_distances
 
 
 def num_events(num_frames: int, frames_per_event: int) -> int:
@@ -42,7 +42,7 @@ def num_events(num_frames: int, frames_per_event: int) -> int:
 
 @torch.no_grad()
 def segment_events(frame_vectors: Tensor, num_events: int, k: int,
-                   contiguous: bool = True) -> list[Tensor]:
+                   contiguous: bool = True, rule: DensityRule = CHATUNIVI) -> list[Tensor]:
     """Group T frames (T x C frame vectors) into events.
 
     Returns ``num_events`` 1-D long tensors of frame indices (each increasing), ordered by their
@@ -54,7 +54,7 @@ def segment_events(frame_vectors: Tensor, num_events: int, k: int,
     if num_events == 1:
         return [torch.arange(T, device=frame_vectors.device)]
     z = frame_vectors.float().unsqueeze(0)                                   # (1, T, C)
-    clustering = dpc_knn_cluster(z, num_events, k)
+    clustering = dpc_knn_cluster(z, num_events, k, rule)
     if contiguous:
         event_of_frame = _contiguous_assignment(pairwise_distances(z)[0], clustering.centres[0])
     else:
@@ -80,7 +80,7 @@ def _contiguous_assignment(d: Tensor, centres: Tensor) -> Tensor:
 
 
 def merge_events(step_tokens: Tensor, events: Sequence[Tensor], num_clusters: int,
-                 k: int) -> Tensor:
+                 k: int, rule: DensityRule = CHATUNIVI) -> Tensor:
     """Merge each event's frames' tokens (T x M x C) again into ``num_clusters``: E x M x C.
 
     Events with the same number of frames are stacked into one batched DPC-KNN call.
@@ -92,7 +92,7 @@ def merge_events(step_tokens: Tensor, events: Sequence[Tensor], num_clusters: in
         group = [e for e, s in enumerate(sizes) if s == size]
         frames = torch.stack([events[e] for e in group])                     # (G, F)
         tokens = step_tokens[frames].reshape(len(group), size * M, C)        # (G, F*M, C)
-        pieces.append(dpc_knn_merge(tokens, num_clusters, k))               # (G, M', C)
+        pieces.append(dpc_knn_merge(tokens, num_clusters, k, rule))               # (G, M', C)
         positions.extend(group)
     merged = torch.cat(pieces)                                               # (E, M', C), grouped
     order = torch.empty(len(events), dtype=torch.long)
