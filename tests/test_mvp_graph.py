@@ -50,7 +50,7 @@ def test_min_max_runs_over_off_diagonal_pairs_only():
 
 
 def test_high_dimensional_tokens_keep_edges():
-    # DESIGN.md: 1024-d tokens have 0 edges per node at tau=0.1 if the diagonal enters the
+    # 1024-d tokens have 0 edges per node at tau=0.1 if the diagonal enters the
     # min-max; over off-diagonal pairs there must be some.
     torch.manual_seed(1)
     z = torch.randn(2, 16, 1024)

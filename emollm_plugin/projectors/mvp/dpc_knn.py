@@ -37,6 +37,7 @@ Conventions (each one changes results, so they are fixed and tested):
   (or time) order of the tokens they came from.
 - The assignment runs in float32 under ``no_grad`` with autocast off, whatever the input dtype;
   the merge is a mean, differentiable with respect to the tokens.
+"""
 from __future__ import annotations
 
 import math
@@ -73,12 +74,16 @@ class Clustering(NamedTuple):
 def pairwise_distances(z: Tensor) -> Tensor:
     r"""Euclidean distances :math:`\lVert z_i - z_j \rVert_2` of B x N x C tokens: B x N x N.
 
-    Computed as :math:`\lVert a\rVert^2 + \lVert b\rVert^2 - 2ab` on mean-centred tokens (the
-    centring keeps float32 cancellation small); the diagonal is exactly 0.
+    Computed from the Gram matrix :math:`G = Z Z^\top` of the mean-centred tokens (the centring
+    keeps float32 cancellation small) as :math:`G_{ii} + G_{jj} - 2 G_{ij}`. The squared norms
+    are G's own diagonal, so duplicate tokens get exactly 0 (their dot products come out of the
+    same GEMM bit for bit); a norm computed separately would leave rounding noise of order
+    1e-4 |z| there, and that noise would decide DPC-KNN's density ties.
     """
     z = z - z.mean(dim=1, keepdim=True)                                   # (B, N, C)
-    sq = torch.linalg.vector_norm(z, dim=-1).square()                     # (B, N)
-    d2 = torch.baddbmm(sq.unsqueeze(2) + sq.unsqueeze(1), z, z.transpose(1, 2), alpha=-2)
+    gram = torch.bmm(z, z.transpose(1, 2))                                # (B, N, N)
+    sq = gram.diagonal(dim1=1, dim2=2)                                    # (B, N)
+    d2 = (sq.unsqueeze(2) + sq.unsqueeze(1)).sub_(gram, alpha=2)
     d = d2.clamp_min_(0).sqrt_()                                          # (B, N, N)
     d.diagonal(dim1=1, dim2=2).zero_()
     return d
