@@ -8,7 +8,7 @@ import torch
 
 from emollm_plugin.projectors.mvp.dpc_knn import (
     density_peaks, dpc_knn_cluster, dpc_knn_merge, merge_clusters, multi_step_merge,
-    pairwise_distances)
+    pairwise_distances, pairwise_sq_distances)
 
 
 def reference_dpc_knn(z: torch.Tensor, num_clusters: int, k: int):
@@ -66,7 +66,12 @@ def test_density_and_delta_match_reference():
     torch.manual_seed(1)
     z = torch.randn(2, 30, 16)
     d = pairwise_distances(z) / math.sqrt(16)
-    log_rho, delta = density_peaks(d, 4)
+    sq_dist = pairwise_sq_distances(z)
+    log_rho, delta, rank = density_peaks(sq_dist, 4, dim=16)
+    # in place: an entry survives where its column token is denser than its row token
+    denser = rank.unsqueeze(1) < rank.unsqueeze(2)
+    torch.testing.assert_close(sq_dist[denser].sqrt() / 4, d[denser], rtol=1e-5, atol=1e-5)
+    assert torch.isinf(sq_dist[~denser]).all()
     for b in range(2):
         rho, ref_delta, *_ = reference_dpc_knn(z[b], 5, 4)
         ref_rho = torch.tensor(rho, dtype=torch.float64)

@@ -71,48 +71,60 @@ class Clustering(NamedTuple):
     centres: Tensor
 
 
-def pairwise_distances(z: Tensor) -> Tensor:
-    r"""Euclidean distances :math:`\lVert z_i - z_j \rVert_2` of B x N x C tokens: B x N x N.
+def pairwise_sq_distances(z: Tensor) -> Tensor:
+    r"""Squared Euclidean distances :math:`\lVert z_i - z_j \rVert^2` of B x N x C tokens: B x N x N.
 
-    Computed from the Gram matrix :math:`G = Z Z^\top` of the mean-centred tokens (the centring
-    keeps float32 cancellation small) as :math:`G_{ii} + G_{jj} - 2 G_{ij}`. The squared norms
-    are G's own diagonal, so duplicate tokens get exactly 0 (their dot products come out of the
-    same GEMM bit for bit); a norm computed separately would leave rounding noise of order
-    1e-4 |z| there, and that noise would decide DPC-KNN's density ties.
+    Computed in place from the Gram matrix :math:`G = Z Z^\top` of the mean-centred tokens (the
+    centring keeps float32 cancellation small) as :math:`G_{ii} + G_{jj} - 2 G_{ij}`. The squared
+    norms are G's own diagonal, so duplicate tokens get exactly 0 (their dot products come out of
+    the same GEMM bit for bit); norms computed separately would leave rounding noise there, and
+    that noise would decide DPC-KNN's density ties. The diagonal is exactly 0.
     """
     z = z - z.mean(dim=1, keepdim=True)                                   # (B, N, C)
-    gram = torch.bmm(z, z.transpose(1, 2))                                # (B, N, N)
-    sq = gram.diagonal(dim1=1, dim2=2)                                    # (B, N)
-    d2 = (sq.unsqueeze(2) + sq.unsqueeze(1)).sub_(gram, alpha=2)
-    d = d2.clamp_min_(0).sqrt_()                                          # (B, N, N)
-    d.diagonal(dim1=1, dim2=2).zero_()
-    return d
+    d2 = torch.bmm(z, z.transpose(1, 2))                                  # (B, N, N): G
+    sq = d2.diagonal(dim1=1, dim2=2).clone()                              # (B, N)
+    d2.mul_(-2).add_(sq.unsqueeze(2)).add_(sq.unsqueeze(1)).clamp_min_(0)
+    d2.diagonal(dim1=1, dim2=2).zero_()
+    return d2
 
 
-def density_peaks(d: Tensor, k: int, rule: DensityRule = CHATUNIVI) -> tuple[Tensor, Tensor]:
-    """log(rho) and delta of DPC-KNN from (already scaled) distances d (B x N x N): two B x N.
+def pairwise_distances(z: Tensor) -> Tensor:
+    """Euclidean distances of B x N x C tokens: B x N x N (see :func:`pairwise_sq_distances`)."""
+    return pairwise_sq_distances(z).sqrt_()
 
-    ``rule.knn_self`` and ``rule.delta`` apply here; ``rule.scale`` is the caller's.
+
+def density_peaks(sq_dist: Tensor, k: int, rule: DensityRule = CHATUNIVI,
+                  dim: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+    r"""log(rho), delta and the density rank (0 = densest) of DPC-KNN: three B x N tensors.
+
+    ``sq_dist`` holds unscaled squared distances (B x N x N); ``dim`` is the token width C, used
+    when ``rule.scale == "sqrt_dim"`` (:math:`d^2 / C`). Works in place to spare N x N copies:
+    on return, ``sq_dist[b, i, j]`` is unchanged where token j is denser than token i and
+    ``inf`` elsewhere (the diagonal included). As the matrix is symmetric, every pair keeps its
+    distance in one of its two entries.
     """
-    B, N, _ = d.shape
-    if rule.knn_self == "exclude":
-        if N == 1:
-            log_rho = d.new_zeros(B, N)                           # no neighbour: empty sum
-        else:
-            others = d.clone()
-            others.diagonal(dim1=1, dim2=2).fill_(float("inf"))   # drop z_i, keep duplicates
-            log_rho = -others.topk(min(k, N - 1), dim=-1, largest=False).values.pow(2).mean(-1)
+    B, N, _ = sq_dist.shape
+    inv_scale = 1.0 / dim if rule.scale == "sqrt_dim" else 1.0
+    diagonal = sq_dist.diagonal(dim1=1, dim2=2)
+    if rule.knn_self == "exclude" and N > 1:
+        diagonal.fill_(float("inf"))                      # drop z_i itself, keep its duplicates
+        nearest = sq_dist.topk(min(k, N - 1), dim=-1, largest=False).values
+        diagonal.zero_()
+    elif rule.knn_self == "exclude":
+        nearest = sq_dist.new_zeros(B, N, 1)              # a lone token: no neighbour
     else:
-        log_rho = -d.topk(min(k, N), dim=-1, largest=False).values.pow(2).mean(-1)  # (B, N)
+        nearest = sq_dist.topk(min(k, N), dim=-1, largest=False).values   # (B, N, K)
+    log_rho = nearest.mean(-1).mul_(-inv_scale)                           # (B, N)
     # rank 0 = densest; equal densities are ordered by token index (stable sort)
     order = log_rho.argsort(dim=-1, descending=True, stable=True)          # (B, N)
-    rank = torch.empty_like(order).scatter_(1, order, _arange(N, d).expand(B, N))
-    denser = rank.unsqueeze(1) < rank.unsqueeze(2)               # (B, N, N): [i, j] = j denser
-    delta = d.masked_fill(~denser, float("inf")).amin(-1)                  # (B, N)
-    delta = torch.where(rank == 0, d.amax(-1), delta)
-    if rule.delta == "squared":
-        delta = delta.square()
-    return log_rho, delta
+    rank = torch.empty_like(order).scatter_(1, order, _arange(N, sq_dist).expand(B, N))
+    densest_row = sq_dist.gather(1, order[:, :1, None].expand(B, 1, N))    # (B, 1, N)
+    not_denser = rank.unsqueeze(1) >= rank.unsqueeze(2)       # (B, N, N): [i, j] = j not denser
+    nearest_denser = sq_dist.masked_fill_(not_denser, float("inf")).amin(-1)   # (B, N)
+    sq_delta = torch.where(rank == 0, densest_row.amax(-1).expand(B, N), nearest_denser)
+    sq_delta = sq_delta * inv_scale
+    delta = sq_delta if rule.delta == "squared" else sq_delta.sqrt()
+    return log_rho, delta, rank
 
 
 @torch.no_grad()
@@ -120,21 +132,25 @@ def dpc_knn_cluster(z: Tensor, num_clusters: int, k: int,
                     rule: DensityRule = CHATUNIVI) -> Clustering:
     """Cluster B x N x C tokens into ``num_clusters`` clusters with DPC-KNN (see module doc)."""
     B, N, C = z.shape
-    if not 1 <= num_clusters <= N:
-        raise ValueError(f"DPC-KNN cannot make {num_clusters} clusters from {N} tokens: "
+    M = num_clusters
+    if not 1 <= M <= N:
+        raise ValueError(f"DPC-KNN cannot make {M} clusters from {N} tokens: "
                          f"the number of clusters must be in [1, {N}]")
     with torch.autocast(device_type=z.device.type, enabled=False):
-        d = pairwise_distances(z.float())                                 # (B, N, N)
-        if rule.scale == "sqrt_dim":
-            d = d.div_(math.sqrt(C))
-        log_rho, delta = density_peaks(d, k, rule)
+        sq_dist = pairwise_sq_distances(z.float())                        # (B, N, N)
+        log_rho, delta, rank = density_peaks(sq_dist, k, rule, C)        # sq_dist now masked
         log_score = log_rho + delta.log()                                 # (B, N)
-        top = log_score.argsort(dim=-1, descending=True, stable=True)[:, :num_clusters]
+        top = log_score.argsort(dim=-1, descending=True, stable=True)[:, :M]
         centres = top.sort(dim=-1).values                                 # (B, M)
 
-        to_centres = d.gather(1, centres.unsqueeze(-1).expand(B, num_clusters, N))  # (B, M, N)
+        # distance centre -> token: entry [c, j] survived the masking if j is denser than c,
+        # entry [j, c] otherwise; ranks are distinct, so one of the two holds it
+        rows = sq_dist.gather(1, centres.unsqueeze(-1).expand(B, M, N))   # (B, M, N)
+        cols = sq_dist.gather(2, centres.unsqueeze(1).expand(B, N, M)).transpose(1, 2)
+        centre_rank = rank.gather(1, centres)                             # (B, M)
+        to_centres = torch.where(rank.unsqueeze(1) < centre_rank.unsqueeze(2), rows, cols)
         assign = to_centres.argmin(dim=1)                                 # (B, N)
-        assign.scatter_(1, centres, _arange(num_clusters, z).expand(B, num_clusters))
+        assign.scatter_(1, centres, _arange(M, z).expand(B, M))
     return Clustering(assign, centres)
 
 
