@@ -17,8 +17,8 @@ import pytest
 
 from emollm_plugin.bench.schema import make_record
 from emollm_plugin.emoprompt.bank import load_bank, validate_bank
-from emollm_plugin.emoprompt.generate import (GenerationError, RateLimiter, ReplyError, build_messages,
-                                              generate_bank, parse_reply)
+from emollm_plugin.emoprompt.generator import (GenerationError, GeneratorConfig, RateLimiter, ReplyError,
+                                               build_messages, generate_bank, parse_reply)
 
 KEY = "sk-test-SECRET-0123456789"
 GOOD_REASONING = "The person's mouth corners rise and the eyes narrow; the scene looks relaxed."
@@ -127,12 +127,13 @@ def bench(tmp_path):
     return records, media
 
 
-def _run(server, bench, out, per_task=1, tasks=("emotion_open",), **kw):
+def _run(server, bench, out, per_task=1, tasks=("emotion_open",), sleep=time.sleep, **kw):
     records, media = bench
     kw = {"progress": False, "requests_per_minute": None, "backoff_base_s": 0.001, "timeout_s": 5.0,
           **kw}
-    return generate_bank(records, out, per_task, server.url, "fake-vlm", "EMOPROMPT_TEST_KEY", media,
-                         tasks=tasks, **kw)
+    config = GeneratorConfig(out, per_task, server.url, "fake-vlm", "EMOPROMPT_TEST_KEY", media,
+                             tasks=tasks, **kw)
+    return generate_bank(records, config, sleep=sleep)
 
 
 @pytest.fixture(autouse=True)
@@ -307,7 +308,8 @@ def test_a_broken_bench_record_is_named_before_any_request(tmp_path, bench):
     broken = [records[0], dict(records[1], task="emotions")]
     with FakeChatServer() as server:
         with pytest.raises(ValueError, match=r"bench record 1 \(id='demo/e1/emotion_open'\): field 'task'"):
-            generate_bank(broken, tmp_path / "b.jsonl", 1, server.url, "m", "EMOPROMPT_TEST_KEY", media)
+            generate_bank(broken, GeneratorConfig(tmp_path / "b.jsonl", 1, server.url, "m",
+                                                  "EMOPROMPT_TEST_KEY", media))
     assert not server.requests
 
 

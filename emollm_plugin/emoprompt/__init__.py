@@ -2,7 +2,7 @@
 
 Light to import (no torch, no LLaVA): ``bank`` (JSONL exemplar bank), ``select`` (which exemplar a
 query gets), ``template`` (the ``emoprompt_v1`` conversation; imports LLaVA only when a
-conversation is built), ``generate`` (bank generation against a chat-completions endpoint).
+conversation is built), ``generator`` (bank generation against a chat-completions endpoint).
 """
 from __future__ import annotations
 
