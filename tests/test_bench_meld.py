@@ -12,7 +12,8 @@ import pytest
 
 from emollm_plugin.bench.adapters import get_adapter
 from emollm_plugin.bench.adapters.base import DropCounter, LayoutError, SourceFormatError
-from emollm_plugin.bench.adapters.meld import MeldAdapter, clean_text, clip_problem
+from emollm_plugin.bench.adapters.meld import MeldAdapter, clean_text
+from emollm_plugin.bench.media_check import clip_problem
 from emollm_plugin.bench.labels import CANONICAL_EMOTIONS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "meld"
@@ -217,7 +218,8 @@ def test_fixture_generator_reproduces_the_committed_trees(tmp_path: Path):
 def build_records(out: Path, seed: int = 0) -> tuple[dict, dict[str, list[dict]]]:
     from emollm_plugin.bench.build import BuildConfig, DatasetSpec, build
 
-    manifest = build(BuildConfig([DatasetSpec("meld", FIXTURE)], out, seed=seed), progress=False)
+    manifest = build(BuildConfig([DatasetSpec("meld", FIXTURE, val_size=0)], out, seed=seed),
+                     progress=False)
     return manifest, {s: json.loads((out / f"{s}.json").read_text(encoding="utf-8"))
                       for s in ("train", "test")}
 
@@ -228,10 +230,11 @@ def test_built_records_carry_clip_context_and_question(tmp_path: Path):
 
     manifest, records = build_records(tmp_path / "out")
     samples = {(s.split, s.source_id): s for s in run(FIXTURE)[0]}
-    assert {s: len(r) for s, r in records.items()} == {"train": 12, "test": 5}
+    # 5 test samples, each asked closed and open
+    assert {s: len(r) for s, r in records.items()} == {"train": 12, "test": 10}
     assert manifest["datasets"]["meld"]["drops"] == run(FIXTURE)[1]
     tasks = Counter(r["task"] for r in records["train"] + records["test"])
-    assert set(tasks) == {"emotion_closed", "emotion_open"} and sum(tasks.values()) == 17
+    assert set(tasks) == {"emotion_closed", "emotion_open"} and sum(tasks.values()) == 22
     for record in records["train"] + records["test"]:
         check_record(record)
         sample = samples[(record["split"], record["source_id"])]

@@ -24,14 +24,12 @@ Writing an adapter::
 from __future__ import annotations
 
 import csv
-import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator
 
-from ...media.paths import MediaPathError, resolve_media
 from ..labels import LabelError
 
 SPLITS = ("train", "test")
@@ -119,8 +117,8 @@ class DropCounter:
         key = (split, reason)
         self.counts[key] += 1
         ids = self.examples.setdefault(key, [])
-        if len(ids) < self._keep:
-            ids.append(source_id)
+        if len(ids) < self._keep:  # a name that is not UTF-8 is shown escaped: \udce9
+            ids.append(source_id.encode("utf-8", "backslashreplace").decode("utf-8"))
 
     def total(self) -> int:
         return sum(self.counts.values())
@@ -159,9 +157,18 @@ class DatasetAdapter(ABC):
     def iter_samples(self, root: Path) -> Iterator[SourceSample]:
         """Yield every source item (usable or with a drop reason) in a deterministic order."""
 
+    # what keeps samples together when the build carves val out of the training side
+    group_rule: ClassVar[str] = "samples sharing a media file"
+
     def source_files(self, root: Path) -> list[Path]:
         """Annotation files whose hashes go into the manifest (default: none)."""
         return []
+
+    def group_of(self, sample: SourceSample) -> str:
+        """The group a sample belongs to (group_rule): samples of one group never go to two
+        splits. Default: its media file, so persons of one image or tweets sharing a picture
+        stay together."""
+        return sample.image or sample.video or sample.source_id
 
     def require(self, root: Path, *relpaths: str) -> list[Path]:
         """The given files/folders under root, or a LayoutError naming the expected layout."""
@@ -171,56 +178,94 @@ class DatasetAdapter(ABC):
             raise LayoutError.at(Path(root), f"{self.layout} (missing: {', '.join(missing)})")
         return paths
 
-    def usable_samples(self, root: Path, drops: DropCounter, check_media: bool = True
-                       ) -> Iterator[SourceSample]:
-        """iter_samples minus drops (mapped-label failures, duplicate ids, missing or empty
-        media when ``check_media``), each counted in ``drops`` with its reason."""
+    def usable_samples(self, root: Path, drops: DropCounter, check_media: bool = True,
+                       jobs: int = 1) -> Iterator[SourceSample]:
+        """iter_samples minus drops (mapped-label failures, duplicate ids and, when
+        ``check_media``, media that bench/media_check.py refuses), each counted in ``drops``
+        with its reason. The media checks run in ``jobs`` processes; the result does not depend
+        on ``jobs``."""
+        from ..media_check import media_problems
+
         root = Path(root)
-        seen: set[tuple[str, str]] = set()
+        candidates = []
         for sample in self.iter_samples(root):
-            key = (sample.split, sample.source_id)
             if sample.drop_reason is not None:
                 drops.add(sample.split, sample.drop_reason, sample.source_id)
                 continue
             if sample.label not in self.label_set:
                 raise ValueError(f"{self.name} adapter bug: label {sample.label!r} of "
                                  f"{sample.source_id!r} not in its label_set {self.label_set}")
+            candidates.append(sample)
+        if check_media:
+            probe = bool(self.opts.get("probe_clips", True))
+            problems = media_problems([(str(root), s.image, s.video, s.audio, probe)
+                                       for s in candidates], jobs)
+        else:
+            problems = iter([None] * len(candidates))
+        seen: set[tuple[str, str]] = set()
+        for sample, reason in zip(candidates, problems):
+            key = (sample.split, sample.source_id)
             if key in seen:
                 drops.add(sample.split, "duplicate source id (first kept)", sample.source_id)
                 continue
-            if check_media:
-                reason = media_problem(root, sample.media())
-                if reason is not None:
-                    drops.add(sample.split, reason, sample.source_id)
-                    continue
+            if reason is not None:
+                drops.add(sample.split, reason, sample.source_id)
+                continue
             seen.add(key)
             yield sample
 
 
-def media_problem(root: Path, relpaths: Iterable[str]) -> str | None:
-    """Drop reason for the first media path that leaves the dataset root (media/paths.py) or
-    names a missing or empty file, or None when all are present."""
-    for rel in relpaths:
-        try:
-            size = os.stat(resolve_media(root, rel, dataset_links=False)).st_size
-        except MediaPathError as err:
-            return f"media path refused ({err.reason})"
-        except OSError:
-            return "media file missing"
-        if size == 0:
-            return "media file empty"
-    return None
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
+    """A source text file decoded as UTF-8; SourceFormatError names the file, the line and the
+    byte of the first bad sequence."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise SourceFormatError(
+            f"{path}: not UTF-8 at line {_line_of(data, err.start)} ({err.reason}: byte "
+            f"{data[err.start:err.start + 1]!r} at offset {err.start}); re-save the file as UTF-8"
+        ) from None
+
+
+def read_json(path: Path) -> Any:
+    """A source JSON file; SourceFormatError names the file, line and column of a decode or
+    syntax error (a truncated file ends in one)."""
+    import json
+
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SourceFormatError(f"{path}: line {err.lineno} column {err.colno}: invalid JSON "
+                                f"({err.msg}); is the file truncated?") from None
 
 
 def read_csv_rows(path: Path, required: Iterable[str], delimiter: str = ","
                   ) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) for each data row of a headed CSV/TSV; raises SourceFormatError when
-    a required column is missing, naming the file, the columns found and those expected."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
+    a required column is missing (naming the columns found and those expected), when the file
+    is not UTF-8, or when it ends inside a quoted field (a cut file), naming file and line."""
+    import io
+
+    text = read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    done = 0  # lines read by the last complete row (csv's own count stops at a broken one)
+    try:
         header = reader.fieldnames or []
         missing = [c for c in required if c not in header]
         if missing:
             raise SourceFormatError(f"{path}: missing column(s) {missing}; header is {header}")
+        done = reader.line_num
         for row in reader:
             yield reader.line_num, row
+            done = reader.line_num
+    except csv.Error as err:
+        hint = ("a quoted field is never closed: is the file cut short?"
+                if "end of data" in str(err) else "quotes inside a field must be doubled")
+        raise SourceFormatError(f"{path}: line {done + 1}: malformed CSV ({err}; {hint})"
+                                ) from None

@@ -134,7 +134,12 @@ class EmoticAdapter(DatasetAdapter):
         from scipy.io import loadmat
 
         path = root / MAT
-        mat = loadmat(path, squeeze_me=True, struct_as_record=False)
+        try:
+            mat = loadmat(path, squeeze_me=True, struct_as_record=False)
+        except Exception as err:  # scipy raises many types for a truncated or foreign file
+            raise SourceFormatError(f"{path}: not a readable MATLAB file ({type(err).__name__}: "
+                                    f"{err}); is it truncated? Take Annotations.mat from the "
+                                    "EMOTIC download again") from None
         for source_split in SOURCE_SPLITS:
             if source_split not in mat:
                 raise SourceFormatError(f"{path}: no variable {source_split!r}; variables are "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..labels import CANONICAL_EMOTIONS, EMOTION6_PROB_ORDER, EMOTION_TASKS, emotion6_emotion
-from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped
+from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped, read_text
 
 N_COLUMNS = 3 + len(EMOTION6_PROB_ORDER)  # filename, valence, arousal, 7 probabilities
 
@@ -38,7 +38,7 @@ class Emotion6Adapter(DatasetAdapter):
 
     def read_ground_truth(self, path: Path) -> list[tuple[str, float, float, list[float]]]:
         """(filename, valence, arousal, 7 probabilities) per data line."""
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = read_text(path).splitlines()
         if not lines or "image_filename" not in lines[0]:
             raise SourceFormatError(f"{path}: line 1 must be the header starting "
                                     f"'[image_filename]', got {lines[:1]}")

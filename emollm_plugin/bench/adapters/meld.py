@@ -54,37 +54,6 @@ def clean_text(text: str) -> str:
     return " ".join(text.translate(str.maketrans(_C1_TO_CP1252)).split())
 
 
-def clip_problem(path: Path, probe: bool = True) -> str | None:
-    """Drop reason for a clip that cannot serve as both video and audio, or None when usable.
-
-    Cheap checks first (missing, empty); with ``probe`` the container is opened and its first
-    video frame decoded, which catches truncated files (MELD's ``dia125_utt3``) and clips
-    without a video stream or without an audio track.
-    """
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return "media file missing"
-    if size == 0:
-        return "media file empty"
-    if not probe:
-        return None
-    import av  # the media decoder, imported only when clips are probed
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                return "clip has no video stream"
-            if not container.streams.audio:
-                return "clip has no audio track"
-            next(container.decode(video=0))
-    except StopIteration:
-        return "clip has no decodable video frame"
-    except (av.FFmpegError, OSError, UnicodeDecodeError):
-        return "clip unreadable"
-    return None
-
-
 class MeldAdapter(DatasetAdapter):
     name = "meld"
     tasks = EMOTION_TASKS
@@ -95,8 +64,15 @@ class MeldAdapter(DatasetAdapter):
               "<root>/train/train_splits/, <root>/dev/dev_splits_complete/, "
               "<root>/test/output_repeated_splits_test/ (MELD.Raw.tar.gz extracted)")
     options = {
-        "probe_clips": True,  # decode each clip's first frame to catch unreadable files (default: True)
+        # the build decodes each clip's first frame to catch unreadable files (default: True)
+        "probe_clips": True,
     }
+
+    group_rule = "utterances of one MELD dialogue (split + Dialogue_ID)"
+
+    def group_of(self, sample: SourceSample) -> str:
+        """``<MELD split>/dia<D>``: a dialogue's utterances share context and speakers."""
+        return sample.source_id.split("_utt")[0]
 
     def source_files(self, root: Path) -> list[Path]:
         return self.require(root, *(f"{split}_sent_emo.csv" for split in SPLITS))
@@ -124,22 +100,17 @@ class MeldAdapter(DatasetAdapter):
         yield from self._unused_twins(root, folders["test"], twins_used)
 
     def _rows(self, path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-        """(``dia{D}_utt{U}``, row) per CSV row; malformed ids raise naming file, line, field."""
-        try:
-            for line, row in read_csv_rows(path, REQUIRED_COLUMNS):
-                ids = []
-                for column in ("Dialogue_ID", "Utterance_ID"):
-                    value = (row[column] or "").strip()
-                    if not value.isdigit():
-                        raise SourceFormatError(f"{path}, line {line}: field {column} is "
-                                                f"{value!r}, expected a non-negative integer")
-                    ids.append(int(value))
-                yield f"dia{ids[0]}_utt{ids[1]}", row
-        except UnicodeDecodeError as err:
-            raise SourceFormatError(
-                f"{path}: not UTF-8 ({err.reason} at byte {err.start}); MELD's CSVs are UTF-8 "
-                f"(re-save the file as UTF-8 or take the CSVs from github.com/declare-lab/MELD)"
-            ) from None
+        """(``dia{D}_utt{U}``, row) per CSV row; malformed ids raise naming file, line, field
+        (read_csv_rows names non-UTF-8 bytes and a file cut inside a quoted field)."""
+        for line, row in read_csv_rows(path, REQUIRED_COLUMNS):
+            ids = []
+            for column in ("Dialogue_ID", "Utterance_ID"):
+                value = (row[column] or "").strip()
+                if not value.isdigit():
+                    raise SourceFormatError(f"{path}, line {line}: field {column} is "
+                                            f"{value!r}, expected a non-negative integer")
+                ids.append(int(value))
+            yield f"dia{ids[0]}_utt{ids[1]}", row
 
     def _sample(self, root: Path, split: str, bench_split: str, folder: str, row_id: str,
                 row: dict[str, str]) -> SourceSample:
@@ -157,8 +128,6 @@ class MeldAdapter(DatasetAdapter):
         if split == "test" and not (root / clip).exists() and (root / twin).exists():
             clip = twin
             meta["clip_variant"] = TWIN_PREFIX
-        if reason is None:
-            reason = clip_problem(root / clip, self.opts["probe_clips"])
         if reason is not None:
             return SourceSample(source_id=source_id, split=bench_split, raw_label=row["Emotion"],
                                 drop_reason=reason, video=clip, meta=meta)

@@ -18,12 +18,12 @@ Video and audio: the clip itself (the audio loader takes the clip's own track).
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Iterator
 
 from ..labels import MINTREC_INTENTS, mintrec_intent
-from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped
-from .meld import clip_problem
+from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped, read_text
 
 SPLITS = {"train": "train", "dev": "train", "test": "test"}  # MIntRec split -> EmoBench split
 HEADER = ("season", "episode", "clip", "text", "label")
@@ -38,7 +38,8 @@ class MintrecAdapter(DatasetAdapter):
     layout = ("<root>/{train,dev,test}.tsv (header: season episode clip text label) and "
               "<root>/raw_data/<season>/<episode>/<clip>.mp4 (MIntRec download)")
     options = {
-        "probe_clips": True,  # decode each clip's first frame to catch unreadable files (default: True)
+        # the build decodes each clip's first frame to catch unreadable files (default: True)
+        "probe_clips": True,
     }
 
     def source_files(self, root: Path) -> list[Path]:
@@ -58,8 +59,6 @@ class MintrecAdapter(DatasetAdapter):
                 label, reason = mapped(mintrec_intent, raw_label)
                 if split != "test" and (season, episode, clip) in test_keys:
                     label, reason = None, "clip also in test.tsv (kept in test only)"
-                if reason is None:
-                    reason = clip_problem(root / video, self.opts["probe_clips"])
                 if reason is not None:
                     yield SourceSample(source_id=source_id, split=bench_split, raw_label=raw_label,
                                        drop_reason=reason, video=video, meta=meta)
@@ -72,7 +71,7 @@ class MintrecAdapter(DatasetAdapter):
     def _rows(path: Path) -> Iterator[tuple[str, str, str, str, str]]:
         """Stripped (season, episode, clip, text, label) per data row; a wrong header, a row
         without five fields or an empty key field raises naming file, line and field."""
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with io.StringIO(read_text(path), newline="") as handle:
             reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
             header = tuple(cell.strip().lower() for cell in next(reader, []))
             if header != HEADER:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..labels import YES_NO, mmhs150k_is_hate
-from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped
+from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped, read_json, read_text
 
 SPLIT_FILES = (("train", "train"), ("val", "train"), ("test", "test"))
 _WHITESPACE = " \t\r\n"
@@ -24,13 +24,22 @@ _WHITESPACE = " \t\r\n"
 def iter_json_object(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[str, Any]]:
     """(key, value) of a top-level JSON object, one entry at a time, reading in chunks."""
     decoder = json.JSONDecoder()
+    last_key = None  # the record an error is reported after
+
+    def where() -> str:
+        return f"after entry {last_key!r}" if last_key is not None else "before the first entry"
+
     with open(path, encoding="utf-8") as handle:
         buffer, pos, eof = "", 0, False
 
         def need(n: int = 1) -> bool:  # make at least n chars available from pos
             nonlocal buffer, pos, eof
             while len(buffer) - pos < n and not eof:
-                more = handle.read(chunk_size)
+                try:
+                    more = handle.read(chunk_size)
+                except UnicodeDecodeError as err:
+                    raise SourceFormatError(f"{path}: not UTF-8 ({err.reason}) {where()}; "
+                                            "re-save the file as UTF-8") from None
                 eof = not more
                 buffer = buffer[pos:] + more
                 pos = 0
@@ -51,8 +60,8 @@ def iter_json_object(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[st
                     value, end = decoder.raw_decode(buffer, pos)
                 except json.JSONDecodeError as err:
                     if eof:
-                        raise SourceFormatError(f"{path}: invalid JSON near an entry: {err}") \
-                            from None
+                        raise SourceFormatError(f"{path}: invalid JSON {where()} ({err.msg}); "
+                                                "is the file truncated?") from None
                     need(len(buffer) - pos + chunk_size)  # value may continue in the next chunk
                     continue
                 if end == len(buffer) and not eof:  # a number may continue in the next chunk
@@ -73,6 +82,7 @@ def iter_json_object(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[st
             pos += 1
             skip_ws()
             yield key, decode()
+            last_key = key
             sep = skip_ws()
             pos += 1
             if sep == "}":
@@ -100,7 +110,7 @@ class Mmhs150kAdapter(DatasetAdapter):
         split_of: dict[str, str] = {}
         for source_split, _ in SPLIT_FILES:
             path = root / "splits" / f"{source_split}_ids.txt"
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for number, line in enumerate(read_text(path).splitlines(), 1):
                 tweet_id = line.strip()
                 if not tweet_id:
                     continue
@@ -145,8 +155,8 @@ class Mmhs150kAdapter(DatasetAdapter):
 
     @staticmethod
     def _ocr(path: Path) -> str:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return " ".join(str(data["img_text"]).split())
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise SourceFormatError(f"{path}: expected {{\"img_text\": ...}}: {err}") from None
+        data = read_json(path)
+        if not isinstance(data, dict) or "img_text" not in data:
+            raise SourceFormatError(f"{path}: expected {{\"img_text\": ...}}, got "
+                                    f"{type(data).__name__}")
+        return " ".join(str(data["img_text"]).split())

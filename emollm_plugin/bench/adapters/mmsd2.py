@@ -9,12 +9,12 @@ the official loader skips them.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 from ..labels import YES_NO, binary_yes_no
-from .base import DatasetAdapter, LayoutError, SourceFormatError, SourceSample, mapped
+from .base import (DatasetAdapter, LayoutError, SourceFormatError, SourceSample, mapped,
+                   read_json)
 
 SPLIT_FILES = (("train", "train"), ("valid", "train"), ("test", "test"))
 VARIANTS = {"final": "text_json_final", "clean": "text_json_clean"}
@@ -51,7 +51,7 @@ class Mmsd2Adapter(DatasetAdapter):
                      f"{text_dir}/test.json", "dataset_image")
         for file_split, split in SPLIT_FILES:
             path = data / text_dir / f"{file_split}.json"
-            items = json.loads(path.read_text(encoding="utf-8"))
+            items = read_json(path)
             if not isinstance(items, list):
                 raise SourceFormatError(f"{path}: expected a JSON list of "
                                         f"{{image_id, text, label}}, got {type(items).__name__}")

@@ -32,7 +32,6 @@ from typing import Any, Iterator
 
 from ..labels import YES_NO, binary_yes_no
 from .base import DatasetAdapter, LayoutError, SourceFormatError, SourceSample, mapped
-from .meld import clip_problem
 
 PICKLES = ("data_folds.pkl", "language_sdk.pkl", "humor_label_sdk.pkl")
 FOLDS = {"train": "train", "dev": "train", "test": "test"}  # UR-FUNNY fold -> EmoBench split
@@ -122,7 +121,8 @@ class UrfunnyAdapter(DatasetAdapter):
     layout = ("<root>/{data_folds,language_sdk,humor_label_sdk}.pkl and "
               "<root>/urfunny2_videos/<id>.mp4 (UR-FUNNY v2 features + urfunny2_videos.zip)")
     options = {
-        "probe_clips": True,  # decode each clip's first frame to catch unreadable files (default: True)
+        # the build decodes each clip's first frame to catch unreadable files (default: True)
+        "probe_clips": True,
         "videos": None,  # clip folder relative to the root (default: auto, one of VIDEO_FOLDERS)
     }
 
@@ -204,7 +204,6 @@ class UrfunnyAdapter(DatasetAdapter):
                        for s in entry.get("context_sentences") or []]
             context = [s for s in context if s]
             meta.update(punchline=punchline, context_sentences=context)
-            reason = clip_problem(root / video, self.opts["probe_clips"])
         if reason is not None:
             return SourceSample(source_id=hid, split=bench_split, raw_label=raw_label,
                                 drop_reason=reason, video=video, meta=meta)
