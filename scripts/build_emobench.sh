@@ -6,7 +6,9 @@
 #   EMOTIC_ROOT  CAER_S_ROOT  MELD_ROOT  EMOTION6_ROOT  MINTREC_ROOT  URFUNNY_ROOT  MMHS150K_ROOT  MMSD2_ROOT
 #   OUT_DIR          output folder                              (default: data/emobench)
 #   SEED             sampling / template / option-order seed    (default: 0)
-#   CLOSED_FRACTION  share of emotion samples asked closed-set  (default: 0.5)
+#   CLOSED_FRACTION  share of emotion train samples asked closed-set  (default: 0.5)
+#   EMOTION_QUESTIONS  val/test emotion samples asked both ways or split like train  (default: both)
+#   VAL_SIZE         val samples per dataset (default: min(500, 5% of its training side))
 #   EMOLLM_VENV      venv used when none is active              (default: <repo>/.venv)
 # Sizes default to the paper's Table 1; edit the written OUT_DIR/bench.yaml and rerun
 # `emollm bench build --config OUT_DIR/bench.yaml` for per-dataset sizes or options.
@@ -39,9 +41,12 @@ cat > "$CONFIG" <<YAML
 out: "$OUT_DIR"
 seed: ${SEED:-0}
 closed_fraction: ${CLOSED_FRACTION:-0.5}
+emotion_questions: ${EMOTION_QUESTIONS:-both}
 datasets:
 $datasets
 YAML
 echo "[build_emobench] config: $CONFIG"
-emollm bench build --config "$CONFIG"
-emollm bench validate "$OUT_DIR/train.json" "$OUT_DIR/test.json" --media-root "$OUT_DIR/media"
+emollm bench build --config "$CONFIG" ${VAL_SIZE:+--val-size "$VAL_SIZE"}
+files=("$OUT_DIR/train.json" "$OUT_DIR/test.json")
+[ -f "$OUT_DIR/val.json" ] && files+=("$OUT_DIR/val.json")
+emollm bench validate "${files[@]}" --media-root "$OUT_DIR/media"

@@ -104,7 +104,7 @@ def test_single_dataset_cli_and_stale_files(tmp_path, capsys):
     (out).mkdir()
     (out / "train_hate.json").write_text("[]\n")  # left over from an earlier build
     assert bench_main(args) == 0
-    assert "caer_s     train 3/3  test 1/1" in capsys.readouterr().out
+    assert "caer_s     train 3/3  val 0/0  test 1/1" in capsys.readouterr().out
     assert not (out / "train_hate.json").exists()
     assert len(json.loads((out / "train.json").read_text())) == 3
 
@@ -161,5 +161,5 @@ def test_synthetic_mmhs150k_streams_through_the_build(tmp_path):
     manifest = build(config, progress=False)
     entry = manifest["datasets"]["mmhs150k"]
     assert entry["available"] == {"train": 2800, "test": 200}
-    assert entry["selected"] == {"train": 2000, "test": 150}
+    assert entry["selected"] == {"train": 2000, "val": 140, "test": 150}  # val: 5% of 2800
     assert manifest["files"]["train_hate.json"]["records"] == 2000

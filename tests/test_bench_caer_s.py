@@ -27,7 +27,7 @@ def test_samples_labels_and_quirks():
 def test_build_counts_drops_and_records(tmp_path):
     result = build_one("caer_s", tmp_path)
     entry = result["manifest"]["datasets"]["caer_s"]
-    assert entry["selected"] == {"train": 9, "test": 5}
+    assert entry["selected"] == {"train": 9, "val": 0, "test": 5}  # val: round(5% of 9)
     assert entry["drops"] == {
         "test": {"media file empty": {"count": 1, "examples": ["test/Fear/0001"]}},
         "train": {"not an image file": {"count": 1, "examples": ["train/Happy/Thumbs.db"]}}}
@@ -48,7 +48,7 @@ def test_size_limit_and_determinism(tmp_path):
     a = build_one("caer_s", tmp_path / "a", train_size=4, test_size=2, seed=5)
     b = build_one("caer_s", tmp_path / "b", train_size=4, test_size=2, seed=5)
     c = build_one("caer_s", tmp_path / "c", train_size=4, test_size=2, seed=6)
-    assert len(a["train"]) == 4 and len(a["test"]) == 2
+    assert len(a["train"]) == 4 and len(a["test"]) == 2 * 2  # test asked closed and open
     assert output_bytes(tmp_path / "a") == output_bytes(tmp_path / "b")
     assert [r["id"] for r in a["train"]] != [r["id"] for r in c["train"]]
 

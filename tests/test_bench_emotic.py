@@ -84,7 +84,7 @@ def test_build_records_and_determinism(tmp_path):
     result = build_one("emotic", tmp_path / "a")
     build_one("emotic", tmp_path / "b")
     entry = result["manifest"]["datasets"]["emotic"]
-    assert entry["selected"] == {"train": 3, "test": 3}
+    assert entry["selected"] == {"train": 3, "val": 0, "test": 3}
     assert {r: i["count"] for r, i in entry["drops"]["train"].items()} == {
         "EMOTIC categories tie between emotions": 1, "empty person box or image size": 1,
         "no EMOTIC category maps to the 7 emotions": 1}

@@ -35,7 +35,7 @@ def test_build_drops_by_reason(tmp_path):
     result = build_one("mmhs150k", tmp_path / "a")
     build_one("mmhs150k", tmp_path / "b")
     entry = result["manifest"]["datasets"]["mmhs150k"]
-    assert entry["selected"] == {"train": 5, "test": 3}
+    assert entry["selected"] == {"train": 5, "val": 0, "test": 3}
     assert entry["drops"] == {"train": {
         "id in no split file": {"count": 1, "examples": ["none/1059948463513858048"]},
         "id in split file but not in MMHS150K_GT.json": {

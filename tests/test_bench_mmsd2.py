@@ -38,7 +38,7 @@ def test_build_drops_missing_images_and_is_deterministic(tmp_path):
     result = build_one("mmsd2", tmp_path / "a")
     build_one("mmsd2", tmp_path / "b")
     entry = result["manifest"]["datasets"]["mmsd2"]
-    assert entry["selected"] == {"train": 6, "test": 2}
+    assert entry["selected"] == {"train": 6, "val": 0, "test": 2}
     assert entry["drops"] == {"test": {"media file missing": {
         "count": 1, "examples": ["test/915300000000000003"]}}}
     assert sorted(entry["source_files"]) == [f"data/text_json_final/{s}.json"

@@ -44,7 +44,7 @@ def _mutations(closed: dict, yes_no: dict) -> list[tuple[dict, str]]:
     case(closed, lambda r: r.pop("label"), "label")
     case(closed, lambda r: r.update(extra=1), "extra")
     case(closed, lambda r: r.update(task="emotion"), "task")
-    case(closed, lambda r: r.update(split="val"), "split")
+    case(closed, lambda r: r.update(split="dev"), "split")
     case(closed, lambda r: r.update(label="happy"), "label")
     case(closed, lambda r: r.update(label_set=[o for o in r["label_set"] if o != r["label"]]),
          "label")
@@ -73,7 +73,7 @@ def test_first_structural_error_names_file_record_and_field(built, tmp_path):
         path = tmp_path / "broken.json"
         path.write_text(json.dumps([closed, record, record]))
         with pytest.raises(RecordError) as err:
-            validate_file(path, check_media=False)
+            validate_file(path, check_media=False, manifest=False)
         message = str(err.value)
         assert message.startswith(f"{path}: record 1 (id ") and f"field '{field}'" in message, \
             (field, message)
@@ -84,13 +84,13 @@ def test_duplicate_ids_and_file_level_errors(built, tmp_path):
     path = tmp_path / "dupe.json"
     path.write_text(json.dumps([closed, closed]))
     with pytest.raises(RecordError, match="record 1: field 'id': .* repeats record 0"):
-        validate_file(path, check_media=False)
+        validate_file(path, check_media=False, manifest=False)
     path.write_text('{"id": 1}')  # read as JSONL: one record, missing its fields
     with pytest.raises(RecordError, match=r"record 0 \(id 1\): field 'conversations'"):
-        validate_file(path, check_media=False)
+        validate_file(path, check_media=False, manifest=False)
     path.write_text("[{")
     with pytest.raises(RecordError, match="not valid JSON"):
-        validate_file(path, check_media=False)
+        validate_file(path, check_media=False, manifest=False)
 
 
 def test_media_problems_are_counted_by_reason(built, tmp_path):
@@ -108,16 +108,16 @@ def test_media_problems_are_counted_by_reason(built, tmp_path):
     video["video"] = "caer_s/empty.mp4"
     path = tmp_path / "records.json"
     path.write_text(json.dumps(records + [video]))
-    report = validate_file(path, progress=False)
+    report = validate_file(path, progress=False, manifest=False)
     assert not report.ok
     assert report.media_problems == {"image missing": 1,
                                      "image unreadable (UnidentifiedImageError)": 1,
                                      "video empty": 1}
     assert report.examples["video empty"] == ["caer_s/video/1"]
-    assert bench_main(["validate", str(path), "--quiet"]) == 1
-    assert bench_main(["validate", str(path), "--no-media"]) == 0
+    assert bench_main(["validate", str(path), "--quiet", "--no-manifest"]) == 1
+    assert bench_main(["validate", str(path), "--no-media", "--no-manifest"]) == 0
     with pytest.raises(RecordError, match="media root .* is not a folder"):
-        validate_file(path, tmp_path / "nowhere")
+        validate_file(path, tmp_path / "nowhere", manifest=False)
 
 
 def test_stats_prints_label_counts(built, capsys):

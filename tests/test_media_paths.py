@@ -115,25 +115,20 @@ def test_build_drops_a_sample_whose_image_link_leaves_the_dataset(tmp_path, tree
 
 
 def test_validate_counts_a_record_whose_media_leaves_the_root(tmp_path, tree):
-    import json
+    import shutil
 
     from bench_helpers import FIXTURES, build_one
     from emollm_plugin.bench.validate import validate_file
 
-    out = tmp_path / "out"
-    built = build_one("caer_s", out)
+    root, out = tmp_path / "caer", tmp_path / "out"
+    shutil.copytree(FIXTURES / "caer_s", root)
+    built = build_one("caer_s", out, root=root)
     assert validate_file(out / "train.json", progress=False).ok
-    # swap the build's dataset link for a copy whose first image leads outside
-    copy = tmp_path / "caer_copy"
-    import shutil
-    shutil.copytree(FIXTURES / "caer_s", copy)
-    image = built["train"][0]["image"].split("/", 1)[1]
-    (copy / image).unlink()
-    os.symlink(tree["secret"] / "key.txt", copy / image)
-    (out / "media" / "caer_s").unlink()
-    os.symlink(copy, out / "media" / "caer_s", target_is_directory=True)
+    # after the build, the dataset's first image becomes a link that leads outside
+    image = root / built["train"][0]["image"].split("/", 1)[1]
+    image.unlink()
+    os.symlink(tree["secret"] / "key.txt", image)
     report = validate_file(out / "train.json", progress=False)
     assert not report.ok
     assert report.media_problems == {f"image path refused ({ESCAPES})": 1}
     assert report.examples[f"image path refused ({ESCAPES})"] == [built["train"][0]["id"]]
-    assert json.loads((out / "train.json").read_text())[0]["image"] == built["train"][0]["image"]

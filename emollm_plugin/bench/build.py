@@ -1,19 +1,37 @@
-"""Build EmoBench: source datasets on disk -> train/test instruction files + manifest.
+"""Build EmoBench: source datasets on disk -> train/val/test instruction files + manifest.
 
-Per dataset and split, samples are chosen by a seeded hash of their id: the ``size`` samples
-with the smallest ``blake2b(seed|dataset|split|source_id)`` are kept (streaming, independent of
-the order files are listed in; all are kept when fewer are available, and the manifest says so).
-Emotion datasets feed both emotion tasks with each sample used once: the selected samples are
-ranked by a second seeded hash and the first ``round(closed_fraction * n)`` become
-emotion_closed, the rest emotion_open. Question template and option order come from
-``random.Random(f"{seed}|{record id}")``. Same inputs and seed -> byte-identical files.
+Per dataset, the adapter's usable samples (media checked by bench/media_check.py in ``jobs``
+processes) are split three ways:
+
+- **val** is carved out of the training side first, by whole groups (``adapter.group_of``: the
+  media file, or the MELD dialogue), ranked by ``blake2b(seed|val|dataset|group)`` and taken
+  until ``val_size`` samples are reached (default :data:`DEFAULT_VAL` = min(500, 5 % of the
+  dataset's usable training samples)); no group has samples in two splits.
+- **train** and **test** are then the ``size`` samples with the smallest
+  ``blake2b(seed|dataset|split|source_id)`` of what is left (streaming selection, independent of
+  the order files are listed in; all are kept when fewer are available, and the manifest says
+  so).
+
+Emotion datasets: a train sample is asked once, closed or open: the samples are ranked by a
+second seeded hash and the first ``round(closed_fraction * n)`` become emotion_closed, the rest
+emotion_open. Val and test samples are asked both ways (``emotion_questions="both"``, the
+default: one emotion_closed and one emotion_open record per sample) or split like train
+(``"split"``). Question template and option order come from
+``random.Random(f"{seed}|{record id}")``. Same inputs and seed -> byte-identical files, whatever
+``jobs`` is.
 
 Output folder::
 
-    train.json  test.json            all datasets, one record per line inside a JSON list
-    train_<task>.json  test_<task>.json
-    manifest.json                    sizes, counts per dataset/task/label, drops, hashes, version
-    media/<dataset> -> <dataset root>  (symlinks: train with --image_folder OUT/media)
+    train.json  val.json  test.json      all datasets, one record per line inside a JSON list
+    {train,val,test}_<task>.json         the same records per task (files only for tasks present)
+    manifest.json                        choices, sizes, counts per dataset/task/label, drops, and
+                                         every file above with its size and sha256
+    media/<dataset> -> <dataset root>    (symlinks: train with --image_folder OUT/media)
+
+All-or-nothing: the build first deletes manifest.json, then writes each file atomically
+(temp file + rename), then the media links, and writes manifest.json last. A build killed at
+any point leaves no manifest, or one that disagrees with a file, and ``bench validate`` refuses
+both. Temp files a killed build left behind are removed by the next build, which names them.
 """
 from __future__ import annotations
 
@@ -22,6 +40,7 @@ import heapq
 import json
 import os
 import random
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +49,17 @@ from typing import Any, Iterable
 from .. import __version__
 from .adapters import get_adapter
 from .adapters.base import SPLITS, DatasetAdapter, DropCounter, LayoutError, SourceSample
+from .media_check import default_jobs
 from .labels import CLOSED_TASKS, EMOTION_TASKS, TASKS
 from .questions import QuestionBank
 from .schema import make_record
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: val split, emotion_questions, file sizes in the manifest
+OUTPUT_SPLITS = ("train", "val", "test")
+EMOTION_QUESTIONS = ("both", "split")
+DEFAULT_VAL = "min(500, 5% of the dataset's usable training samples)"
+VAL_FRACTION, VAL_CAP = 0.05, 500
+TEMP_MARK = ".tmp"  # atomic_write's temp files: .<name>.tmp<pid>
 
 
 @dataclass
@@ -44,6 +69,7 @@ class DatasetSpec:
     train_size: int | None = None  # (default: the paper's Table 1 train size)
     test_size: int | None = None  # (default: the paper's Table 1 val&test size)
     options: dict[str, Any] = field(default_factory=dict)  # adapter options (default: none)
+    val_size: int | None = None  # carved out of the training side (default: DEFAULT_VAL)
 
 
 @dataclass
@@ -55,6 +81,9 @@ class BuildConfig:
     check_media: bool = True  # drop samples whose media file is missing/empty (default: True)
     templates: Path | None = None  # extra question templates JSON (default: None)
     link_media: bool = True  # create out/media/<dataset> symlinks (default: True)
+    # val/test emotion samples asked as closed and open ("both") or like train ("split")
+    emotion_questions: str = "both"  # (default: "both")
+    jobs: int | None = None  # media-check processes (default: the CPUs available); no effect on output
 
     def __post_init__(self) -> None:
         names = [d.name for d in self.datasets]
@@ -65,8 +94,14 @@ class BuildConfig:
             raise ValueError(f"build config: dataset(s) {dupes} listed twice")
         if not 0.0 <= self.closed_fraction <= 1.0:
             raise ValueError(f"build config: closed_fraction {self.closed_fraction} not in [0, 1]")
+        if self.emotion_questions not in EMOTION_QUESTIONS:
+            raise ValueError(f"build config: emotion_questions {self.emotion_questions!r} must be "
+                             f"one of {EMOTION_QUESTIONS}")
+        if self.jobs is not None and (not isinstance(self.jobs, int) or self.jobs < 1):
+            raise ValueError(f"build config: jobs must be an integer >= 1, got {self.jobs!r}")
         for d in self.datasets:
-            for split, size in (("train", d.train_size), ("test", d.test_size)):
+            for split, size in (("train", d.train_size), ("test", d.test_size),
+                                ("val", d.val_size)):
                 if size is not None and (not isinstance(size, int) or size < 0):
                     raise ValueError(f"build config: {d.name}.{split}_size must be an integer "
                                      f">= 0, got {size!r}")
@@ -78,8 +113,9 @@ def load_config(path: str | Path) -> BuildConfig:
         out: work/emobench
         seed: 0
         closed_fraction: 0.5
+        emotion_questions: both     # or split
         datasets:
-          caer_s: {root: /data/CAER-S}
+          caer_s: {root: /data/CAER-S, val_size: 300}
           mmsd2: {root: /data/MMSD2.0, train_size: 1000, test_size: 200, options: {variant: final}}
     """
     import yaml
@@ -89,7 +125,7 @@ def load_config(path: str | Path) -> BuildConfig:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     known = {"out", "seed", "closed_fraction", "check_media", "templates", "link_media",
-             "datasets"}
+             "emotion_questions", "jobs", "datasets"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
@@ -102,18 +138,20 @@ def load_config(path: str | Path) -> BuildConfig:
     specs = []
     for name, entry in data["datasets"].items():
         entry = entry or {}
-        extra = sorted(set(entry) - {"root", "train_size", "test_size", "options"})
+        extra = sorted(set(entry) - {"root", "train_size", "test_size", "val_size", "options"})
         if extra or "root" not in entry:
             raise ValueError(f"{path}: datasets.{name} needs 'root' and may have train_size, "
-                             f"test_size, options (unknown: {extra})")
+                             f"test_size, val_size, options (unknown: {extra})")
         specs.append(DatasetSpec(name, base / entry["root"], entry.get("train_size"),
-                                 entry.get("test_size"), dict(entry.get("options") or {})))
+                                 entry.get("test_size"), dict(entry.get("options") or {}),
+                                 entry.get("val_size")))
     return BuildConfig(
         datasets=specs, out=base / data["out"], seed=int(data.get("seed", 0)),
         closed_fraction=float(data.get("closed_fraction", 0.5)),
         check_media=bool(data.get("check_media", True)),
         templates=base / data["templates"] if data.get("templates") else None,
-        link_media=bool(data.get("link_media", True)))
+        link_media=bool(data.get("link_media", True)),
+        emotion_questions=str(data.get("emotion_questions", "both")), jobs=data.get("jobs"))
 
 
 def hash_key(*parts: object) -> int:
@@ -168,17 +206,55 @@ def assign_tasks(adapter: DatasetAdapter, samples: list[SourceSample], seed: int
     return tasks
 
 
+def val_count(spec: DatasetSpec, train_side: int) -> int:
+    """The number of val samples asked for: the spec's val_size, else DEFAULT_VAL."""
+    if spec.val_size is not None:
+        return spec.val_size
+    return min(VAL_CAP, round(VAL_FRACTION * train_side))
+
+
+def carve_val(adapter: DatasetAdapter, samples: list[SourceSample], size: int, seed: int
+              ) -> tuple[list[SourceSample], list[SourceSample]]:
+    """(val, rest) of the training-side samples: whole groups (adapter.group_of) in seeded
+    hash order until at least ``size`` samples are in val; both lists keep source order."""
+    if size <= 0:
+        return [], samples
+    groups: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        groups.setdefault(adapter.group_of(sample), []).append(index)
+    taken: set[int] = set()
+    for group in sorted(groups, key=lambda g: hash_key(seed, "val", adapter.name, g)):
+        if len(taken) >= size:
+            break
+        taken.update(groups[group])
+    return ([s for i, s in enumerate(samples) if i in taken],
+            [s for i, s in enumerate(samples) if i not in taken])
+
+
+def questions_for(adapter: DatasetAdapter, samples: list[SourceSample], split: str,
+                  config: BuildConfig) -> list[tuple[SourceSample, str]]:
+    """(sample, task) per record: one per sample, or for emotion val/test samples with
+    emotion_questions="both" a closed and an open record per sample."""
+    if split != "train" and config.emotion_questions == "both" \
+            and tuple(adapter.tasks) == EMOTION_TASKS:
+        return [(s, task) for s in samples for task in EMOTION_TASKS]
+    tasks = assign_tasks(adapter, samples, config.seed, config.closed_fraction)
+    return list(zip(samples, tasks))
+
+
 def to_record(adapter: DatasetAdapter, sample: SourceSample, task: str, bank: QuestionBank,
-              seed: int) -> dict[str, Any]:
+              seed: int, split: str | None = None) -> dict[str, Any]:
+    """The record of one sample asked as ``task`` in output ``split`` (default: its own)."""
     name = adapter.name
-    record_id = f"{name}/{sample.split}/{sample.source_id}/{task}"
+    split = split or sample.split
+    record_id = f"{name}/{split}/{sample.source_id}/{task}"
     rng = random.Random(f"{seed}|{record_id}")
     question, options = bank.ask(task, rng, adapter.subject,
                                  adapter.label_set if task in CLOSED_TASKS else None)
     prefixed = {k: (f"{name}/{v}" if v is not None else None)
                 for k, v in (("image", sample.image), ("video", sample.video),
                              ("audio", sample.audio))}
-    return make_record(record_id=record_id, task=task, dataset=name, split=sample.split,
+    return make_record(record_id=record_id, task=task, dataset=name, split=split,
                        label=sample.label, source_id=sample.source_id, question=question,
                        label_set=options, context=sample.context, meta=sample.meta or None,
                        **prefixed)
@@ -186,41 +262,51 @@ def to_record(adapter: DatasetAdapter, sample: SourceSample, task: str, bank: Qu
 
 def build_dataset(spec: DatasetSpec, config: BuildConfig, bank: QuestionBank,
                   progress: bool = True) -> tuple[dict[str, list[dict]], dict[str, Any]]:
-    """Records per split for one dataset, and its manifest entry."""
+    """Records per output split for one dataset, and its manifest entry."""
     from tqdm import tqdm
 
     adapter = get_adapter(spec.name)(**spec.options)
     root = Path(spec.root)
     if not root.is_dir():
         raise LayoutError.at(root, adapter.layout)
-    sizes = {"train": adapter.paper_sizes[0] if spec.train_size is None else spec.train_size,
-             "test": adapter.paper_sizes[1] if spec.test_size is None else spec.test_size}
     drops = DropCounter()
-    stream = tqdm(adapter.usable_samples(root, drops, config.check_media), desc=spec.name,
-                  unit=" samples", disable=not progress, leave=False)
-    chosen, available = select(stream, sizes, config.seed, spec.name)
+    stream = tqdm(adapter.usable_samples(root, drops, config.check_media,
+                                         config.jobs or default_jobs()),
+                  desc=spec.name, unit=" samples", disable=not progress, leave=False)
+    usable = list(stream)
+    train_side = [s for s in usable if s.split == "train"]
+    sizes = {"train": adapter.paper_sizes[0] if spec.train_size is None else spec.train_size,
+             "val": val_count(spec, len(train_side)),
+             "test": adapter.paper_sizes[1] if spec.test_size is None else spec.test_size}
+    val, rest = carve_val(adapter, train_side, sizes["val"], config.seed)
+    chosen, _ = select(rest + [s for s in usable if s.split == "test"], sizes, config.seed,
+                       spec.name)
+    chosen["val"] = val
+    available = {"train": len(train_side), "test": len(usable) - len(train_side)}
 
     records: dict[str, list[dict]] = {}
     labels: dict[str, dict[str, Counter[str]]] = {}
-    for split in SPLITS:
-        tasks = assign_tasks(adapter, chosen[split], config.seed, config.closed_fraction)
-        records[split] = [to_record(adapter, s, t, bank, config.seed)
-                          for s, t in zip(chosen[split], tasks)]
+    for split in OUTPUT_SPLITS:
+        records[split] = [to_record(adapter, s, t, bank, config.seed, split)
+                          for s, t in questions_for(adapter, chosen[split], split, config)]
         labels[split] = {}
         for r in records[split]:
             labels[split].setdefault(r["task"], Counter())[r["label"]] += 1
-    short = {s: f"took all {available[s]} available (requested {sizes[s]})"
-             for s in SPLITS if available[s] < sizes[s]}
+    short = {s: f"took all {len(chosen[s])} available (requested {sizes[s]})"
+             for s in OUTPUT_SPLITS if len(chosen[s]) < sizes[s]}
     entry = {
         "root": str(spec.root),
         "options": adapter.opts,
         "requested": sizes,
-        "available": {s: available[s] for s in SPLITS},
-        "selected": {s: len(records[s]) for s in SPLITS},
+        "val_size": "default: " + DEFAULT_VAL if spec.val_size is None else spec.val_size,
+        "val_groups": adapter.group_rule,
+        "available": available,
+        "selected": {s: len(chosen[s]) for s in OUTPUT_SPLITS},
+        "records": {s: len(records[s]) for s in OUTPUT_SPLITS},
         "short_of_request": short,
         "drops": drops.as_dict(),
         "labels": {s: {t: dict(sorted(c.items())) for t, c in sorted(labels[s].items())}
-                   for s in SPLITS},
+                   for s in OUTPUT_SPLITS},
         "source_files": {p.relative_to(root).as_posix(): sha256_file(p)
                          for p in adapter.source_files(root)},
     }
@@ -236,16 +322,32 @@ def _join_lines(lines: list[str]) -> str:
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
-def atomic_write(path: Path, text: str) -> str:
-    """Write through a temp file in the same folder + rename; returns the sha256 of the bytes."""
+def atomic_write(path: Path, text: str) -> dict[str, Any]:
+    """Write through a temp file in the same folder + rename; returns the bytes' size and
+    sha256."""
     data = text.encode("utf-8")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
     with open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    return hashlib.sha256(data).hexdigest()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def remove_stale_temps(out: Path) -> list[str]:
+    """Delete the temp files and links a killed build left in out/ and out/media/; their
+    names, relative to out."""
+    stale = []
+    for folder in (out, out / "media"):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(".") and TEMP_MARK in path.name \
+                    and (path.is_symlink() or path.is_file()):
+                path.unlink()
+                stale.append(path.relative_to(out).as_posix())
+    return stale
 
 
 def link_media(out: Path, name: str, root: Path) -> None:
@@ -255,11 +357,17 @@ def link_media(out: Path, name: str, root: Path) -> None:
     if link.exists() and not link.is_symlink():
         raise FileExistsError(f"{link} exists and is not a symlink; move it away so the build "
                               f"can link it to {root}")
-    tmp = link.with_name(f".{name}.tmp{os.getpid()}")
+    tmp = link.with_name(f".{name}{TEMP_MARK}{os.getpid()}")
     if tmp.is_symlink():
         tmp.unlink()
     os.symlink(Path(root).resolve(), tmp, target_is_directory=True)
     os.replace(tmp, link)
+
+
+def output_names() -> list[str]:
+    """Every records file a build may write (split files, then per-task files)."""
+    return [f"{s}.json" for s in OUTPUT_SPLITS] + \
+        [f"{s}_{t}.json" for s in OUTPUT_SPLITS for t in TASKS]
 
 
 def build(config: BuildConfig, progress: bool = True) -> dict[str, Any]:
@@ -267,25 +375,33 @@ def build(config: BuildConfig, progress: bool = True) -> dict[str, Any]:
     bank = QuestionBank.load(config.templates)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    stale = remove_stale_temps(out)
+    if stale:
+        print(f"emollm bench build: removed {len(stale)} temp file(s) left by a killed build in "
+              f"{out}: {', '.join(stale)}", file=sys.stderr)
+    by_split: dict[str, list[dict]] = {s: [] for s in OUTPUT_SPLITS}
     datasets: dict[str, Any] = {}
     for spec in config.datasets:
         records, datasets[spec.name] = build_dataset(spec, config, bank, progress)
-        for split in SPLITS:
+        for split in OUTPUT_SPLITS:
             by_split[split] += records[split]
 
     files: dict[str, list[str]] = {}  # file name -> serialised records (each dumped once)
-    for split in SPLITS:
+    for split in OUTPUT_SPLITS:
         lines = [json.dumps(r, ensure_ascii=False) for r in by_split[split]]
-        files[f"{split}.json"] = lines
+        if lines or split != "val":  # train.json and test.json always; val.json when asked for
+            files[f"{split}.json"] = lines
         for task in TASKS:
             subset = [line for line, r in zip(lines, by_split[split]) if r["task"] == task]
             if subset:
                 files[f"{split}_{task}.json"] = subset
-            elif (out / f"{split}_{task}.json").exists():  # stale file of an earlier build
-                (out / f"{split}_{task}.json").unlink()
-    written = {name: {"records": len(lines), "sha256": atomic_write(out / name,
-                                                                   _join_lines(lines))}
+
+    # from here until manifest.json is written again the folder is an incomplete set
+    (out / "manifest.json").unlink(missing_ok=True)
+    for name in output_names():
+        if name not in files:
+            (out / name).unlink(missing_ok=True)  # a file of an earlier build
+    written = {name: {"records": len(lines), **atomic_write(out / name, _join_lines(lines))}
                for name, lines in files.items()}
     if config.link_media:
         for spec in config.datasets:
@@ -296,11 +412,14 @@ def build(config: BuildConfig, progress: bool = True) -> dict[str, Any]:
         "plugin_version": __version__,
         "seed": config.seed,
         "closed_fraction": config.closed_fraction,
+        "emotion_questions": config.emotion_questions,
+        "val_size": {spec.name: datasets[spec.name]["requested"]["val"]
+                     for spec in config.datasets},
         "check_media": config.check_media,
         "templates": ({"path": str(config.templates), "sha256": sha256_file(config.templates)}
                       if config.templates else None),
         "totals": {s: dict(sorted(Counter(r["task"] for r in by_split[s]).items()))
-                   for s in SPLITS},
+                   for s in OUTPUT_SPLITS},
         "datasets": datasets,
         "files": written,
     }

@@ -22,7 +22,17 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--train-size", type=int, help="train samples (default: paper's Table 1)")
     b.add_argument("--test-size", type=int, help="test samples (default: paper's Table 1)")
     b.add_argument("--closed-fraction", type=float,
-                   help="share of emotion samples asked closed-set (default: 0.5)")
+                   help="share of emotion train samples asked closed-set (default: 0.5)")
+    b.add_argument("--val-size", type=int, metavar="N",
+                   help="val samples per dataset, carved out of the training side by whole "
+                        "groups (default: min(500, 5%% of the dataset's usable training "
+                        "samples); 0: no val files)")
+    b.add_argument("--emotion-questions", choices=("both", "split"),
+                   help="val/test emotion samples asked closed AND open (both) or one way, like "
+                        "train (split) (default: both)")
+    b.add_argument("--jobs", type=int, metavar="N",
+                   help="processes checking media (default: the CPUs available); the output "
+                        "does not depend on it")
     b.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="adapter option for --dataset, e.g. variant=clean (repeatable)")
     b.add_argument("--templates", type=Path, help="extra question templates JSON")
@@ -35,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--media-root", type=Path,
                    help="folder the media paths resolve against (default: FILE's dir/media)")
     v.add_argument("--no-media", action="store_true", help="check the structure only")
+    v.add_argument("--no-manifest", action="store_true",
+                   help="check a file no build wrote (default: the file must be listed, with "
+                        "its size and sha256, in the manifest.json beside it)")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("stats", help="counts per dataset / split / task / label")
@@ -67,21 +80,25 @@ def _build(args: argparse.Namespace) -> int:
             config.seed = args.seed
         if args.closed_fraction is not None:
             config.closed_fraction = args.closed_fraction
-        if args.train_size is not None or args.test_size is not None:
-            for spec in config.datasets:
-                spec.train_size = args.train_size if args.train_size is not None \
-                    else spec.train_size
-                spec.test_size = args.test_size if args.test_size is not None else spec.test_size
+        for spec in config.datasets:
+            for size in ("train_size", "test_size", "val_size"):
+                if getattr(args, size) is not None:
+                    setattr(spec, size, getattr(args, size))
     else:
         missing = [f for f in ("dataset", "root", "out") if getattr(args, f) is None]
         if missing:
             raise SystemExit("emollm bench build: without --config, give --"
                              + ", --".join(missing))
         spec = DatasetSpec(args.dataset, args.root, args.train_size, args.test_size,
-                           _options(args.option))
+                           _options(args.option), args.val_size)
         config = BuildConfig([spec], args.out, seed=args.seed or 0,
                              closed_fraction=0.5 if args.closed_fraction is None
                              else args.closed_fraction)
+    if args.emotion_questions is not None:
+        config.emotion_questions = args.emotion_questions
+    if args.jobs is not None:
+        config.jobs = args.jobs
+    config.__post_init__()  # re-check what the flags changed
     if args.templates is not None:
         config.templates = args.templates
     if args.no_media_check:
@@ -96,14 +113,15 @@ def _summary(manifest: dict, out: Path) -> str:
     for name, entry in manifest["datasets"].items():
         sel, req = entry["selected"], entry["requested"]
         lines.append(f"  {name:<10} train {sel['train']}/{req['train']}  "
-                     f"test {sel['test']}/{req['test']}")
+                     f"val {sel['val']}/{req['val']}  test {sel['test']}/{req['test']}")
         for split, reasons in entry["drops"].items():
             for reason, info in reasons.items():
                 lines.append(f"    dropped {info['count']} {split}: {reason}")
         for split, note in entry["short_of_request"].items():
             lines.append(f"    {split}: {note}")
     for split, tasks in manifest["totals"].items():
-        lines.append(f"  {split}: " + ", ".join(f"{t} {n}" for t, n in tasks.items()))
+        if tasks:
+            lines.append(f"  {split}: " + ", ".join(f"{t} {n}" for t, n in tasks.items()))
     return "\n".join(lines)
 
 
@@ -114,7 +132,7 @@ def _validate(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             report = validate_file(path, args.media_root, check_media=not args.no_media,
-                                   progress=not args.quiet)
+                                   progress=not args.quiet, manifest=not args.no_manifest)
         except RecordError as err:
             print(f"ERROR {err}", file=sys.stderr)
             return 1

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from .labels import (CANONICAL_EMOTIONS, CLOSED_TASKS, EMOTION_TASKS, MINTREC_INTENTS, TASKS,
                      YES_NO, YES_NO_TASKS, yes_no_answer)
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 PLACEHOLDERS = ("<image>", "<video>", "<audio>")
 REQUIRED = ("id", "conversations", "task", "dataset", "split", "label", "source_id")
 OPTIONAL = ("image", "video", "audio", "label_set", "meta")

@@ -1,6 +1,13 @@
-"""Check an EmoBench records file: schema of every record, unique ids, media present/readable.
+"""Check an EmoBench records file: it belongs to a finished build, schema of every record, unique
+ids, media present/readable.
 
-Structure first: the first record that breaks the schema stops validation with an error naming
+The build writes manifest.json last, listing every file with its size and sha256 (build.py), so
+a file is accepted only when the manifest beside it lists it with the same size and sha256:
+a build killed half-way (no manifest), a mix of two builds or a file edited afterwards is
+refused, and so is a ``media/<dataset>`` link that points somewhere else than the manifest's
+dataset root. ``manifest=False`` (CLI ``--no-manifest``) checks a file no build wrote.
+
+Then structure: the first record that breaks the schema stops validation with an error naming
 the file, the record index and the field. Then media: images must open with PIL; videos and
 audio files must exist and be non-empty (decoding is checked by the media module). Media
 problems are counted per reason with a few example ids, not stopped at.
@@ -49,6 +56,44 @@ def load_records(path: Path) -> list[Any]:
     return [value for _, _, value in read_records(path, "EmoBench", RecordError)]
 
 
+def check_manifest(path: Path, media_root: Path | None = None) -> dict[str, Any]:
+    """The manifest beside ``path`` after checking that it lists ``path`` with the file's size
+    and sha256 and, when ``media_root`` is the build's own, that its dataset links point at the
+    manifest's roots; RecordError naming what disagrees otherwise."""
+    import hashlib
+    import json
+
+    manifest_path = path.parent / "manifest.json"
+    rebuild = "rerun `emollm bench build` into this folder"
+    if not manifest_path.is_file():
+        raise RecordError(f"{path}: no manifest.json beside it, so the build that wrote it did "
+                          f"not finish (or no build wrote it); {rebuild}, or pass --no-manifest "
+                          "for a file made by hand")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        entry = manifest["files"].get(path.name)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise RecordError(f"{manifest_path}: not a build manifest ({err}); {rebuild}") from None
+    if entry is None:
+        raise RecordError(f"{path}: not listed in {manifest_path}, so it is left from another "
+                          f"build; {rebuild}")
+    if not {"bytes", "sha256"} <= set(entry):
+        raise RecordError(f"{manifest_path}: lists {path.name} without its size and sha256 (an "
+                          f"older build); {rebuild}")
+    data = path.read_bytes()
+    if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise RecordError(f"{path}: {len(data)} bytes that differ from what {manifest_path} "
+                          f"lists ({entry['bytes']} bytes, sha256 {entry['sha256'][:12]}...): "
+                          f"the folder mixes two builds or the file was edited; {rebuild}")
+    if media_root is not None and media_root == path.parent / "media":
+        for name, info in (manifest.get("datasets") or {}).items():
+            link = media_root / name
+            if link.is_symlink() and link.resolve() != Path(info["root"]).resolve():
+                raise RecordError(f"{link} points to {link.resolve()}, but {manifest_path} was "
+                                  f"built from {info['root']}; {rebuild}")
+    return manifest
+
+
 def check_structure(path: Path, records: list[Any]) -> Counter[tuple[str, str, str]]:
     """Schema and id uniqueness of every record; counts per (dataset, split, task)."""
     counts: Counter[tuple[str, str, str]] = Counter()
@@ -75,13 +120,17 @@ def media_problem(path: Path, kind: str) -> str | None:
 
 
 def validate_file(path: str | Path, media_root: str | Path | None = None,
-                  check_media: bool = True, progress: bool = True) -> ValidationReport:
+                  check_media: bool = True, progress: bool = True,
+                  manifest: bool = True) -> ValidationReport:
     """Validate one records file; media paths resolve against ``media_root`` (default: the
     ``media`` folder next to the file, as the build writes it) by media/paths.py's rule, so a
     path that leaves the root is counted as a media problem."""
     from tqdm import tqdm
 
     path = Path(path)
+    if manifest:
+        check_manifest(path, Path(media_root) if media_root is not None
+                       else path.parent / "media")
     records = load_records(path)
     report = ValidationReport(path, len(records), check_structure(path, records))
     if not check_media:
