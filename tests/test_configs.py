@@ -54,7 +54,7 @@ def test_a_field_added_to_a_config_becomes_a_flag_without_touching_arguments():
     class GrownMVPConfig(MVPConfig):
         variant: str = dataclasses.field(default="paper", metadata={"help": "which variant"})
 
-    fields = _plugin_fields(extend_model_arguments(_Upstream, [(GrownMVPConfig, "mvp_")]))
+    fields = _plugin_fields(extend_model_arguments(_Upstream, [GrownMVPConfig]))
     assert fields["mvp_variant"].default == "paper"
     assert fields["mvp_variant"].metadata["help"] == "which variant"
     assert len(fields) == len(dataclasses.fields(GrownMVPConfig))

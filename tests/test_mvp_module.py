@@ -153,13 +153,13 @@ def test_cli_fields_build_a_parser_that_round_trips():
         assert help_text and "default" in help_text
         names.append(name)
         if typ is bool:
-            parser.add_argument(f"--mvp_{name}", type=lambda s: s.lower() == "true",
+            parser.add_argument(f"--{name}", type=lambda s: s.lower() == "true",
                                 default=default)
         elif typ == list[int]:
-            parser.add_argument(f"--mvp_{name}", type=int, nargs="+", default=default)
+            parser.add_argument(f"--{name}", type=int, nargs="+", default=default)
         else:
-            parser.add_argument(f"--mvp_{name}", type=typ, default=default)
-    assert [f"mvp_{name}" for name in names] == list(MVPConfig().to_dict())
+            parser.add_argument(f"--{name}", type=typ, default=default)
+    assert names == list(MVPConfig().to_dict())  # flags are the mvp_<field> config keys
     args = parser.parse_args(["--mvp_num_clusters", "8", "4", "--mvp_knn", "3", "2",
                               "--mvp_tau", "0.3", "--mvp_contiguous_events", "false"])
     assert MVPConfig.from_model_config(args) == MVPConfig(

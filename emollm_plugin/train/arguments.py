@@ -11,22 +11,17 @@ import dataclasses
 from typing import Any, Iterable
 
 
-def _model_configs() -> tuple[tuple[Any, str], ...]:
-    """(config class, flag prefix) whose fields become ModelArguments flags."""
+def _model_configs() -> tuple[Any, ...]:
+    """The config classes whose fields become ModelArguments flags."""
     from ..configs import AudioConfig, EmoPromptConfig
-    from ..projectors.mvp.config import PREFIX, MVPConfig
-    return ((MVPConfig, PREFIX), (AudioConfig, ""), (EmoPromptConfig, ""))
+    from ..projectors.mvp.config import MVPConfig
+    return (MVPConfig, AudioConfig, EmoPromptConfig)
 
 
-def config_flags(configs: Iterable[tuple[Any, str]] | None = None) -> list[tuple[str, Any, Any, str]]:
-    """``(flag, type, default, help)`` of every config field, prefixed as its config asks."""
-    out = []
-    for cls, prefix in configs if configs is not None else _model_configs():
-        for cli in cls.cli_fields():
-            name, type_, default, help_ = (cli if isinstance(cli, tuple)
-                                           else (cli.name, cli.type, cli.default, cli.help))
-            out.append((prefix + name, type_, default, help_))
-    return out
+def config_flags(configs: Iterable[Any] | None = None) -> list[tuple[str, Any, Any, str]]:
+    """``(flag, type, default, help)`` of every field of ``configs`` (default: the three)."""
+    return [tuple(cli) for cls in (configs if configs is not None else _model_configs())
+            for cli in cls.cli_fields()]
 
 
 def _spec(default, help_: str):
@@ -47,7 +42,7 @@ def check_model_arguments(args) -> None:
         emoprompt.require_bank("training")
 
 
-def extend_model_arguments(upstream_cls, configs: Iterable[tuple[Any, str]] | None = None):
+def extend_model_arguments(upstream_cls, configs: Iterable[Any] | None = None):
     fields = [(name, type_, _spec(default, help_)) for name, type_, default, help_ in config_flags(configs)]
     upstream_post_init = getattr(upstream_cls, "__post_init__", None)
 

@@ -7,11 +7,11 @@ This module imports nothing heavy: it is read by argument parsing before torch i
 """
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
+
+from ...configs.base import ModelConfigFields, fail
 
 PREFIX = "mvp_"
 CONTENT_PROJECTIONS = ("linear", "mlp2x_gelu")
@@ -29,7 +29,7 @@ CHOICES = {"delta": ("squared", "distance"), "knn_self": ("exclude", "include"),
 
 
 @dataclass(frozen=True)
-class MVPConfig:
+class MVPConfig(ModelConfigFields):
     """Multi-perspective visual projection (EmoLLM, arXiv 2406.16442), one field per knob.
 
     Args:
@@ -60,7 +60,12 @@ class MVPConfig:
 
     An empty switch takes its value from ``variant``; the resolved values are stored, so a saved
     config rebuilds the same projector even if a variant's meaning changes later.
+
+    Reading, writing and CLI flags (``from_model_config``, ``write_to``, ``cli_fields``) come
+    from ``configs.base.ModelConfigFields``: keys and flags are ``mvp_<field>``.
     """
+
+    PREFIX = PREFIX
 
     num_clusters: tuple[int, ...] = field(default=(64, 32, 16), metadata={
         "help": "clusters per chained merge step, strictly decreasing (default: 64 32 16)"})
@@ -103,8 +108,7 @@ class MVPConfig:
                 "(default: from --mvp_variant)"})
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name), f.default))
+        self._coerce_fields()
         if self.variant not in VARIANTS:
             _fail("variant", self.variant, f"one of {list(VARIANTS)}")
         for name, value in VARIANTS[self.variant].items():
@@ -149,94 +153,6 @@ class MVPConfig:
         """Tokens per image (or per video event): sum of ``num_clusters``."""
         return sum(self.num_clusters)
 
-    @classmethod
-    def from_model_config(cls, hf_config: Any) -> "MVPConfig":
-        """Read ``mvp_<field>`` attributes (or keys of a mapping); a missing one takes the default.
-
-        Works on a ``transformers.PretrainedConfig``, on parsed training arguments, or on a dict.
-        """
-        values = {}
-        for f in fields(cls):
-            key = PREFIX + f.name
-            if isinstance(hf_config, Mapping):
-                found = key in hf_config
-                value = hf_config.get(key)
-            else:
-                found = hasattr(hf_config, key)
-                value = getattr(hf_config, key, None)
-            if found and value is not None:
-                values[f.name] = value
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field as ``mvp_<field>`` with JSON-serialisable values (tuples become lists)."""
-        return {PREFIX + f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
-
-    def write_to(self, hf_config: Any) -> None:
-        """Set every ``mvp_<field>`` attribute on ``hf_config`` (so it is saved with the model)."""
-        for key, value in self.to_dict().items():
-            setattr(hf_config, key, value)
-
-    @classmethod
-    def cli_fields(cls) -> list[tuple[str, type, Any, str]]:
-        """``(name, type, default, help)`` per field, for ``--mvp_<name>`` training flags.
-
-        Tuple fields are reported as ``list[int]`` with a list default (argparse: ``type=int,
-        nargs="+"``; a dataclass field needs ``default_factory``). ``from_model_config`` reads
-        the parsed ``mvp_<name>`` attributes back.
-        """
-        out = []
-        for f in fields(cls):
-            default = f.default
-            typ: type = type(default)
-            if isinstance(default, tuple):
-                typ, default = list[int], list(default)
-            out.append((f.name, typ, default, f.metadata["help"]))
-        return out
-
 
 def _fail(name: str, value: Any, expected: str) -> None:
-    raise ValueError(f"{PREFIX}{name}={value!r} is invalid: pass {expected}")
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """Bring a value read from a config, a JSON file or a command line to the field's type."""
-    if isinstance(default, tuple):
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                value = json.loads(text) if text.startswith("[") else [
-                    int(v) for v in text.replace(",", " ").split()]
-            except ValueError:
-                _fail(name, value, "integers, e.g. '64,32,16' or [64, 32, 16]")
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value):
-            _fail(name, value, "a list of integers, e.g. [64, 32, 16]")
-        return tuple(value)
-    if isinstance(default, bool):
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            _fail(name, value, "true or false")
-        return value
-    if isinstance(default, (int, float)):
-        number = int if isinstance(default, int) else float
-        if isinstance(value, str):
-            try:
-                value = number(value)
-            except ValueError:
-                _fail(name, value, f"a number of type {number.__name__}")
-        allowed = (int,) if number is int else (int, float)
-        if isinstance(value, bool) or not isinstance(value, allowed):
-            _fail(name, value, f"a number of type {number.__name__}")
-        return number(value)
-    if isinstance(default, str) and not isinstance(value, str):
-        _fail(name, value, "a string")
-    return value
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
+    fail(PREFIX + name, value, expected)
