@@ -167,3 +167,17 @@ def test_the_emoprompt_template_name_is_spelled_once_in_the_package():
     quoted = re.compile(r"""["']emoprompt_v1["']""")
     hits = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if quoted.search(p.read_text())]
     assert hits == ["configs/emoprompt.py"]
+
+
+@pytest.mark.slow
+def test_training_without_a_bank_exits_before_loading_anything(tmp_path):
+    import subprocess
+    import sys
+    done = subprocess.run(
+        [sys.executable, "-m", "emollm_plugin.train", "--model_name_or_path", str(tmp_path / "absent"),
+         "--version", TEMPLATE_NAME, "--output_dir", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "emollm train: error: training: EmoPrompt is on" in done.stderr
+    assert "emollm emoprompt generate" in done.stderr and "--version v1" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()

@@ -44,7 +44,12 @@ def main() -> None:
     transformers.set_seed(seed_from_argv(sys.argv[1:]))
     attn = choose_attn_implementation()
     print(f"[emollm] attention implementation: {attn}", flush=True)
-    upstream.train(attn_implementation=attn)
+    from ..configs import ConfigError
+    try:
+        upstream.train(attn_implementation=attn)
+    except ConfigError as err:  # a flag the plugin refuses: the message says what to pass
+        print(f"emollm train: error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
