@@ -207,6 +207,13 @@ def test_an_unknown_conv_mode_lists_the_known_ones(setup, tmp_path):
     assert not (tmp_path / "a.jsonl").exists()
 
 
+def test_emoprompt_on_a_checkpoint_without_a_bank_stops_with_how_to_fix_it(setup, tmp_path):
+    code, stderr = infer(setup, tmp_path / "a.jsonl", "--conv-mode", "emoprompt_v1")
+    assert code == 2 and "evaluation: EmoPrompt is on" in stderr
+    assert "emollm emoprompt generate" in stderr and "--conv-mode vicuna_v1" in stderr
+    assert not (tmp_path / "a.jsonl").exists() or not (tmp_path / "a.jsonl").read_text()
+
+
 def test_the_loader_route_follows_the_folder_contents(tmp_path):
     from emollm_plugin.eval.infer import CheckpointError, routing_name
     lora, projector, full, empty = (tmp_path / n for n in ("lora", "projector", "full", "empty"))

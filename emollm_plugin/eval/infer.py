@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..configs import ConfigError
 from .questions import QuestionError, build_prompt, load_records, question_text
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -480,7 +481,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = run(args)
-    except (QuestionError, InferInputError) as err:
+    except (QuestionError, InferInputError, ConfigError) as err:
         print(f"emollm infer: {err}", file=sys.stderr)
         return 2
     print("\n".join(summary.lines()), file=sys.stderr)
