@@ -86,6 +86,17 @@ def test_emoprompt_on_without_a_bank_stops_when_the_flags_are_parsed():
     check_model_arguments(SimpleNamespace(version=TEMPLATE_NAME, emoprompt_bank="illustrative"))
 
 
+def test_an_unreadable_bank_stops_training_when_the_flags_are_parsed(tmp_path):
+    from emollm_plugin.train.arguments import check_model_arguments
+    missing = tmp_path / "no_bank.jsonl"
+    with pytest.raises(ConfigError, match=re.escape(f"--emoprompt_bank {missing}") + ".*cannot read"):
+        check_model_arguments(SimpleNamespace(version=TEMPLATE_NAME, emoprompt_bank=str(missing)))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"schema_version": 1}\n')
+    with pytest.raises(ConfigError, match="problem"):
+        check_model_arguments(SimpleNamespace(version=TEMPLATE_NAME, emoprompt_bank=str(broken)))
+
+
 def test_audio_config_round_trips_through_the_model_config_under_mm_audio_keys():
     config = AudioConfig(tower="/m/whisper-base.pt", num_tokens=8, window="trimmed",
                          projector_type="linear")

@@ -39,7 +39,17 @@ def check_model_arguments(args) -> None:
     AudioConfig.from_args(args)
     emoprompt = EmoPromptConfig.from_args(args)
     if getattr(args, "version", None) == TEMPLATE_NAME:
-        emoprompt.require_bank("training")
+        _check_bank(emoprompt.require_bank("training"))
+
+
+def _check_bank(bank: str) -> None:
+    """A bank that cannot be read or is invalid stops training here, not after the model loads."""
+    from ..configs import ConfigError
+    from ..emoprompt.bank import BankError, load_bank, resolve_bank
+    try:
+        load_bank(resolve_bank(bank))
+    except BankError as err:
+        raise ConfigError(f"--emoprompt_bank {bank}: {err}") from None
 
 
 def extend_model_arguments(upstream_cls, configs: Iterable[Any] | None = None):
