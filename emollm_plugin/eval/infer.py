@@ -339,11 +339,12 @@ class Answerer:
         else:
             self.emoprompt = emoprompt or EmoPromptRuntime.from_config(config, phase="eval")
 
-    def prepare(self, record: dict) -> Prepared:
-        """Raises Unanswerable for a record this model cannot take."""
+    def prepare(self, record: dict, media=None) -> Prepared:
+        """Raises Unanswerable for a record this model cannot take. media: an object with
+        ``load(record) -> (visual, audio)`` in place of this run's ``MediaLoader``."""
         from ..model.tokens import tokenizer_media_token
 
-        visual, audio = self.media.load(record)
+        visual, audio = (media or self.media).load(record)
         prompt = build_prompt(record, self.conv_mode, self.use_start_end, self.emoprompt)
         ids = tokenizer_media_token(prompt, self.tokenizer, return_tensors="pt")
         check_length(record["id"], ids, visual, audio, self.token_counts, self.max_length)
