@@ -13,6 +13,7 @@ COMMANDS = {
     "memory": ("emollm_plugin.train.memory", "GPU memory budget for a LoRA + ZeRO-2 run"),
     "doctor": ("emollm_plugin.doctor", "check the environment against the tested matrix"),
     "predict": ("emollm_plugin.apps.predict", "answer questions about your own images, clips and recordings"),
+    "serve": ("emollm_plugin.apps.serve", "OpenAI-compatible HTTP API (chat completions with image, video, audio)"),
 }
 
 

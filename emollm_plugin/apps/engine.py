@@ -1,0 +1,86 @@
+"""The loaded model behind ``emollm serve`` and ``emollm demo-ui``: a question with media in, text out.
+
+Loading, media decoding, prompts and generation are ``eval.infer``'s ``Answerer`` (the same code
+path as ``emollm eval`` and ``emollm predict``); requests are grouped into its ``generate`` calls
+by a ``Batcher``. A clip's own sound track is its audio when no separate audio is given, the
+model has an audio tower and the clip has sound (as in ``predict``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..eval import infer
+from .prompts import record_for
+
+
+@dataclass
+class Job:
+    prepared: object          # infer.Prepared
+    generation: tuple         # sorted generation kwargs: the batching key
+
+
+@dataclass
+class Reply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str        # stop | length
+
+
+class RequestMedia:
+    """``load(record)`` for media from several folders: each field read under its own root."""
+
+    def __init__(self, loader, roots: dict[str, Path]):
+        self.loader, self.roots = loader, roots
+
+    def load(self, record: dict):
+        visual = audio = None
+        for kind, root in self.roots.items():
+            got_visual, got_audio = dataclasses.replace(self.loader, root=root).load({kind: record[kind]})
+            visual, audio = visual if got_visual is None else got_visual, audio if got_audio is None else got_audio
+        return visual, audio
+
+
+class Engine:
+    def __init__(self, args: argparse.Namespace):
+        if args.conv_mode == "emoprompt_v1":
+            raise infer.InferInputError("--conv-mode emoprompt_v1 needs a task for its worked example; the server "
+                                        "answers free questions: use the checkpoint's plain template (vicuna_v1)")
+        args.media_root = args.media_root or Path(".")
+        self.answerer = infer.Answerer(args)
+        self.model_id = args.model_id or infer.model_id_for(args.model_path)
+        self.default_max_tokens = args.max_new_tokens
+
+    @property
+    def audio_tower(self) -> bool:
+        return self.answerer.media.n_mels is not None
+
+    def prepare(self, question: str, media: dict[str, Path], max_tokens: Optional[int] = None,
+                temperature: float = 0.0, top_p: Optional[float] = None) -> Job:
+        """``media``: kind (image | video | audio) -> file. Raises infer.Unanswerable."""
+        roots = {kind: path.parent for kind, path in media.items()}
+        record = record_for(f"req-{uuid.uuid4().hex}", {k: p.name for k, p in media.items()}, question, None)
+        prepared = self.answerer.prepare(record, RequestMedia(self.answerer.media, roots))
+        generation = dict(do_sample=temperature > 0, num_beams=1,
+                          max_new_tokens=max_tokens or self.default_max_tokens)
+        if temperature > 0:
+            generation.update(temperature=temperature, top_p=top_p)
+        return Job(prepared, tuple(sorted(generation.items())))
+
+    def run_batch(self, jobs: list[Job]) -> list[Reply]:
+        """One ``generate`` call for jobs that share their generation settings."""
+        settings = dict(jobs[0].generation)
+        texts = infer.generate(self.answerer.model, self.answerer.tokenizer, [j.prepared.input_ids for j in jobs],
+                               [j.prepared.visual for j in jobs], [j.prepared.audio for j in jobs], **settings)
+        replies = []
+        for job, text in zip(jobs, texts):
+            completion = len(self.answerer.tokenizer(text, add_special_tokens=False).input_ids)
+            prompt = int(job.prepared.input_ids.numel())
+            replies.append(Reply(text, prompt, completion,
+                                 "length" if completion >= settings["max_new_tokens"] else "stop"))
+        return replies
