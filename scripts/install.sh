@@ -5,7 +5,7 @@
 # Environment:
 #   EMOLLM_VENV    venv folder when none is active            (default: <repo>/.venv)
 #   TORCH_SPEC     torch requirement installed first          (default: torch==2.13.0)
-#   EMOLLM_EXTRAS  extras of this package to install          (default: train,audio,dev)
+#   EMOLLM_EXTRAS  extras of this package to install          (default: train,audio,dev,serve,demo)
 # llava-torch==1.2.2.post1 hard-pins torch 2.0.1 / transformers 4.36.2 / gradio, so it is installed
 # with --no-deps; setup.cfg declares the versions that were measured to run LLaVA's code.
 set -euo pipefail
@@ -20,7 +20,7 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
 fi
 PY=python
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
-EXTRAS="${EMOLLM_EXTRAS:-train,audio,dev}"
+EXTRAS="${EMOLLM_EXTRAS:-train,audio,dev,serve,demo}"
 
 STAMP="$VIRTUAL_ENV/.emollm-install-stamp"
 WANT="$(cat setup.cfg scripts/install.sh | sha256sum | cut -d' ' -f1) $TORCH_SPEC $EXTRAS"
