@@ -99,7 +99,7 @@ def answer_line(record: dict, item: Item, question: Question, text: str, timing:
     if question.explain:
         row.update(reasoning=reasoning, answer=answer)
     if question.task is not None:
-        parsed = parse_answer(answer, question.task, question.label_set)
+        parsed = parse_answer(text, question.task, question.label_set)  # as the scorer: the last "Answer:" decides
         row.update(task=question.task, label=parsed.label, parse=parsed.status)
     if item.label is not None:
         row["gold"] = item.label
