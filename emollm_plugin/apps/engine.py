@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..configs.emoprompt import TEMPLATE_NAME
 from ..eval import infer
 from .prompts import record_for
 
@@ -48,7 +49,7 @@ class RequestMedia:
 
 class Engine:
     def __init__(self, args: argparse.Namespace):
-        if args.conv_mode == "emoprompt_v1":
+        if args.conv_mode == TEMPLATE_NAME:
             raise infer.InferInputError("--conv-mode emoprompt_v1 needs a task for its worked example; the server "
                                         "answers free questions: use the checkpoint's plain template (vicuna_v1)")
         args.media_root = args.media_root or Path(".")
