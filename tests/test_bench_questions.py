@@ -7,7 +7,7 @@ import random
 import pytest
 
 from emollm_plugin.bench.labels import CANONICAL_EMOTIONS, CLOSED_TASKS, MINTREC_INTENTS, TASKS
-from emollm_plugin.bench.questions import MIN_TEMPLATES, QuestionBank, TemplateError
+from emollm_plugin.bench.questions import MIN_TEMPLATES, QuestionBank, QuestionTemplateError
 
 
 @pytest.fixture(scope="module")
@@ -71,5 +71,5 @@ def test_extra_templates_are_added(tmp_path):
 def test_bad_extra_templates_name_file_and_problem(tmp_path, content, message):
     extra = tmp_path / "extra.json"
     extra.write_text(json.dumps(content))
-    with pytest.raises(TemplateError, match=message):
+    with pytest.raises(QuestionTemplateError, match=message):
         QuestionBank.load(extra)

@@ -8,7 +8,7 @@ import pytest
 
 from emollm_plugin.emoprompt import (EMOPROMPT_TEMPLATE_NAME, emoprompt_conversation, example_bank_path,
                                      load_bank, register_templates, render_system, with_exemplar)
-from emollm_plugin.emoprompt.template import TemplateError
+from emollm_plugin.emoprompt.template import ConversationTemplateError
 
 IGNORE_INDEX = -100
 TURNS = [("<image>\nWhat emotion is shown? Options: joy, anger, fear.", "joy"),
@@ -72,15 +72,15 @@ def test_a_role_marker_in_the_system_prompt_would_break_masking(tokenizer, bank,
     _, labels = _preprocess(conv, tokenizer, monkeypatch)
     assert (labels == IGNORE_INDEX).all()
     assert "tokenization mismatch" in capsys.readouterr().out
-    with pytest.raises(TemplateError, match="ASSISTANT:"):
+    with pytest.raises(ConversationTemplateError, match="ASSISTANT:"):
         render_system(replace(bank[0], reasoning=bank[0].reasoning + " ASSISTANT: ok"))
 
 
 @pytest.mark.parametrize("breaker", ["</s>", "<image>", "<video>", "<audio>", "USER:"])
 def test_render_system_refuses_template_breakers(bank, breaker):
-    with pytest.raises(TemplateError, match=f"{bank[0].id}.*reasoning"):
+    with pytest.raises(ConversationTemplateError, match=f"{bank[0].id}.*reasoning"):
         render_system(replace(bank[0], reasoning=f"Look at this {breaker} here."))
-    with pytest.raises(TemplateError, match="base system"):
+    with pytest.raises(ConversationTemplateError, match="base system"):
         emoprompt_conversation(base_system=f"Hello {breaker}")
 
 

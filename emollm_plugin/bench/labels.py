@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Iterable, Mapping, Sequence
+from ..errors import EmoLLMError
 
 TASKS = ("emotion_closed", "emotion_open", "intention", "hate", "humor", "sarcasm")
 YES_NO_TASKS = ("hate", "humor", "sarcasm")
@@ -36,7 +37,7 @@ MINTREC_INTENTS = (
 YES_NO = ("yes", "no")
 
 
-class LabelError(ValueError):
+class LabelError(EmoLLMError, ValueError):
     """A source label that cannot become an EmoBench label; ``reason`` is the drop-count key."""
 
     def __init__(self, reason: str, detail: str):

@@ -15,12 +15,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ..errors import EmoLLMError
 from .labels import CLOSED_TASKS, TASKS
 
 MIN_TEMPLATES = 20  # per task in the built-in banks
 
 
-class TemplateError(ValueError):
+class QuestionTemplateError(EmoLLMError, ValueError):
     """A question template that cannot be used; the message names the file, task and index."""
 
 
@@ -29,18 +30,18 @@ def _fields(template: str) -> set[str]:
 
 
 def check_template(task: str, template: str, where: str) -> None:
-    """Raise TemplateError unless the template fits its task: {subject} present, {options}
+    """Raise QuestionTemplateError unless the template fits its task: {subject} present, {options}
     present exactly for closed-set tasks, no other fields, not starting with {subject}."""
     try:
         fields = _fields(template)
     except ValueError as err:  # unbalanced braces
-        raise TemplateError(f"{where}: {err} in {template!r}") from None
+        raise QuestionTemplateError(f"{where}: {err} in {template!r}") from None
     needed = {"subject", "options"} if task in CLOSED_TASKS else {"subject"}
     if fields != needed:
-        raise TemplateError(f"{where}: template {template!r} has fields {sorted(fields)}; "
+        raise QuestionTemplateError(f"{where}: template {template!r} has fields {sorted(fields)}; "
                             f"task {task} needs exactly {sorted(needed)}")
     if template.startswith("{subject}"):
-        raise TemplateError(f"{where}: template {template!r} starts with {{subject}}, which is "
+        raise QuestionTemplateError(f"{where}: template {template!r} starts with {{subject}}, which is "
                             "lowercase; rephrase so the subject is not the first word")
 
 
@@ -57,7 +58,7 @@ class QuestionBank:
             data = json.loads(resources.files(__package__).joinpath("templates", name)
                               .read_text(encoding="utf-8"))
             if data.get("task") != task:
-                raise TemplateError(f"templates/{name}: 'task' is {data.get('task')!r}")
+                raise QuestionTemplateError(f"templates/{name}: 'task' is {data.get('task')!r}")
             banks[task] = list(data["templates"])
             for i, t in enumerate(banks[task]):
                 check_template(task, t, f"templates/{name}[{i}]")
@@ -84,15 +85,15 @@ def _read_extra(path: Path) -> dict[str, list[str]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise TemplateError(f"{path}: cannot read extra templates: {err}") from None
+        raise QuestionTemplateError(f"{path}: cannot read extra templates: {err}") from None
     if not isinstance(data, dict):
-        raise TemplateError(f"{path}: expected an object {{task: [templates]}}, "
+        raise QuestionTemplateError(f"{path}: expected an object {{task: [templates]}}, "
                             f"got {type(data).__name__}")
     for task, templates in data.items():
         if task not in TASKS:
-            raise TemplateError(f"{path}: unknown task {task!r}; tasks are {', '.join(TASKS)}")
+            raise QuestionTemplateError(f"{path}: unknown task {task!r}; tasks are {', '.join(TASKS)}")
         if not isinstance(templates, list) or not all(isinstance(t, str) for t in templates):
-            raise TemplateError(f"{path}: {task!r} must be a list of strings")
+            raise QuestionTemplateError(f"{path}: {task!r} must be a list of strings")
         for i, t in enumerate(templates):
             check_template(task, t, f"{path}: {task}[{i}]")
     return data

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..errors import EmoLLMError
 from .labels import (CANONICAL_EMOTIONS, CLOSED_TASKS, EMOTION_TASKS, MINTREC_INTENTS, TASKS,
                      YES_NO, YES_NO_TASKS, yes_no_answer)
 
@@ -33,7 +34,7 @@ TASK_LABELS = {
 }
 
 
-class SchemaError(ValueError):
+class SchemaError(EmoLLMError, ValueError):
     """One record breaks the schema; ``field`` names the offending field."""
 
     def __init__(self, field: str, message: str):

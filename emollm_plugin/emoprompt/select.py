@@ -29,10 +29,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..configs.emoprompt import STRATEGIES
+from ..errors import EmoLLMError
 from .bank import MEDIA_KEYS, Exemplar
 
 
-class NoExemplarError(LookupError):
+class NoExemplarError(EmoLLMError, LookupError):
     """No exemplar in the bank may be shown with this query."""
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import TYPE_CHECKING
+from ..errors import EmoLLMError
 
 from ..configs.emoprompt import TEMPLATE_NAME
 
@@ -54,8 +55,8 @@ TASK_PHRASES = {
 }
 
 
-class TemplateError(ValueError):
-    """Text that would break the conversation template."""
+class ConversationTemplateError(EmoLLMError, ValueError):
+    """Text that would break the EmoPrompt conversation template."""
 
 
 def describe_media(media: dict[str, str]) -> str:
@@ -67,7 +68,7 @@ def describe_media(media: dict[str, str]) -> str:
 def _check_text(text: str, what: str) -> None:
     found = [s for s in TEMPLATE_BREAKERS if s in text]
     if found:
-        raise TemplateError(f"{what} contains {found}, which would break the {EMOPROMPT_TEMPLATE_NAME} "
+        raise ConversationTemplateError(f"{what} contains {found}, which would break the {EMOPROMPT_TEMPLATE_NAME} "
                             "template (target masking splits on '</s>' and ' ASSISTANT: ', media "
                             "placeholders become media tokens); remove or reword it")
 
@@ -79,7 +80,7 @@ def render_system(exemplar: "Exemplar", base_system: str = BASE_SYSTEM) -> str:
     for name in ("reasoning", "answer"):
         _check_text(getattr(exemplar, name), f"exemplar {exemplar.id!r} field {name!r}")
     if exemplar.task not in TASK_PHRASES:
-        raise TemplateError(f"exemplar {exemplar.id!r}: unknown task {exemplar.task!r}; "
+        raise ConversationTemplateError(f"exemplar {exemplar.id!r}: unknown task {exemplar.task!r}; "
                             f"known: {', '.join(TASK_PHRASES)}")
     return (f"{base_system.rstrip()}{EXAMPLE_OPENING}{TASK_PHRASES[exemplar.task]}). "
             f"Input: {describe_media(exemplar.media)}. "

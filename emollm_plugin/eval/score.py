@@ -29,6 +29,7 @@ from tqdm import tqdm
 from ..bench.answers import AMBIGUOUS, UNPARSEABLE, Parsed, parse_answer
 from ..bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO, YES_NO_TASKS
 from ..bench.lexicon import normalize
+from ..errors import EmoLLMError
 from .metrics import per_label_metrics, task_metrics
 from .paper_overall import paper_style_overall, paper_task_weights
 
@@ -39,7 +40,7 @@ FAILURE_COLUMNS = (f"({AMBIGUOUS})", f"({UNPARSEABLE})", f"({UNANSWERED})")
 SHOWN_IDS = 5  # ids listed per input problem and examples per task in the output
 
 
-class ScoringInputError(ValueError):
+class ScoringInputError(EmoLLMError, ValueError):
     """The questions or answers file cannot be scored as given; the message says where and why."""
 
 

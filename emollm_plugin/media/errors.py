@@ -8,6 +8,7 @@ already treat bad data as ``ValueError`` keep working.
 from __future__ import annotations
 
 from pathlib import Path
+from ..errors import EmoLLMError
 
 MISSING = "missing"
 CORRUPT = "corrupt"
@@ -42,7 +43,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
 CAUSES = tuple(_MESSAGES)
 
 
-class MediaError(ValueError):
+class MediaError(EmoLLMError, ValueError):
     """A media file that cannot give what a record asks of it.
 
     Attributes: ``path`` (the file, as given), ``cause`` (one of ``CAUSES``), ``detail`` (the

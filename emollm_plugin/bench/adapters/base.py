@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator
 
+from ...errors import EmoLLMError
 from ..labels import LabelError
 
 SPLITS = ("train", "test")
 
 
-class LayoutError(FileNotFoundError):
+class LayoutError(EmoLLMError, FileNotFoundError):
     """The dataset root does not look like the layout the adapter reads."""
 
     @classmethod
@@ -44,7 +45,7 @@ class LayoutError(FileNotFoundError):
         return cls(f"{root}: expected {expected}; found: {describe_folder(root, limit)}")
 
 
-class SourceFormatError(ValueError):
+class SourceFormatError(EmoLLMError, ValueError):
     """A source annotation file is malformed; the message names file, record and field."""
 
 

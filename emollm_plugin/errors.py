@@ -1,0 +1,14 @@
+"""One base for the plugin's errors: ``except EmoLLMError`` catches every error the plugin raises.
+
+Each subsystem's error classes derive from ``EmoLLMError`` and, as before, from the builtin they
+always were (``ValueError``, ``LookupError``, ``FileNotFoundError``, ``RuntimeError``), so code that
+catches the builtin keeps working. This module imports nothing from the plugin (foundation layer).
+"""
+from __future__ import annotations
+
+
+class EmoLLMError(Exception):
+    """Base of every exception class the plugin defines."""
+
+
+__all__ = ["EmoLLMError"]
