@@ -1,27 +1,41 @@
 """EmoLLM as a plugin for an unmodified LLaVA v1.5 installation.
 
-``from emollm_plugin import register; register()`` before LLaVA builds a model. Importing this
-package is cheap; ``register()`` imports torch, LLaVA and the plugin's modules.
+``from emollm_plugin import register; register()`` before LLaVA builds a model, or
+``with register(): ...`` to undo it all on leaving the block (``seams.uninstall()``). Importing
+this package is cheap; ``register()`` imports torch, LLaVA and the plugin's modules.
+
+Layout (lower layers never import higher ones; ``tests/layers.py`` holds the table and
+``tests/test_layering.py`` checks it): foundation (``constants``, ``errors``, ``registry``,
+``records``, ``media``, ``llava_compat``, ...) <- components (``projectors``, ``audio``,
+``model``) <- ``bench`` <- ``emoprompt`` <- ``eval`` | ``train`` <- ``apps`` <- entry points
+(``components`` wiring, ``seams``, this module, ``cli``, ``run``, ``doctor``, ...).
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-_registered = False
+from .constants import __version__
 
 
-def register() -> None:
+class _Registration:
+    """What ``register()`` returns: ignore it, or use it as a context manager that uninstalls."""
+
+    def __enter__(self) -> "_Registration":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from . import seams
+        seams.uninstall()
+
+
+def register() -> _Registration:
     """Install the plugin into LLaVA (idempotent): components, registries, seams."""
-    global _registered
-    from . import components, seams
-    components.register_builtin_components()
-    seams.install()
-    seams.sync_conversation_templates()
-    _registered = True
+    from . import seams
+    seams.register()
+    return _Registration()
 
 
 def is_registered() -> bool:
-    return _registered
+    from . import seams
+    return seams.registered()
 
 
 def list_projectors() -> list[str]:

@@ -1,26 +1,16 @@
 """The plugin's built-in components, registered by the names users pass on the command line.
 
-A projector entry is a ``ProjectorSpec``: how to build it from a model config, how to copy its
-training flags into that config (so a checkpoint rebuilds itself), and whether it is upstream
-LLaVA's (then LLaVA's own builder makes it, unchanged).
+``register_builtin_components`` (run by ``register()``) puts the MVP projector, the Whisper audio
+tower and projectors, the CLIP tower and the EmoPrompt conversation template into the registries
+of ``registry.py``; the model and the seams then find them by name there. A projector entry is a
+``registry.ProjectorSpec``. This module wires the layers together, so it sits with the entry
+points (see the layer table in ``tests/layers.py``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
-
-from .configs import TEMPLATE_NAME, AudioConfig, EmoPromptConfig
+from .configs import AudioConfig
 from .configs.audio import AUDIO_PROJECTOR_TYPES
-from .registry import AUDIO_PROJECTORS, AUDIO_TOWERS, PROJECTORS, VISION_TOWERS
-
-UPSTREAM_PROJECTORS = ("linear", "mlp2x_gelu", "identity")
-
-
-@dataclass(frozen=True)
-class ProjectorSpec:
-    build: Optional[Callable[[Any], Any]]  # hf_config -> nn.Module; None = upstream builder
-    write_config: Optional[Callable[[Any, Any], None]] = None  # (hf_config, model_args) -> None
-    upstream: bool = False
+from .registry import AUDIO_PROJECTORS, AUDIO_TOWERS, PROJECTORS, UPSTREAM_PROJECTORS, VISION_TOWERS, ProjectorSpec
 
 
 def _build_mvp(hf_config):
@@ -64,44 +54,3 @@ def register_builtin_components() -> None:
         AUDIO_PROJECTORS.register(name, _build_audio_projector)
     from .emoprompt.template import register_templates
     register_templates()
-
-
-def plugin_projector(name: Optional[str]) -> Optional[ProjectorSpec]:
-    """The spec of a projector the plugin (or a third party through it) owns; None for upstream's."""
-    if name is None or name not in PROJECTORS:
-        return None
-    spec = PROJECTORS.get(name)
-    return None if spec.upstream else spec
-
-
-def uses_plugin(hf_config) -> bool:
-    return (plugin_projector(getattr(hf_config, "mm_projector_type", None)) is not None
-            or bool(getattr(hf_config, "mm_audio_tower", None)))
-
-
-def write_projector_config(hf_config, model_args) -> None:
-    spec = plugin_projector(getattr(model_args, "mm_projector_type", None))
-    if spec is not None and spec.write_config is not None:
-        spec.write_config(hf_config, model_args)
-
-
-def write_emoprompt_config(hf_config, model_args) -> None:
-    """With ``--version emoprompt_v1`` (or a bank given), the EmoPrompt settings go into the
-    model config; EmoPrompt on without a bank stops here (``EmoPromptConfig.require_bank``)."""
-    config = EmoPromptConfig.from_args(model_args)
-    if getattr(model_args, "version", None) == TEMPLATE_NAME:
-        config.require_bank("training")
-    if config.bank is not None:
-        config.write_to(hf_config)
-
-
-def write_audio_config(hf_config, model_args) -> None:
-    AudioConfig.from_args(model_args).write_to(hf_config)
-
-
-def build_audio_tower(hf_config):
-    return AUDIO_TOWERS.get(AudioConfig.from_model_config(hf_config).tower_type)(hf_config)
-
-
-def build_audio_projector(hf_config):
-    return AUDIO_PROJECTORS.get(AudioConfig.from_model_config(hf_config).projector_type)(hf_config)

@@ -2,11 +2,18 @@
 
 Registering the same object twice is a no-op; registering a *different* object under a taken
 name raises unless ``exist_ok=True``; an unknown name raises listing the known ones.
+
+``ProjectorSpec`` and the projector lookups the model and the seams make (``plugin_projector``,
+``uses_plugin``) live here too, so the model layer finds its parts by name and never imports the
+modules that define them (``model/parts.py`` does the same for the audio parts);
+``components.py`` registers the built-in ones when ``register()`` runs. Foundation layer: imports
+nothing from the plugin.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Generic, Iterable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Generic, Iterable, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -78,3 +85,30 @@ def register_audio_tower(name: str, exist_ok: bool = False):
 
 def register_vision_tower(name: str, exist_ok: bool = False):
     return VISION_TOWERS.decorator(name, exist_ok=exist_ok)
+
+
+# ----- lookups by name (the model layer and the seams use these) ---------------------------------
+UPSTREAM_PROJECTORS = ("linear", "mlp2x_gelu", "identity")
+
+
+@dataclass(frozen=True)
+class ProjectorSpec:
+    """A projector entry: how to build it from a model config, how to copy its training flags into
+    that config (so a checkpoint rebuilds itself), and whether it is upstream LLaVA's (then LLaVA's
+    own builder makes it, unchanged)."""
+    build: Optional[Callable[[Any], Any]]  # hf_config -> nn.Module; None = upstream builder
+    write_config: Optional[Callable[[Any, Any], None]] = None  # (hf_config, model_args) -> None
+    upstream: bool = False
+
+
+def plugin_projector(name: Optional[str]) -> Optional[ProjectorSpec]:
+    """The spec of a projector the plugin (or a third party through it) owns; None for upstream's."""
+    if name is None or name not in PROJECTORS:
+        return None
+    spec = PROJECTORS.get(name)
+    return None if spec.upstream else spec
+
+
+def uses_plugin(hf_config) -> bool:
+    return (plugin_projector(getattr(hf_config, "mm_projector_type", None)) is not None
+            or bool(getattr(hf_config, "mm_audio_tower", None)))

@@ -18,40 +18,66 @@ Seams:
   trainer                llava.train.train.LLaVATrainer: checkpoints also hold the projectors (no DeepSpeed)
   resuming               transformers.trainer.deepspeed_load_checkpoint / Trainer._load_rng_state
                          (LoRA + DeepSpeed checkpoints resume; see train/resume.py)
+  training model         EmoLlavaLlamaModel.on_vision_modules_initialized -> STATE.training_model
+                         (the data seam reads the model's projector token counts from it)
+
+All of it is held in one ``PluginState`` (``STATE``): ``register()`` fills it, ``uninstall()``
+restores every binding and empties it, so a test (or a program) can register, use and undo the
+plugin, also as ``with register(): ...``.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
 import re
 import sys
-from typing import Any, Callable
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
-_ORIGINALS: dict[tuple[str, str], Any] = {}
-_ADDED_TEMPLATES: set[str] = set()
-_OWNERS: dict[str, Any] = {}  # classes patched by _patch_attr, by their recorded name
-_installed = False
+from .llava_compat import default_conversation  # noqa: F401  (re-exported: the name seams always had)
+
+
+@dataclass
+class PluginState:
+    """Everything ``register()`` changes, so ``uninstall()`` can undo all of it."""
+
+    originals: dict[tuple[str, str], Any] = field(default_factory=dict)  # (module|class key, name) -> upstream
+    owners: dict[str, Any] = field(default_factory=dict)  # classes patched by _patch_attr, by their key
+    added_templates: set[str] = field(default_factory=set)  # conversation templates added to llava's
+    installed: bool = False  # the seams are in place
+    registered: bool = False  # register() completed (components, seams, templates)
+    training_model: Optional[weakref.ref] = None  # the causal LM whose vision modules training set up
+
+    def remember_training_model(self, model) -> None:
+        self.training_model = weakref.ref(model)
+
+    def model_for_training(self):
+        """The causal LM most recently set up for training (None if none, or it was freed)."""
+        return self.training_model() if self.training_model is not None else None
+
+
+STATE = PluginState()
 
 
 def _patch(module, name: str, new) -> None:
     key = (module.__name__, name)
-    if key not in _ORIGINALS:
-        _ORIGINALS[key] = getattr(module, name)
+    if key not in STATE.originals:
+        STATE.originals[key] = getattr(module, name)
     setattr(module, name, new)
 
 
 def _patch_attr(owner, key_name: str, name: str, new) -> None:
     """Like _patch, for an attribute of a class (recorded under key_name)."""
     key = (key_name, name)
-    if key not in _ORIGINALS:
-        _ORIGINALS[key] = owner.__dict__[name]
-    _OWNERS[key_name] = owner
+    if key not in STATE.originals:
+        STATE.originals[key] = owner.__dict__[name]
+    STATE.owners[key_name] = owner
     setattr(owner, name, new)
 
 
 def original(module_name: str, name: str):
     """The upstream object a seam replaced (or the current one if no seam is installed)."""
-    return _ORIGINALS.get((module_name, name)) or getattr(importlib.import_module(module_name), name)
+    return STATE.originals.get((module_name, name)) or getattr(importlib.import_module(module_name), name)
 
 
 def _import_llava_model():
@@ -66,10 +92,9 @@ def _import_llava_model():
 
 # ----- builders ----------------------------------------------------------------------------------
 def build_vision_projector(config, delay_load=False, **kwargs):
-    from . import components
-    from .registry import PROJECTORS
+    from .registry import PROJECTORS, plugin_projector
     name = getattr(config, "mm_projector_type", "linear")
-    spec = components.plugin_projector(name)
+    spec = plugin_projector(name)
     if spec is not None:
         return spec.build(config)
     upstream = original("llava.model.multimodal_projector.builder", "build_vision_projector")
@@ -111,8 +136,7 @@ def make_supervised_data_module(tokenizer, data_args):
     import llava.conversation as conversation_lib
 
     from .emoprompt.runtime import is_emoprompt
-    from .model.emollm_llama import last_initialized_model
-    model = last_initialized_model()
+    model = STATE.model_for_training()
     if model is None or not (model.uses_plugin() or is_emoprompt(conversation_lib.default_conversation)):
         return original("llava.train.train", "make_supervised_data_module")(tokenizer=tokenizer, data_args=data_args)
     from .train.data import make_emo_data_module
@@ -127,13 +151,21 @@ def deepspeed_load_checkpoint(deepspeed_engine, checkpoint_path):
 
 def _load_rng_state(self, checkpoint):
     from .train.resume import load_rng_state
-    return load_rng_state(self, checkpoint, _ORIGINALS[("transformers.trainer.Trainer", "_load_rng_state")])
+    return load_rng_state(self, checkpoint, STATE.originals[("transformers.trainer.Trainer", "_load_rng_state")])
 
 
 # ----- install -----------------------------------------------------------------------------------
+def register() -> None:
+    """Install the plugin into LLaVA (idempotent): components, registries, seams, templates."""
+    from .components import register_builtin_components
+    register_builtin_components()
+    install()
+    sync_conversation_templates()
+    STATE.registered = True
+
+
 def install() -> None:
-    global _installed
-    if _installed:
+    if STATE.installed:
         return
     from transformers import AutoModelForCausalLM
 
@@ -148,7 +180,7 @@ def install() -> None:
     import llava.train.train as train_mod
     from llava.model.language_model.llava_llama import LlavaConfig
 
-    from .model.emollm_llama import EmoLlavaLlamaForCausalLM
+    from .model.emollm_llama import EmoLlavaLlamaForCausalLM, EmoLlavaLlamaModel
     from .model.tokens import tokenizer_media_token
     from .train.arguments import extend_data_arguments, extend_model_arguments
 
@@ -175,8 +207,10 @@ def install() -> None:
     import transformers.trainer as hf_trainer
     _patch(hf_trainer, "deepspeed_load_checkpoint", deepspeed_load_checkpoint)
     _patch_attr(hf_trainer.Trainer, "transformers.trainer.Trainer", "_load_rng_state", _load_rng_state)
+    _patch_attr(EmoLlavaLlamaModel, "emollm_plugin.model.emollm_llama.EmoLlavaLlamaModel",
+                "on_vision_modules_initialized", staticmethod(STATE.remember_training_model))
 
-    _installed = True
+    STATE.installed = True
 
 
 def sync_conversation_templates() -> None:
@@ -185,43 +219,36 @@ def sync_conversation_templates() -> None:
     from .registry import CONV_TEMPLATES
     for name, template in CONV_TEMPLATES.items():
         if name not in llava.conversation.conv_templates:
-            _ADDED_TEMPLATES.add(name)
+            STATE.added_templates.add(name)
         llava.conversation.conv_templates[name] = template
 
 
-@contextlib.contextmanager
-def default_conversation(conversation):
-    """Temporarily make `conversation` LLaVA's default (its preprocess reads the module global)."""
-    import llava.conversation as conversation_lib
-    previous = conversation_lib.default_conversation
-    conversation_lib.default_conversation = conversation
-    try:
-        yield conversation
-    finally:
-        conversation_lib.default_conversation = previous
-
-
 def uninstall() -> None:
-    """Restore every upstream binding (tests use this to compare before/after)."""
-    global _installed
-    from transformers import AutoModelForCausalLM
-    for (module_name, name), obj in _ORIGINALS.items():
-        setattr(_OWNERS.get(module_name) or sys.modules[module_name], name, obj)
+    """Undo everything ``register()`` did: every upstream binding, the added templates, the
+    remembered training model, the registered flag."""
+    originals = STATE.originals
+    if originals:
+        from transformers import AutoModelForCausalLM
+        for (module_name, name), obj in originals.items():
+            setattr(STATE.owners.get(module_name) or sys.modules[module_name], name, obj)
+        if ("llava.model", "LlavaLlamaForCausalLM") in originals:
+            from llava.model.language_model.llava_llama import LlavaConfig
+            AutoModelForCausalLM.register(LlavaConfig, originals[("llava.model", "LlavaLlamaForCausalLM")],
+                                          exist_ok=True)
     if "llava.conversation" in sys.modules:
-        for name in _ADDED_TEMPLATES:
+        for name in STATE.added_templates:
             sys.modules["llava.conversation"].conv_templates.pop(name, None)
-    _ADDED_TEMPLATES.clear()
-    if ("llava.model", "LlavaLlamaForCausalLM") in _ORIGINALS:
-        from llava.model.language_model.llava_llama import LlavaConfig
-        AutoModelForCausalLM.register(LlavaConfig, _ORIGINALS[("llava.model", "LlavaLlamaForCausalLM")], exist_ok=True)
-    _ORIGINALS.clear()
-    _installed = False
+    STATE.__init__()  # a fresh, empty state
 
 
 def installed() -> bool:
-    return _installed
+    return STATE.installed
+
+
+def registered() -> bool:
+    return STATE.registered
 
 
 def seam_bindings() -> list[tuple[str, str, Callable]]:
     """(module, name, current object) for every installed seam: for `emollm doctor` and tests."""
-    return [(m, n, getattr(_OWNERS.get(m) or sys.modules[m], n)) for (m, n) in _ORIGINALS]
+    return [(m, n, getattr(STATE.owners.get(m) or sys.modules[m], n)) for (m, n) in STATE.originals]

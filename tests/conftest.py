@@ -14,3 +14,22 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def tiny_models(tmp_path_factory):
     from emollm_plugin.tiny import make_tiny
     return make_tiny(tmp_path_factory.mktemp("tiny_models"))
+
+
+@pytest.fixture
+def registered():
+    """The plugin registered for this test, and everything register() changed undone after it."""
+    import emollm_plugin
+    with emollm_plugin.register() as registration:
+        yield registration
+
+
+@pytest.fixture(autouse=True)
+def _plugin_state_restored():
+    """A test that registers the plugin (itself, or through a command such as infer's main) leaves
+    it as it found it, so no test depends on the order the tests run in."""
+    from emollm_plugin import seams
+    was_installed = seams.installed()
+    yield
+    if not was_installed and seams.installed():
+        seams.uninstall()

@@ -22,12 +22,11 @@ def image_data(tiny_models, tmp_path):
 
 
 def _dataset(tiny_models, data, legacy=True, max_len=512, image_tokens=None):
-    import emollm_plugin
-    emollm_plugin.register()
     from llava import conversation as conversation_lib
     from transformers import CLIPImageProcessor, LlamaTokenizer
 
-    from emollm_plugin.train.data import EmoSupervisedDataset, MediaTokenCounts
+    from emollm_plugin.model.tokens import MediaTokenCounts
+    from emollm_plugin.train.data import EmoSupervisedDataset
     conversation_lib.default_conversation = conversation_lib.conv_templates["v1"]
     tokenizer = LlamaTokenizer.from_pretrained(str(tiny_models.llm), legacy=legacy, model_max_length=max_len)
     tokenizer.pad_token = tokenizer.unk_token
@@ -38,7 +37,7 @@ def _dataset(tiny_models, data, legacy=True, max_len=512, image_tokens=None):
     return EmoSupervisedDataset(str(data / "train.json"), tokenizer, args, token_counts=counts), tokenizer
 
 
-def test_exactly_the_assistant_tokens_are_supervised(tiny_models, image_data, capsys):
+def test_exactly_the_assistant_tokens_are_supervised(tiny_models, image_data, capsys, registered):
     dataset, tokenizer = _dataset(tiny_models, image_data)
     item = dataset[0]
     supervised = item["labels"][item["labels"] != -100].tolist()
@@ -47,14 +46,14 @@ def test_exactly_the_assistant_tokens_are_supervised(tiny_models, image_data, ca
     assert "tokenization mismatch" not in capsys.readouterr().out
 
 
-def test_tokenizer_mismatch_is_reported_not_trained_on(tiny_models, image_data):
+def test_tokenizer_mismatch_is_reported_not_trained_on(tiny_models, image_data, registered):
     from emollm_plugin.train.data import UnsupervisedSampleError
     dataset, _ = _dataset(tiny_models, image_data, legacy=False)
     with pytest.raises(UnsupervisedSampleError, match=r"record 0 \(id=demo/image/anger/0\).*tokenization mismatch"):
         dataset[0]
 
 
-def test_labels_truncated_away_by_media_tokens_are_reported(tiny_models, image_data):
+def test_labels_truncated_away_by_media_tokens_are_reported(tiny_models, image_data, registered):
     from emollm_plugin.train.data import UnsupervisedSampleError
     dataset, _ = _dataset(tiny_models, image_data, max_len=80, image_tokens=112)
     with pytest.raises(UnsupervisedSampleError, match=r"--model_max_length is 80"):
@@ -63,7 +62,7 @@ def test_labels_truncated_away_by_media_tokens_are_reported(tiny_models, image_d
     assert (fits[0]["labels"] != -100).any()
 
 
-def test_truncated_json_names_file_and_position(tiny_models, image_data):
+def test_truncated_json_names_file_and_position(tiny_models, image_data, registered):
     text = (image_data / "train.json").read_text()
     (image_data / "train.json").write_text(text[: len(text) // 2])
     with pytest.raises(ValueError, match=r"train.json: not valid JSON at line \d+ column \d+.*truncated"):
@@ -90,7 +89,7 @@ def test_clip_frames_get_the_images_aspect_handling(tiny_models):
     from PIL import Image
     from transformers import CLIPImageProcessor
 
-    from emollm_plugin.train.data import clip_pixels
+    from emollm_plugin.media.reader import clip_pixels
     processor = CLIPImageProcessor.from_pretrained(str(tiny_models.clip))
     wide = [Image.new("RGB", (128, 32), (250, 10, 10)) for _ in range(3)]
     square = clip_pixels(wide, processor, "square")

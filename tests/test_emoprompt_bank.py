@@ -10,7 +10,7 @@ import pytest
 
 from emollm_plugin.bench.labels import TASKS
 from emollm_plugin.emoprompt.bank import (BankError, Exemplar, append_exemplar, example_bank_path,
-                                          load_bank, repair_truncated_tail, validate_bank)
+                                          bank_file, load_bank, validate_bank)
 
 GOOD = Exemplar(schema_version=1, id="ex/1", task="emotion_open", label="joy", source_id="demo/1",
                 media={"image": "demo/1.png"}, reasoning="She smiles widely, so she feels joy.",
@@ -35,10 +35,10 @@ def test_example_bank_is_valid_and_clearly_illustrative():
 
 
 def test_append_then_load_round_trips_and_fsyncs_each_line(tmp_path, monkeypatch):
-    import emollm_plugin.emoprompt.bank as bank_mod
+    import emollm_plugin.records as records_mod
     synced = []
-    real_fsync = bank_mod.os.fsync
-    monkeypatch.setattr(bank_mod.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    real_fsync = records_mod.os.fsync
+    monkeypatch.setattr(records_mod.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     path = tmp_path / "sub" / "bank.jsonl"
     second = replace(GOOD, id="ex/2", source_id="demo/2", task="sarcasm", label="no", answer="No",
                      media={"video": "demo/2.mp4", "audio": "demo/2.mp4"})
@@ -103,15 +103,15 @@ def test_truncated_last_line_is_reported_then_repaired(tmp_path):
         load_bank(path)
     with pytest.raises(BankError, match="incomplete line"):
         append_exemplar(path, replace(GOOD, id="ex/2"))
-    assert repair_truncated_tail(path) == whole[:40]
+    assert bank_file(path).repair_tail() == whole[:40].encode()
     assert load_bank(path) == [GOOD]
-    assert repair_truncated_tail(path) is None
+    assert bank_file(path).repair_tail() is None
 
 
 def test_complete_last_line_without_newline_is_kept(tmp_path):
     path = _write(tmp_path / "bank.jsonl", GOOD, tail="")
     assert load_bank(path) == [GOOD]
-    assert repair_truncated_tail(path) is None and path.read_text().endswith("\n")
+    assert bank_file(path).repair_tail() is None and path.read_text().endswith("\n")
     append_exemplar(path, replace(GOOD, id="ex/2"))
     assert [ex.id for ex in load_bank(path)] == ["ex/1", "ex/2"]
 

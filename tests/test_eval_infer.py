@@ -61,11 +61,13 @@ def eval_setup(tiny_models, tmp_path_factory) -> EvalSetup:
         root = tmp_path_factory.mktemp("eval_e2e")
         data = make_demo_data(root / "data", per_label=3, kinds=("image", "video", "video+audio"))
         ckpt = root / "emollm-llava-lora-eval"
+        import emollm_plugin
         mp = pytest.MonkeyPatch()
         try:
-            trainer = train_in_process(mp, tiny_train_args(
-                tiny_models, data, ckpt, "--audio_tower", str(tiny_models.whisper), "--mm_audio_num_tokens", "8",
-                "--num_video_frames", "8", "--per_device_train_batch_size", "3", max_steps=2))
+            with emollm_plugin.register():  # the checkpoint outlives the registration; infer registers itself
+                trainer = train_in_process(mp, tiny_train_args(
+                    tiny_models, data, ckpt, "--audio_tower", str(tiny_models.whisper), "--mm_audio_num_tokens",
+                    "8", "--num_video_frames", "8", "--per_device_train_batch_size", "3", max_steps=2))
         finally:
             mp.undo()
         records, corrupt, missing = _question_records(data)
@@ -107,6 +109,7 @@ def reference(setup, tmp_path_factory):
     return answers, stderr
 
 
+@pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
 def test_every_answerable_record_is_answered_in_order_and_scored(setup, reference):
     from emollm_plugin.eval import score_files
     answers, _ = reference
@@ -130,6 +133,7 @@ def test_every_answerable_record_is_answered_in_order_and_scored(setup, referenc
     assert set(scores["input"]["unanswered"]["ids"]) == {setup.corrupt_id, setup.missing_id}
 
 
+@pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
 def test_unreadable_media_are_listed_by_reason_not_dropped(setup, reference):
     answers, stderr = reference
     skipped = read_jsonl(answers.with_name("answers.jsonl.skipped.jsonl"))
@@ -140,6 +144,7 @@ def test_unreadable_media_are_listed_by_reason_not_dropped(setup, reference):
     assert "media_corrupt 1, media_missing 1" in stderr
 
 
+@pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
 def test_resume_after_a_stop_mid_batch_writes_the_same_file(setup, reference, tmp_path):
     answers = tmp_path / "answers.jsonl"
     code, stderr = infer(setup, answers, "--limit", "2")
@@ -152,6 +157,7 @@ def test_resume_after_a_stop_mid_batch_writes_the_same_file(setup, reference, tm
     assert skipped.read_bytes() == reference[0].with_name(skipped.name).read_bytes()
 
 
+@pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
 def test_a_truncated_last_line_is_cut_and_answered_again(setup, reference, tmp_path):
     expected = reference[0].read_bytes()
     lines = expected.splitlines(keepends=True)
@@ -163,6 +169,7 @@ def test_a_truncated_last_line_is_cut_and_answered_again(setup, reference, tmp_p
     assert answers.read_bytes() == expected
 
 
+@pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
 def test_batches_answer_as_records_one_at_a_time_do(setup, reference, tmp_path):
     """Left padding with an attention mask: batching changes no answer (greedy)."""
     answers = tmp_path / "answers.jsonl"
@@ -171,6 +178,7 @@ def test_batches_answer_as_records_one_at_a_time_do(setup, reference, tmp_path):
     assert read_jsonl(answers) == read_jsonl(reference[0])[:6]
 
 
+@pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
 def test_prompt_is_the_prompt_training_saw(setup):
     """The generation prompt is exactly the unsupervised prefix of the training sample."""
     from emollm_plugin.constants import IGNORE_INDEX
@@ -189,6 +197,7 @@ def test_prompt_is_the_prompt_training_saw(setup):
         assert item["labels"][len(ids)] != IGNORE_INDEX, kind  # the answer starts right after
 
 
+@pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
 def test_resume_refuses_a_file_it_did_not_write(setup, tmp_path):
     answers = tmp_path / "answers.jsonl"
     answers.write_text('{"question_id": "a", "text": "x"}\nnot json\n{"question_id": "b", "text": "y"}\n')
@@ -201,6 +210,7 @@ def test_resume_refuses_a_file_it_did_not_write(setup, tmp_path):
     assert "would mix two models' answers" in stderr
 
 
+@pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
 def test_an_unknown_conv_mode_lists_the_known_ones(setup, tmp_path):
     code, stderr = infer(setup, tmp_path / "a.jsonl", "--conv-mode", "vicuna_v9")
     assert code == 2 and "unknown --conv-mode 'vicuna_v9'" in stderr and "vicuna_v1" in stderr
@@ -239,7 +249,7 @@ def test_records_the_model_cannot_take_say_why(tmp_path):
     import torch
 
     from emollm_plugin.eval.infer import MediaLoader, Unanswerable, check_length
-    from emollm_plugin.train.data import MediaTokenCounts
+    from emollm_plugin.model.tokens import MediaTokenCounts
     no_towers = MediaLoader(tmp_path, image_processor=None, model_config=None, n_mels=None)
     with pytest.raises(Unanswerable, match="no audio tower") as err:
         no_towers.load({"id": "a", "audio": "x.wav"})
@@ -283,7 +293,7 @@ def test_human_turn_follows_llava_preprocess_multimodal(start_end, text):
 
 
 def test_bad_question_records_are_all_named(tmp_path):
-    from emollm_plugin.eval.questions import QuestionError, load_records
+    from emollm_plugin.eval.questions import QuestionError, load_questions
     good = {"id": "a", "image": "a.png", "conversations": [{"from": "human", "value": "<image>\nQ?"}]}
     lines = [good, good | {"image": None}, good | {"id": "b", "video": "b.mp4"},
              {"id": "c", "audio": "c.wav", "conversations": [{"from": "human", "value": "Q?"}]},
@@ -291,7 +301,7 @@ def test_bad_question_records_are_all_named(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     with pytest.raises(QuestionError) as err:
-        load_records(path)
+        load_questions(path)
     message = str(err.value)
     assert f"{path}: 4 record(s) cannot be asked" in message
     assert "line 2 (id 'a'): field 'image' must be a path" in message
@@ -300,4 +310,4 @@ def test_bad_question_records_are_all_named(tmp_path):
     assert "line 5 (id 'd'): needs 'conversations' starting with a human turn" in message
     path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n")
     with pytest.raises(QuestionError, match="line 2 \\(id 'a'\\): repeats the id of line 1"):
-        load_records(path)
+        load_questions(path)

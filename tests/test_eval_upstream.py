@@ -12,6 +12,8 @@ import pytest
 
 from test_eval_infer import eval_setup, read_jsonl
 
+pytestmark = pytest.mark.slow  # a trained checkpoint and LLaVA's own eval script in a subprocess
+
 BIN = Path(sys.executable).parent
 
 
@@ -44,17 +46,15 @@ def test_export_keeps_readable_image_records_and_counts_the_rest(setup, exported
     assert f"left out 1 record(s) with an unusable image: image missing (e.g. {setup.missing_id})" in stderr
 
 
-def test_upstream_loader_builds_our_prompt_and_pixels(setup, exported, tiny_models):
+def test_upstream_loader_builds_our_prompt_and_pixels(setup, exported, tiny_models, registered):
     """model_vqa_loader's own dataset gives the ids and image tensor that infer gives."""
     import llava.eval.model_vqa_loader as upstream
     from llava.model.language_model.llava_llama import LlavaConfig
     from transformers import AutoTokenizer, CLIPImageProcessor
 
-    import emollm_plugin
     from emollm_plugin.eval.infer import MediaLoader
     from emollm_plugin.eval.questions import build_prompt
     from emollm_plugin.model.tokens import tokenizer_media_token
-    emollm_plugin.register()
     tokenizer = AutoTokenizer.from_pretrained(setup.base, use_fast=False)
     processor = CLIPImageProcessor.from_pretrained(tiny_models.clip)
     config = LlavaConfig.from_pretrained(setup.ckpt)

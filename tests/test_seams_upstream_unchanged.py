@@ -13,8 +13,6 @@ def _logits(model, images):
 
 
 def test_mlp2x_gelu_logits_identical_before_and_after_register(tiny_models, tmp_path):
-    from emollm_plugin import seams
-    seams.uninstall()
     import llava.model.builder as builder
     from llava.model import LlavaLlamaForCausalLM as Upstream
 
@@ -25,30 +23,24 @@ def test_mlp2x_gelu_logits_identical_before_and_after_register(tiny_models, tmp_
     before_model.save_pretrained(tmp_path / "ckpt")
 
     import emollm_plugin
-    emollm_plugin.register()
-    try:
+    with emollm_plugin.register():
         assert builder.LlavaLlamaForCausalLM is not Upstream  # the seam is installed
         after_model = builder.LlavaLlamaForCausalLM.from_pretrained(str(tmp_path / "ckpt"))
         after_model.get_model().get_vision_tower().load_model()
         after_model.eval()
         after = _logits(after_model, images)
-    finally:
-        seams.uninstall()
+    assert builder.LlavaLlamaForCausalLM is Upstream  # and removed again
     assert torch.equal(before, after)
 
 
-def test_register_is_idempotent_and_lists_projectors():
+def test_register_is_idempotent_and_lists_projectors(registered):
     import emollm_plugin
     from emollm_plugin import seams
-    try:
-        emollm_plugin.register()
-        bindings = seams.seam_bindings()
-        emollm_plugin.register()
-        assert seams.seam_bindings() == bindings
-        names = emollm_plugin.list_projectors()
-        assert {"mvp", "mlp2x_gelu", "linear", "identity"} <= set(names)
-    finally:
-        seams.uninstall()
+    bindings = seams.seam_bindings()
+    emollm_plugin.register()
+    assert seams.seam_bindings() == bindings
+    names = emollm_plugin.list_projectors()
+    assert {"mvp", "mlp2x_gelu", "linear", "identity"} <= set(names)
 
 
 def test_projector_seam_installed_in_every_binding():
@@ -57,12 +49,26 @@ def test_projector_seam_installed_in_every_binding():
     import llava.model.multimodal_encoder.builder as tb
     import emollm_plugin
     from emollm_plugin import seams
-    try:
-        emollm_plugin.register()
+    with emollm_plugin.register():
         assert arch.build_vision_projector is seams.build_vision_projector
         assert pb.build_vision_projector is seams.build_vision_projector
         assert arch.build_vision_tower is seams.build_vision_tower
         assert tb.build_vision_tower is seams.build_vision_tower
-    finally:
-        seams.uninstall()
     assert arch.build_vision_projector is not seams.build_vision_projector
+
+
+def test_uninstall_resets_everything_register_set():
+    import llava.conversation as conversation_lib
+
+    import emollm_plugin
+    from emollm_plugin import seams
+    from emollm_plugin.model.emollm_llama import EmoLlavaLlamaModel
+    emollm_plugin.register()
+    assert emollm_plugin.is_registered() and seams.installed() and "emoprompt_v1" in conversation_lib.conv_templates
+    assert EmoLlavaLlamaModel.on_vision_modules_initialized is not None
+    seams.STATE.remember_training_model(EmoLlavaLlamaModel)  # any object that can be weakly referenced
+    seams.uninstall()
+    assert not emollm_plugin.is_registered() and not seams.installed()
+    assert "emoprompt_v1" not in conversation_lib.conv_templates and seams.seam_bindings() == []
+    assert EmoLlavaLlamaModel.on_vision_modules_initialized is None
+    assert seams.STATE.model_for_training() is None

@@ -25,6 +25,7 @@ Clips longer than 30 s are cut to their first 30 s, as ``pad_or_trim`` does, wit
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -72,3 +73,11 @@ def log_mel_trimmed(samples: np.ndarray | torch.Tensor, n_mels: int = 80) -> tor
     padded_length = min(MAX_SAMPLES, frames * HOP_LENGTH + N_FFT)
     mel = log_mel_spectrogram(audio, n_mels=n_mels, padding=padded_length - audio.numel())
     return mel[:, :frames].contiguous()
+
+
+def log_mel_for(n_mels: int | None):
+    """``waveform -> n_mels x T`` log-mel for an audio tower with ``n_mels`` bins, as
+    ``media.reader.MediaReader`` takes it (None: the model has no audio tower)."""
+    if n_mels is None:
+        return None
+    return functools.partial(log_mel_trimmed, n_mels=n_mels)

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .. import __version__
+from ..constants import __version__
 from .adapters import get_adapter
 from .adapters.base import SPLITS, DatasetAdapter, DropCounter, LayoutError, SourceSample
 from .media_check import default_jobs

@@ -142,10 +142,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from .validate import check_structure, load_records
+    from .validate import check_structure, load_bench_records
 
     for path in args.files:
-        records = load_records(path)
+        records = load_bench_records(path)
         check_structure(path, records)  # stats of a broken file would mislead
         print(f"{path}: {len(records)} records")
         by_task: dict[tuple[str, str, str], Counter[str]] = {}

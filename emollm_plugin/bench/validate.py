@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import EmoLLMError
 from ..media.paths import MediaPathError, resolve_media
+from ..records import check_unique_ids, load_records
 from .schema import SchemaError, check_record
 
 
-class RecordError(ValueError):
+class RecordError(EmoLLMError, ValueError):
     """A structural error in a records file (file, record index, field)."""
 
 
@@ -50,10 +52,9 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def load_records(path: Path) -> list[Any]:
+def load_bench_records(path: Path) -> list[Any]:
     """The records of an EmoBench file (a JSON list, or JSONL); RecordError names the position."""
-    from ..records import read_records
-    return [value for _, _, value in read_records(path, "EmoBench", RecordError)]
+    return load_records(path, "EmoBench", RecordError)
 
 
 def check_manifest(path: Path, media_root: Path | None = None) -> dict[str, Any]:
@@ -97,19 +98,16 @@ def check_manifest(path: Path, media_root: Path | None = None) -> dict[str, Any]
 def check_structure(path: Path, records: list[Any]) -> Counter[tuple[str, str, str]]:
     """Schema and id uniqueness of every record; counts per (dataset, split, task)."""
     counts: Counter[tuple[str, str, str]] = Counter()
-    first_index: dict[str, int] = {}
     for index, record in enumerate(records):
         try:
             check_record(record)
         except SchemaError as err:
             rid = record.get("id") if isinstance(record, dict) else None
             raise RecordError(f"{path}: record {index} (id {rid!r}): {err}") from None
-        rid = record["id"]
-        if rid in first_index:
-            raise RecordError(f"{path}: record {index}: field 'id': {rid!r} repeats record "
-                              f"{first_index[rid]}; ids must be unique")
-        first_index[rid] = index
         counts[(record["dataset"], record["split"], record["task"])] += 1
+    for index, first, rid in check_unique_ids(record["id"] for record in records)[:1]:
+        raise RecordError(f"{path}: record {index}: field 'id': {rid!r} repeats record "
+                          f"{first}; ids must be unique")
     return counts
 
 
@@ -131,7 +129,7 @@ def validate_file(path: str | Path, media_root: str | Path | None = None,
     if manifest:
         check_manifest(path, Path(media_root) if media_root is not None
                        else path.parent / "media")
-    records = load_records(path)
+    records = load_bench_records(path)
     report = ValidationReport(path, len(records), check_structure(path, records))
     if not check_media:
         return report

@@ -18,13 +18,12 @@ Checks (``validate_bank``): every line is complete JSON with exactly these field
 task is an EmoBench task, the label is one of the task's labels, the reasoning is non-empty, the
 answer parses (``bench.answers.parse_answer``) to the label, no text could break the conversation
 template (``template.TEMPLATE_BREAKERS``), ids are unique. A last line cut off by an interrupted
-write is reported as truncated; ``repair_truncated_tail`` removes it (the generator does so on
-resume, saying what it removed).
+write is reported as truncated; ``bank_file(path).repair_tail()`` removes it (the generator does so
+on resume, saying what it removed). The file is a ``records.AppendOnlyJsonl``.
 """
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -35,13 +34,15 @@ from ..bench.answers import parse_answer
 from ..bench.labels import CLOSED_TASKS, TASKS
 from ..bench.schema import TASK_LABELS
 from ..configs.emoprompt import ILLUSTRATIVE_BANK
+from ..errors import EmoLLMError
+from ..records import AppendOnlyJsonl
 from .template import TEMPLATE_BREAKERS
 
 SCHEMA_VERSION = 1
 MEDIA_KEYS = ("image", "video", "audio")
 
 
-class BankError(ValueError):
+class BankError(EmoLLMError, ValueError):
     """A bank that cannot be used; the message names the file, line and field."""
 
 
@@ -244,27 +245,10 @@ def load_bank(path: str | Path) -> list[Exemplar]:
     return report.exemplars
 
 
-def repair_truncated_tail(path: str | Path) -> str | None:
-    """Make the file end with a complete line: drop a cut-off last line (returned, for the caller
-    to report) or add the newline a complete last record is missing (returns None)."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return None
-    start = data.rfind(b"\n") + 1
-    tail = data[start:]
-    ex, _ = _parse_line(tail.decode("utf-8", errors="replace"))
-    with path.open("r+b") as f:
-        if ex is not None:
-            f.seek(0, os.SEEK_END)
-            f.write(b"\n")
-        else:
-            f.truncate(start)
-        f.flush()
-        os.fsync(f.fileno())
-    return None if ex is not None else tail.decode("utf-8", errors="replace")
+def bank_file(path: str | Path) -> AppendOnlyJsonl:
+    """The bank as an append-only JSONL file: ``repair_tail()`` keeps a last line that is a whole
+    exemplar (adding its newline) and cuts off one a crash left incomplete."""
+    return AppendOnlyJsonl(path, is_complete=lambda tail: _parse_line(tail.decode("utf-8", "replace"))[0] is not None)
 
 
 def append_exemplar(path: str | Path, ex: Exemplar) -> None:
@@ -274,15 +258,8 @@ def append_exemplar(path: str | Path, ex: Exemplar) -> None:
     if problems:
         raise BankError(f"exemplar {ex.id!r} not written to {path}: "
                         + "; ".join(f"field {f!r}: {m}" for f, m in problems))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as f:
-        if f.tell() > 0:
-            with path.open("rb") as r:
-                r.seek(-1, os.SEEK_END)
-                if r.read(1) != b"\n":
-                    raise BankError(f"{path} ends with an incomplete line; run "
-                                    "emoprompt.bank.repair_truncated_tail on it before appending")
-        f.write((ex.to_json() + "\n").encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
+    bank = bank_file(path)
+    if not bank.ends_cleanly():
+        raise BankError(f"{path} ends with an incomplete line; run "
+                        "emoprompt.bank.bank_file(path).repair_tail() before appending")
+    bank.append(ex.to_json())

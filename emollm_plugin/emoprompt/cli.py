@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from ..bench.validate import load_records
+    from ..bench.validate import load_bench_records
     from .generator import generate_bank
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -65,7 +65,7 @@ def _generate(args: argparse.Namespace) -> int:
         max_image_side=args.max_image_side, requests_per_minute=args.rpm or None,
         max_attempts=args.max_attempts, backoff_base_s=args.backoff, timeout_s=args.timeout,
         temperature=args.temperature, seed=args.seed, progress=not args.quiet)
-    print(generate_bank(load_records(args.bench), config).summary())
+    print(generate_bank(load_bench_records(args.bench), config).summary())
     return 0
 
 

@@ -46,9 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _export_questions(args: argparse.Namespace) -> int:
-    from .questions import QuestionError, load_records, to_llava_questions
+    from .questions import QuestionError, load_questions, to_llava_questions
     try:
-        exported = to_llava_questions(load_records(args.questions), args.media_root)
+        exported = to_llava_questions(load_questions(args.questions), args.media_root)
     except QuestionError as err:
         print(f"emollm eval: {err}", file=sys.stderr)
         return 2

@@ -34,12 +34,14 @@ from pathlib import Path
 from typing import Optional
 
 from ..configs import ConfigError
-from .questions import QuestionError, build_prompt, load_records, question_text
+from ..errors import EmoLLMError
+from ..records import AppendOnlyJsonl
+from .questions import QuestionError, build_prompt, load_questions, question_without_placeholders
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-class InferInputError(ValueError):
+class InferInputError(EmoLLMError, ValueError):
     """A command-line value or input file that cannot be used; the message says what to change."""
 
 
@@ -51,7 +53,7 @@ class AnswersFileError(InferInputError):
     """An existing answers file cannot be resumed."""
 
 
-class Unanswerable(Exception):
+class Unanswerable(EmoLLMError):
     """A record this model cannot take; ``reason`` is the counted key."""
 
     def __init__(self, reason: str, message: str):
@@ -116,7 +118,7 @@ def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
                load_4bit: bool = False, load_8bit: bool = False):
     """(tokenizer, model, image_processor) via LLaVA's own loader with the plugin registered."""
     from .. import register
-    from ..train.launch import choose_attn_implementation
+    from ..llava_compat import choose_attn_implementation
 
     check_quantization(device, load_4bit, load_8bit)
     register()
@@ -136,8 +138,8 @@ def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
 # ----- media -----------------------------------------------------------------------------------
 @dataclass
 class MediaLoader:
-    """A record's media as the model takes them (training's ``MediaReader``), with what this model
-    cannot take turned into ``Unanswerable``. Paths are relative to ``root``."""
+    """A record's media as the model takes them (``media.reader.MediaReader``, as in training),
+    with what this model cannot take turned into ``Unanswerable``. Paths are relative to ``root``."""
 
     root: Path
     image_processor: object  # None: the model has no vision tower
@@ -146,10 +148,11 @@ class MediaLoader:
     n_mels: Optional[int] = None  # None: the model has no audio tower
 
     def __post_init__(self):
-        from ..train.data import MediaReader
+        from ..audio.mel import log_mel_for
+        from ..media.reader import MediaReader
         self.aspect_ratio = getattr(self.model_config, "image_aspect_ratio", "square")
         self.reader = MediaReader(self.root, self.image_processor, self.aspect_ratio, self.num_video_frames,
-                                  self.n_mels)
+                                  log_mel_for(self.n_mels))
 
     def load(self, record: dict):
         from ..media.errors import MediaError
@@ -177,13 +180,11 @@ class MediaLoader:
 def check_length(record_id: str, ids, visual, audio, token_counts, max_length: Optional[int]) -> None:
     """Raise Unanswerable when prompt + media embeddings exceed the model's context (the splice
     would silently cut the question off)."""
+    from ..model.tokens import media_extra_positions
+
     if token_counts is None or not max_length:
         return
-    length = len(ids) - (visual is not None) - (audio is not None)
-    if visual is not None:
-        length += token_counts.image if visual.ndim == 3 else token_counts.video(visual.shape[0])
-    if audio is not None:
-        length += token_counts.audio(audio.shape[-1])
+    length = len(ids) + media_extra_positions(token_counts, visual, audio)
     if length > max_length:
         raise Unanswerable("prompt_too_long", f"record {record_id}: prompt + media take {length} positions, "
                            f"more than the model's {max_length} (tokenizer_model_max_length); "
@@ -230,18 +231,11 @@ def read_answered(path: Path, model_id: str) -> set[str]:
     a write cut short by a crash: it is removed from the file (and answered again), with a note."""
     if not path.exists():
         return set()
+    tail = AppendOnlyJsonl(path).repair_tail()  # a whole last line only gets its newline
+    if tail is not None:
+        print(f"emollm infer: {path} ended in a truncated line ({len(tail)} bytes: "
+              f"{tail[:60]!r}...); removed it, that record is answered again", file=sys.stderr)
     data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    tail = data[end:]
-    if tail.strip():
-        try:
-            json.loads(tail)
-            data = data + b"\n"  # a whole line that only lacks its newline
-        except ValueError:
-            data = data[:end]
-            print(f"emollm infer: {path} ended in a truncated line ({len(tail)} bytes: "
-                  f"{tail[:60]!r}...); removed it, that record is answered again", file=sys.stderr)
-        path.write_bytes(data)
     answered = set()
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
@@ -264,7 +258,7 @@ def read_answered(path: Path, model_id: str) -> set[str]:
 def answer_line(record: dict, text: str, model_id: str) -> str:
     question_id = record["id"]
     metadata = {key: record[key] for key in ("task", "dataset") if key in record}
-    return json.dumps({"question_id": question_id, "prompt": question_text(record), "text": text,
+    return json.dumps({"question_id": question_id, "prompt": question_without_placeholders(record), "text": text,
                        "answer_id": uuid.uuid5(uuid.NAMESPACE_URL, f"{model_id}/{question_id}").hex,
                        "model_id": model_id, "metadata": metadata}) + "\n"
 
@@ -317,7 +311,7 @@ class Answerer:
         """emoprompt: an object with ``conversation_for(record, conv)`` choosing each record's
         exemplar (default: the checkpoint config's ``EmoPromptRuntime`` when ``--conv-mode`` is
         ``emoprompt_v1``)."""
-        from ..train.data import token_counts_for
+        from ..model.tokens import token_counts_for
 
         device, dtype = resolve_device_dtype(args.device, args.dtype)
         self.tokenizer, self.model, processor = load_model(
@@ -368,7 +362,7 @@ def run(args: argparse.Namespace) -> Summary:
         conversation(args.conv_mode)
     except ValueError as err:
         raise InferInputError(str(err)) from None
-    records = chunk(load_records(args.question_file), args.num_chunks, args.chunk_idx)
+    records = chunk(load_questions(args.question_file), args.num_chunks, args.chunk_idx)
     answers_file = Path(args.answers_file)
     model_id = args.model_id or model_id_for(args.model_path)
     answered = read_answered(answers_file, model_id) if args.resume else set()
@@ -382,7 +376,7 @@ def run(args: argparse.Namespace) -> Summary:
         torch.manual_seed(args.seed)
 
     answers_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(answers_file, "a" if args.resume else "w", encoding="utf-8") as out, \
+    with AppendOnlyJsonl(answers_file).open(truncate=not args.resume) as out, \
             open(skipped_path(answers_file), "w", encoding="utf-8") as skip_out, \
             tqdm(total=len(records) - before, desc="answering", unit="record", disable=None) as bar:
         written, skipped = answer_batches(answerer, records, args.batch_size, answered, out, skip_out, bar,

@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..constants import DEFAULT_AUDIO_TOKEN, DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN
+from ..records import check_unique_ids, read_records
+from ..errors import EmoLLMError
 
 PLACEHOLDERS = (DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN, DEFAULT_AUDIO_TOKEN)
 IM_START, IM_END = "<im_start>", "<im_end>"  # llava.constants.DEFAULT_IM_START_TOKEN / _END_TOKEN
 SHOWN = 5  # bad records quoted in an error
 
 
-class QuestionError(ValueError):
+class QuestionError(EmoLLMError, ValueError):
     """The questions file cannot be used as given; the message names the records and the fix."""
 
 
@@ -55,23 +57,18 @@ def _record_problem(record: object) -> str | None:
     return None
 
 
-def load_records(path: str | Path) -> list[dict]:
+def load_questions(path: str | Path) -> list[dict]:
     """EmoBench records from a JSON list or JSONL file; every bad record is named in one error."""
-    from ..records import read_records
     path = Path(path)
     rows = read_records(path, "questions", QuestionError)
     located = [(number, value) for _, number, value in rows]
     where = rows[0][0] if rows else "line"
-    problems, first_seen = [], {}
-    for position, record in located:
-        problem = _record_problem(record)
-        if problem is None and str(record["id"]) in first_seen:
-            problem = f"repeats the id of {where} {first_seen[str(record['id'])]}; ids must be unique"
-        if problem:
-            rid = record.get("id", "?") if isinstance(record, dict) else "?"
-            problems.append(f"{where} {position} (id {rid!r}): {problem}")
-        else:
-            first_seen[str(record["id"])] = position
+    problems = {i: _record_problem(record) for i, (_, record) in enumerate(located)}
+    usable = [i for i, problem in problems.items() if problem is None]
+    for at, first, _ in check_unique_ids(str(located[i][1]["id"]) for i in usable):
+        problems[usable[at]] = f"repeats the id of {where} {located[usable[first]][0]}; ids must be unique"
+    problems = [f"{where} {located[i][0]} (id {_record_id(located[i][1])!r}): {problem}"
+                for i, problem in sorted(problems.items()) if problem]
     if problems:
         raise QuestionError(f"{path}: {len(problems)} record(s) cannot be asked (first "
                             f"{min(SHOWN, len(problems))}):\n  " + "\n  ".join(problems[:SHOWN]))
@@ -80,8 +77,13 @@ def load_records(path: str | Path) -> list[dict]:
     return [record for _, record in located]
 
 
-def question_text(record: dict) -> str:
-    """The first human turn without its placeholders: what is asked, as plain text."""
+def _record_id(record: object) -> object:
+    return record.get("id", "?") if isinstance(record, dict) else "?"
+
+
+def question_without_placeholders(record: dict) -> str:
+    """The first human turn with every media placeholder removed: what is asked, as plain text
+    (the ``prompt`` of an answers line, the ``text`` of an upstream question line)."""
     text = record["conversations"][0]["value"]
     for token in PLACEHOLDERS:
         text = text.replace(token + "\n", "").replace(token, "")
@@ -161,5 +163,5 @@ def to_llava_questions(records: list[dict], media_root: str | Path | None = None
         if reason:
             left_out[reason].append(str(record["id"]))
         else:
-            lines.append({"question_id": record["id"], "image": record["image"], "text": question_text(record)})
+            lines.append({"question_id": record["id"], "image": record["image"], "text": question_without_placeholders(record)})
     return LlavaQuestions(lines, dict(left_out))

@@ -22,33 +22,27 @@ import torch
 from llava.model.language_model.llava_llama import LlavaConfig, LlavaLlamaForCausalLM, LlavaLlamaModel
 from transformers import LlamaForCausalLM, LlamaPreTrainedModel
 
-from .. import components
+from .. import registry
+from . import parts
 from .splice import splice
 
 logger = logging.getLogger(__name__)
 
 PLUGIN_MODULES = ("mm_projector", "audio_projector")
 
-_last_initialized: list = []
-
-
-def last_initialized_model():
-    """The causal LM whose vision modules were most recently initialised for training (the data
-    seam needs its projector's token counts and audio settings), or None."""
-    model = _last_initialized[-1]() if _last_initialized else None
-    return model
-
-
 class EmoLlavaLlamaModel(LlavaLlamaModel):
     config_class = LlavaConfig
 
     _owner = None  # weakref to the EmoLlavaLlamaForCausalLM holding this model
+    # Set by seams.install() (reset by uninstall): told the causal LM when training initialises
+    # its vision modules, so the data seam can read its projector's token counts.
+    on_vision_modules_initialized = None
 
     def __init__(self, config):
         super().__init__(config)
         self.audio_tower = None
         if getattr(config, "mm_audio_tower", None):
-            self.audio_projector = components.build_audio_projector(config)
+            self.audio_projector = parts.build_audio_projector(config)
 
     def get_audio_tower(self):
         return self.audio_tower
@@ -59,7 +53,7 @@ class EmoLlavaLlamaModel(LlavaLlamaModel):
         path = getattr(self.config, "mm_audio_tower", None)
         if not path or self.audio_tower is not None:
             return self.audio_tower
-        tower = components.build_audio_tower(self.config)
+        tower = parts.build_audio_tower(self.config)
         dtype = self.embed_tokens.weight.dtype
         if dtype == torch.float16 and self.embed_tokens.weight.device.type == "cpu":
             dtype = torch.float32
@@ -67,19 +61,19 @@ class EmoLlavaLlamaModel(LlavaLlamaModel):
         return self.audio_tower
 
     def initialize_vision_modules(self, model_args, fsdp=None):
-        components.write_projector_config(self.config, model_args)
-        components.write_emoprompt_config(self.config, model_args)
-        if self._owner is not None:
-            _last_initialized[:] = [self._owner]
+        parts.write_projector_config(self.config, model_args)
+        parts.write_emoprompt_config(self.config, model_args)
+        if self._owner is not None and self.on_vision_modules_initialized is not None:
+            self.on_vision_modules_initialized(self._owner())
         super().initialize_vision_modules(model_args, fsdp=fsdp)
         audio_tower = getattr(model_args, "audio_tower", None)
         if audio_tower:
-            components.write_audio_config(self.config, model_args)
+            parts.write_audio_config(self.config, model_args)
             self.audio_tower = None
             self.load_audio_tower()
             self.config.mm_audio_hidden_size = self.audio_tower.hidden_size
             if getattr(self, "audio_projector", None) is None:
-                self.audio_projector = components.build_audio_projector(self.config)
+                self.audio_projector = parts.build_audio_projector(self.config)
             else:
                 self.audio_projector.requires_grad_(True)
 
@@ -113,12 +107,12 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
         config = kwargs.get("config")
         if config is None or isinstance(config, (str, os.PathLike)):
             config = LlavaConfig.from_pretrained(config or pretrained_model_name_or_path)
-        if components.uses_plugin(config):
+        if registry.uses_plugin(config):
             _keep_float32_on_cpu(kwargs)
         full_checkpoint = kwargs.get("config") is None  # LoRA / base loads pass config= and load weights after
         want_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
-        if full_checkpoint and components.uses_plugin(model.config):
+        if full_checkpoint and registry.uses_plugin(model.config):
             missing = [k for k in info["missing_keys"] if _is_plugin_key(k)]
             if missing:
                 raise ValueError(
@@ -140,7 +134,7 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
                     f"(mm_projector_type={getattr(self.config, 'mm_projector_type', None)}; check mvp_* / "
                     f"mm_audio_* / hidden sizes against the training run): {err}") from err
             raise
-        if not strict and components.uses_plugin(self.config):
+        if not strict and registry.uses_plugin(self.config):
             expected = [k for k in self.state_dict() if _is_plugin_key(k)]
             missing = sorted(set(expected) - set(state_dict))
             if missing:
@@ -152,7 +146,7 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
 
     # ----- media encoding ------------------------------------------------------------------------
     def uses_plugin(self) -> bool:
-        return components.uses_plugin(self.config)
+        return registry.uses_plugin(self.config)
 
     def encode_visual(self, media: List[Optional[torch.Tensor]]) -> List[Optional[torch.Tensor]]:
         """media: per sample None | 3 x H x W | T x 3 x H x W -> per sample None | n x D."""

@@ -18,20 +18,24 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from ..audio.mel import log_mel_for
 from ..constants import DEFAULT_VIDEO_TOKEN, IGNORE_INDEX
+from ..errors import EmoLLMError
+from ..llava_compat import default_conversation
+from ..media.reader import MediaReader
+from ..model.tokens import MediaTokenCounts, media_extra_positions, token_counts_for
+from ..records import load_records
 
 
-class UnsupervisedSampleError(ValueError):
+class UnsupervisedSampleError(EmoLLMError, ValueError):
     """A record would train on no target token at all."""
 
 
-def load_records(path: str | os.PathLike) -> list[dict]:
+def load_training_records(path: str | os.PathLike) -> list[dict]:
     """A JSON list (LLaVA's format) or JSONL of records; errors name the file and position."""
-    from ..records import read_records
-    records = [value for _, _, value in read_records(path, "training data (--data_path)")]
+    records = load_records(path, "training data (--data_path)")
     for i, rec in enumerate(records):
         if not isinstance(rec, dict) or not isinstance(rec.get("conversations"), list) or not rec["conversations"]:
             raise ValueError(f"{path}: record {i} has no 'conversations' list (LLaVA instruction format)")
@@ -40,77 +44,12 @@ def load_records(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def _expand2square(img: Image.Image, background) -> Image.Image:
-    w, h = img.size
-    if w == h:
-        return img
-    side = max(w, h)
-    out = Image.new(img.mode, (side, side), background)
-    out.paste(img, ((side - w) // 2, (side - h) // 2))
-    return out
-
-
-def clip_pixels(frames, processor, image_aspect_ratio: str = "square") -> torch.Tensor:
-    """T frames (PIL) -> T x 3 x H x W, with the same aspect handling LLaVA applies to images
-    (``pad``: each frame is padded to a square with the processor's mean colour first)."""
-    if image_aspect_ratio == "pad":
-        background = tuple(int(x * 255) for x in processor.image_mean)
-        frames = [_expand2square(frame.convert("RGB"), background) for frame in frames]
-    return processor.preprocess(frames, return_tensors="pt")["pixel_values"]
-
-
-@dataclass
-class MediaReader:
-    """A record's media as the model takes them, for training and inference alike: an image
-    3 x H x W, a clip T x 3 x H x W (the image's aspect handling on every frame), a log-mel
-    n_mels x T. Paths are relative to ``root``; unreadable files raise MediaError."""
-
-    root: Path
-    image_processor: object
-    image_aspect_ratio: str = "square"
-    num_video_frames: int = 8  # (default: 8)
-    n_mels: Optional[int] = None  # None: the model has no audio tower
-
-    def image(self, rel: str) -> torch.Tensor:
-        from ..media.errors import CORRUPT, MISSING, MediaError
-        path = Path(self.root) / rel
-        if not path.is_file():
-            raise MediaError(path, MISSING)
-        try:
-            with Image.open(path) as opened:
-                image = opened.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not an image"
-            raise MediaError(path, CORRUPT, str(err)) from err
-        return clip_pixels([image], self.image_processor, self.image_aspect_ratio)[0]
-
-    def video(self, rel: str) -> torch.Tensor:
-        from ..media.video import sample_frames
-        frames = sample_frames(Path(self.root) / rel, num_frames=self.num_video_frames)
-        return clip_pixels(frames, self.image_processor, self.image_aspect_ratio)
-
-    def audio(self, rel: str) -> torch.Tensor:
-        if self.n_mels is None:
-            raise ValueError(f"record asks for audio ({rel}) but the model has no audio tower: "
-                             "train with --audio_tower PATH or drop the record's 'audio' field")
-        from ..audio.mel import log_mel_trimmed
-        from ..media.audio import load_audio
-        return log_mel_trimmed(load_audio(Path(self.root) / rel), n_mels=self.n_mels)
-
-
-@dataclass
-class MediaTokenCounts:
-    """How many embeddings each placeholder expands into (for the truncation check)."""
-    image: int
-    video: callable  # num_frames -> tokens
-    audio: callable  # mel frames -> tokens
-
-
 class EmoSupervisedDataset(Dataset):
     def __init__(self, data_path: str, tokenizer, data_args, token_counts: Optional[MediaTokenCounts] = None,
                  n_mels: Optional[int] = None, emoprompt=None):
         """emoprompt: an ``EmoPromptRuntime`` when training with ``--version emoprompt_v1``: each
         record's system prompt then carries a worked exemplar (never the record itself)."""
-        self.records = load_records(data_path)
+        self.records = load_training_records(data_path)
         self.emoprompt = emoprompt
         self.data_path = data_path
         self.tokenizer = tokenizer
@@ -118,7 +57,7 @@ class EmoSupervisedDataset(Dataset):
         self.token_counts = token_counts
         self.media = MediaReader(Path(getattr(data_args, "image_folder", None) or "."), data_args.image_processor,
                                  getattr(data_args, "image_aspect_ratio", "square"),
-                                 getattr(data_args, "num_video_frames", 8), n_mels)
+                                 getattr(data_args, "num_video_frames", 8), log_mel_for(n_mels))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -165,7 +104,6 @@ class EmoSupervisedDataset(Dataset):
         else:
             from llava import conversation as conversation_lib
 
-            from ..seams import default_conversation
             conversation, _ = self.emoprompt.conversation_for(rec, conversation_lib.default_conversation)
             with default_conversation(conversation):
                 data = upstream.preprocess(sources, self.tokenizer, has_image=has_media)
@@ -184,12 +122,7 @@ class EmoSupervisedDataset(Dataset):
                 "--version must match the prompt format (e.g. v1).")
         if self.token_counts is None:
             return
-        extra = 0
-        if visual is not None:
-            n = self.token_counts.image if visual.ndim == 3 else self.token_counts.video(visual.shape[0])
-            extra += n - 1
-        if audio is not None:
-            extra += self.token_counts.audio(audio.shape[-1]) - 1
+        extra = media_extra_positions(self.token_counts, visual, audio)
         first_target = int(supervised[0]) + extra
         max_len = self.tokenizer.model_max_length
         if first_target >= max_len:
@@ -217,20 +150,6 @@ class EmoDataCollator:
         if any(x.get("audio") is not None for x in instances):
             batch["audios"] = [x.get("audio") for x in instances]
         return batch
-
-
-def token_counts_for(model) -> Optional[MediaTokenCounts]:
-    """Read how many embeddings each placeholder becomes from a built model (None if unknown)."""
-    inner = model.get_model()
-    projector = getattr(inner, "mm_projector", None)
-    if projector is None or not hasattr(projector, "num_tokens_image"):
-        return None
-    audio_projector = getattr(inner, "audio_projector", None)
-    return MediaTokenCounts(
-        image=int(projector.num_tokens_image),
-        video=lambda frames: int(projector.num_tokens_video(frames)),
-        audio=audio_projector.tokens_for if audio_projector is not None else (lambda mel_frames: 0),
-    )
 
 
 def make_emo_data_module(tokenizer, data_args, model) -> dict:

@@ -6,19 +6,7 @@ flash-attn; here the attention implementation follows what is installed.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-
-
-def choose_attn_implementation() -> str:
-    """flash_attention_2 on CUDA when flash-attn is installed, else PyTorch SDPA (never a crash)."""
-    forced = os.environ.get("EMOLLM_ATTN_IMPLEMENTATION")
-    if forced:
-        return forced
-    import torch
-    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
-    return "sdpa"
+from ..llava_compat import choose_attn_implementation
 
 
 def seed_from_argv(argv: list[str], default: int = 42) -> int:

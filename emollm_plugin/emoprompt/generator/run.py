@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 from ...bench.labels import TASKS
 from ...bench.schema import SchemaError, answer_text, check_record
-from ..bank import MEDIA_KEYS, SCHEMA_VERSION, Exemplar, append_exemplar, load_bank, repair_truncated_tail
+from ..bank import MEDIA_KEYS, SCHEMA_VERSION, Exemplar, append_exemplar, bank_file, load_bank
 from .client import ChatClient, RateLimiter, RetryPolicy
 from .config import GeneratorConfig
 from .errors import GenerationError, ReplyError
@@ -58,7 +58,8 @@ def _check_records(records: Sequence[Any]) -> None:
 
 
 def _read_existing(out_path: Path, report: GenerationReport) -> list[Exemplar]:
-    report.removed_partial_line = repair_truncated_tail(out_path)
+    removed = bank_file(out_path).repair_tail()
+    report.removed_partial_line = None if removed is None else removed.decode("utf-8", errors="replace")
     if report.removed_partial_line is not None:
         log.warning("%s: removed a cut-off last line left by an interrupted run: %.80r",
                     out_path, report.removed_partial_line)

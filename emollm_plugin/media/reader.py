@@ -1,0 +1,75 @@
+"""A record's media as the model takes them, for training and inference alike.
+
+``MediaReader`` turns the paths of a record into tensors:
+  image  -> 3 x H x W      (the processor's crop, LLaVA's ``--image_aspect_ratio`` handling)
+  video  -> T x 3 x H x W  (T = ``num_video_frames`` frames sampled evenly, each handled like an image)
+  audio  -> n_mels x T_mel (``log_mel(waveform)``, e.g. ``audio.mel.log_mel_trimmed``: Whisper's
+            log-mel of the clip's real length)
+The log-mel function is passed in (the audio tower decides it; this layer imports no model code).
+Paths are relative to ``root``; unreadable files raise ``MediaError`` (``media/errors.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from .errors import CORRUPT, MISSING, MediaError
+
+
+def _expand2square(img, background):
+    from PIL import Image
+
+    w, h = img.size
+    if w == h:
+        return img
+    side = max(w, h)
+    out = Image.new(img.mode, (side, side), background)
+    out.paste(img, ((side - w) // 2, (side - h) // 2))
+    return out
+
+
+def clip_pixels(frames, processor, image_aspect_ratio: str = "square"):
+    """T frames (PIL) -> T x 3 x H x W, with the same aspect handling LLaVA applies to images
+    (``pad``: each frame is padded to a square with the processor's mean colour first)."""
+    if image_aspect_ratio == "pad":
+        background = tuple(int(x * 255) for x in processor.image_mean)
+        frames = [_expand2square(frame.convert("RGB"), background) for frame in frames]
+    return processor.preprocess(frames, return_tensors="pt")["pixel_values"]
+
+
+@dataclass
+class MediaReader:
+    """A record's media as the model takes them (shapes: module docstring). Paths are relative to
+    ``root``; unreadable files raise MediaError."""
+
+    root: Path
+    image_processor: object
+    image_aspect_ratio: str = "square"
+    num_video_frames: int = 8  # (default: 8)
+    log_mel: Optional[Callable] = None  # waveform (samples,) -> n_mels x T; None: no audio tower
+
+    def image(self, rel: str):
+        from PIL import Image
+
+        path = Path(self.root) / rel
+        if not path.is_file():
+            raise MediaError(path, MISSING)
+        try:
+            with Image.open(path) as opened:
+                image = opened.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not an image"
+            raise MediaError(path, CORRUPT, str(err)) from err
+        return clip_pixels([image], self.image_processor, self.image_aspect_ratio)[0]
+
+    def video(self, rel: str):
+        from .video import sample_frames
+        frames = sample_frames(Path(self.root) / rel, num_frames=self.num_video_frames)
+        return clip_pixels(frames, self.image_processor, self.image_aspect_ratio)
+
+    def audio(self, rel: str):
+        if self.log_mel is None:
+            raise ValueError(f"record asks for audio ({rel}) but the model has no audio tower: "
+                             "train with --audio_tower PATH or drop the record's 'audio' field")
+        from .audio import load_audio
+        return self.log_mel(load_audio(Path(self.root) / rel))
