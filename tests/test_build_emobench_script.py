@@ -6,6 +6,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the build script end to end in a subprocess
+
 REPO = Path(__file__).parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from e2e_helpers import tiny_train_args
+
+pytestmark = pytest.mark.slow  # subprocesses that import LLaVA under emollm-run
 
 EMOLLM_RUN = str(Path(sys.executable).parent / "emollm-run")
 PROBE = ("import llava.model.builder as b, llava.model.llava_arch as a;"

@@ -7,6 +7,8 @@ import pytest
 
 from e2e_helpers import tiny_train_args, train_in_process
 
+pytestmark = pytest.mark.slow  # training runs through LLaVA's train()
+
 
 @pytest.fixture(scope="module")
 def trained_emoprompt(tiny_models, tmp_path_factory):

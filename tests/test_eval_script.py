@@ -12,6 +12,8 @@ from PIL import Image
 
 from test_eval_infer import eval_setup, read_jsonl
 
+pytestmark = pytest.mark.slow  # the eval script end to end in subprocesses
+
 SCRIPT = Path(__file__).parent.parent / "scripts" / "eval_emobench.sh"
 BIN = Path(sys.executable).parent
 TABLE_HEADER = ("|  | Emo-C | Emo-O | Intention | Hate | Humor | Sarcasm | Overall (macro mean of tasks) "

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # patch application on a LLaVA copy and subprocesses
+
 PATCHES = sorted((Path(__file__).parents[1] / "patches").glob("*.patch"))
 
 

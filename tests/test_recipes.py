@@ -67,6 +67,7 @@ def tiny_run(tmp_path_factory):
     return work, work / "checkpoints" / TINY_NAME, output
 
 
+@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 def test_tiny_preset_trains_two_processes_under_zero2(tiny_run):
     work, ckpt, output = tiny_run
     assert "dist_world_size=2" in output
@@ -135,11 +136,13 @@ def _assert_loaded(result: dict) -> None:
     assert result["generated"] >= 1  # greedy decoding runs on the loaded model
 
 
+@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 def test_checkpoint_loads_with_llavas_loader(tiny_run):
     work, ckpt, _ = tiny_run
     _assert_loaded(_load_with_llava(ckpt, work / "models" / "llm"))
 
 
+@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
     """Interrupted after checkpoint-2: the same command again continues from it (LLaVA's train()
     resumes when output_dir has checkpoint-*) and ends where the uninterrupted run ended."""
@@ -158,6 +161,7 @@ def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
         torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
 
 
+@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
     from safetensors.torch import load_file
 
@@ -190,6 +194,7 @@ def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
     _assert_loaded(_load_with_llava(stage2, merged))
 
 
+@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 def test_mix_writes_one_file_with_both_sources_and_absolute_media(tiny_run, tmp_path):
     work, _, _ = tiny_run
     general = tmp_path / "general.json"

@@ -9,6 +9,8 @@ import torch
 
 from e2e_helpers import tiny_train_args, train_in_process
 
+pytestmark = pytest.mark.slow  # training runs, stopped and resumed
+
 
 def _weights(trainer):
     return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}

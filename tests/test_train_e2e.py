@@ -9,6 +9,8 @@ import torch
 
 from e2e_helpers import first_batch_inputs, reload_in_subprocess, tiny_train_args, train_in_process
 
+pytestmark = pytest.mark.slow  # LoRA training runs through LLaVA's train()
+
 
 @pytest.fixture(scope="module")
 def trained(tiny_models, tmp_path_factory):

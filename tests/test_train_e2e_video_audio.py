@@ -12,6 +12,8 @@ import torch
 
 from e2e_helpers import tiny_train_args, train_in_process
 
+pytestmark = pytest.mark.slow  # LoRA training runs through LLaVA's train()
+
 HERE = Path(__file__).parent
 
 

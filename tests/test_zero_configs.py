@@ -133,6 +133,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # DeepSpeed engines in a subprocess
 def test_each_config_trains_like_plain_adamw_in_a_real_deepspeed_engine(tmp_path):
     """One process, DeepSpeed's CPU accelerator + gloo: ZeRO-2, ZeRO-2 with the optimizer state on
     the CPU, and ZeRO-3 each take 3 clipped AdamW steps equal to torch.optim.AdamW's."""
