@@ -38,13 +38,6 @@ COMMAND_REGISTERS: frozenset[tuple[str, str]] = frozenset({
     ("train.launch", "__init__"),
 })
 
-# Answer parsing moves from eval/parse.py to bench/answers.py (issue 16, item 1; in progress):
-# until then EmoPrompt's bank checks reach up into eval. Delete these two when the move lands.
-PENDING_MOVES: frozenset[tuple[str, str]] = frozenset({
-    ("emoprompt.bank", "eval"),
-    ("emoprompt.generate", "eval"),
-})
-
 LAYER_OF: dict[str, int] = {unit: i for i, (_, units) in enumerate(LAYERS) for unit in units}
 
 
@@ -98,7 +91,7 @@ def unit_of(parts: list[str], package_root: Path) -> str:
 
 
 def check_package(package_root: Path, layers: dict[str, int] = LAYER_OF,
-                  allowed: frozenset[tuple[str, str]] = COMMAND_REGISTERS | PENDING_MOVES) -> list[Violation]:
+                  allowed: frozenset[tuple[str, str]] = COMMAND_REGISTERS) -> list[Violation]:
     """Every import of every module under ``package_root`` that breaks the layer table."""
     package_root = Path(package_root)
     package_name = package_root.name

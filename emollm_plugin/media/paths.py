@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from ..errors import EmoLLMError
+
 ABSOLUTE = "absolute path"
 PARENT = "'..' in the path"
 ESCAPES = "symlink leads outside the media root"
@@ -32,7 +34,7 @@ EMPTY = "empty path"
 REASONS = (ABSOLUTE, PARENT, ESCAPES, EMPTY)
 
 
-class MediaPathError(ValueError):
+class MediaPathError(EmoLLMError, ValueError):
     """A record's media path that would read outside its media root.
 
     Attributes: ``path`` (as the record gives it), ``root`` (the media root), ``reason`` (one of
