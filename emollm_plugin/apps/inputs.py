@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..errors import EmoLLMError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac")
@@ -25,7 +27,7 @@ MANIFEST_EXTENSIONS = (".csv", ".jsonl")
 MANIFEST_FIELDS = ("path", "audio", "prompt", "label")
 
 
-class InputError(ValueError):
+class InputError(EmoLLMError, ValueError):
     """An input that cannot be read at all (e.g. a manifest with the wrong columns)."""
 
 

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 
 from ..bench.labels import CANONICAL_EMOTIONS, CLOSED_TASKS, MINTREC_INTENTS, TASKS
 from ..constants import DEFAULT_AUDIO_TOKEN, DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN
+from ..errors import EmoLLMError
 
 SUBJECTS = {"image": "the person in this image", "video": "the speaker in this clip",
             "audio": "the speaker in this recording"}
@@ -27,7 +28,7 @@ EXPLAIN_SUFFIX = (" First explain your reasoning from what you observe, then giv
 FREE_TASK = "free"  # the metadata task of a free --prompt without a preset
 
 
-class PromptError(ValueError):
+class PromptError(EmoLLMError, ValueError):
     """A task / prompt / options combination that cannot be asked."""
 
 
