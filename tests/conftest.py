@@ -24,12 +24,22 @@ def registered():
         yield registration
 
 
-@pytest.fixture(autouse=True)
-def _plugin_state_restored():
-    """A test that registers the plugin (itself, or through a command such as infer's main) leaves
-    it as it found it, so no test depends on the order the tests run in."""
+def _restoring_plugin_state():
     from emollm_plugin import seams
     was_installed = seams.installed()
     yield
     if not was_installed and seams.installed():
         seams.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _plugin_state_restored_per_test():
+    """A test that registers the plugin (itself, or through a command such as infer's main) leaves
+    it as it found it, so no test depends on the order the tests run in."""
+    yield from _restoring_plugin_state()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _plugin_state_restored_per_module():
+    """The same for module-scoped fixtures that register (a trained checkpoint shared by a module)."""
+    yield from _restoring_plugin_state()

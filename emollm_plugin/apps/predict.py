@@ -89,13 +89,13 @@ def exemplar_bank(args: argparse.Namespace) -> str:
 
 def answer_line(record: dict, item: Item, question: Question, text: str, timing: dict, model_id: str) -> str:
     from ..bench.answers import parse_answer
-    from ..eval.questions import question_text
+    from ..eval.questions import question_without_placeholders
 
     reasoning, answer = split_explained(text) if question.explain else (None, text)
     media = {kind: str(item.path) for kind in ("image", "video") if kind in record}
     if "audio" in record:
         media["audio"] = str(item.path if item.kind == "audio" else item.audio)
-    row = {"question_id": record["id"], "media": media, "prompt": question_text(record), "text": text}
+    row = {"question_id": record["id"], "media": media, "prompt": question_without_placeholders(record), "text": text}
     if question.explain:
         row.update(reasoning=reasoning, answer=answer)
     if question.task is not None:
