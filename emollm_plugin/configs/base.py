@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import MISSING, Field, fields
 from typing import Any, NamedTuple, Optional
 
+from ..errors import EmoLLMError
 
-class ConfigError(ValueError):
+
+class ConfigError(EmoLLMError, ValueError):
     """A config value that cannot be used; the message names the flag and what to pass."""
 
 
