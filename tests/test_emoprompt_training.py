@@ -59,7 +59,7 @@ def test_checkpoint_records_bank_and_strategy(trained_emoprompt):
 def test_emoprompt_without_a_bank_has_no_silent_fallback():
     from types import SimpleNamespace
 
-    from emollm_plugin.components import write_emoprompt_config
+    from emollm_plugin.model.parts import write_emoprompt_config
     from emollm_plugin.configs import MissingBankError
     from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
     with pytest.raises(MissingBankError, match="emollm emoprompt generate"):
