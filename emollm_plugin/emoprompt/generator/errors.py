@@ -1,12 +1,14 @@
 """The generator's errors: what stops the run, what drops one record, what is retried."""
 from __future__ import annotations
 
+from ...errors import EmoLLMError
 
-class GenerationError(RuntimeError):
+
+class GenerationError(EmoLLMError, RuntimeError):
     """The run cannot go on (authentication, endpoint down, systematic failure)."""
 
 
-class ReplyError(ValueError):
+class ReplyError(EmoLLMError, ValueError):
     """The model's reply is not a usable exemplar; ``reason`` is the drop-count key."""
 
     def __init__(self, reason: str, detail: str = ""):
@@ -14,7 +16,7 @@ class ReplyError(ValueError):
         self.reason = reason
 
 
-class TransientError(Exception):
+class TransientError(EmoLLMError):
     """Worth another attempt: HTTP 429 / 5xx, timeouts, dropped connections, a non-chat body."""
 
     def __init__(self, message: str, retry_after: float | None = None):
@@ -22,5 +24,5 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-class RejectedError(Exception):
+class RejectedError(EmoLLMError):
     """The endpoint refuses this request (HTTP 400 / 413 / 422, e.g. a content filter)."""

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 from ...bench.labels import TASKS
 from ...bench.schema import SchemaError, answer_text, check_record
+from ...records import check_unique_ids
 from ..bank import MEDIA_KEYS, SCHEMA_VERSION, Exemplar, append_exemplar, bank_file, load_bank
 from .client import ChatClient, RateLimiter, RetryPolicy
 from .config import GeneratorConfig
@@ -44,7 +45,6 @@ def exemplar_id(record_id: str, prompt_version: str) -> str:
 
 
 def _check_records(records: Sequence[Any]) -> None:
-    seen: set[str] = set()
     for index, record in enumerate(records):
         try:
             check_record(record)
@@ -52,9 +52,8 @@ def _check_records(records: Sequence[Any]) -> None:
             record_id = record.get("id") if isinstance(record, dict) else None
             raise ValueError(f"bench record {index} (id={record_id!r}): {err}; fix it with "
                              "`emollm bench validate`") from None
-        if record["id"] in seen:
-            raise ValueError(f"bench record {index}: duplicate id {record['id']!r}")
-        seen.add(record["id"])
+    for index, _, record_id in check_unique_ids(record["id"] for record in records)[:1]:
+        raise ValueError(f"bench record {index}: duplicate id {record_id!r}")
 
 
 def _read_existing(out_path: Path, report: GenerationReport) -> list[Exemplar]:
