@@ -14,8 +14,10 @@ import time
 from concurrent.futures import Future
 from typing import Callable, Hashable
 
+from ..errors import EmoLLMError
 
-class QueueFull(Exception):
+
+class QueueFull(EmoLLMError):
     """``capacity`` jobs are already waiting."""
 
 

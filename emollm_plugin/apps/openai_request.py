@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..errors import EmoLLMError
+
 VISUAL_PARTS = {"image_url": "image", "video_url": "video"}
 AUDIO_FORMATS = ("wav", "mp3")
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w-]+=[\w.-]+)*);base64,(?P<data>.*)$", re.S)
 _EXTENSIONS = {"jpeg": "jpg", "quicktime": "mov", "x-matroska": "mkv", "mpeg": "mp3", "x-wav": "wav"}
 
 
-class ApiError(Exception):
+class ApiError(EmoLLMError):
     """An OpenAI-style error: ``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
 
     TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
