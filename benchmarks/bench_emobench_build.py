@@ -12,7 +12,7 @@ tweets, MMSD2.0 24.6k), then builds EmoBench from them three times, side by side
 3. media checks with ``--jobs N`` (default: the CPUs available),
 
 and checks that runs 2 and 3 wrote byte-identical files. Every media file is a hard link to one
-of a few real files (a 500 x 375 JPEG, a 400 x 224 PNG, 2-second 64 x 64 mp4 clips with an AAC
+of a few real files (copies of them past 30,000 links each; a 500 x 375 JPEG, a 400 x 224 PNG, 2-second 64 x 64 mp4 clips with an AAC
 track), so the checks do real work per sample: the path rule, stat, a full image decode
 (JPEGs in draft mode), and for clips opening the container and decoding the first frame.
 ``--scale 0.05`` gives a quick run (about 14k samples). Target: >= 1.6x from 1 to 2 jobs.
@@ -61,6 +61,7 @@ class Media:
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(0)
         self.files: dict[str, list[Path]] = {"jpg": [], "png": [], "mp4": []}
+        self.links: dict[Path, int] = {}
         for i in range(3):
             noise = rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)
             smooth = Image.fromarray(noise).resize((50, 38)).resize((500, 375))
@@ -74,9 +75,18 @@ class Media:
             write_video(path, num_frames=16, fps=8, audio=tone(2.0, 220.0 * (i + 1)), seed=i)
             self.files["mp4"].append(path)
 
+    LINKS_PER_FILE = 30_000  # ext4 allows 65,000 hard links to one file
+
     def link(self, kind: str, dest: Path, index: int) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.link(self.files[kind][index % len(self.files[kind])], dest)
+        source = self.files[kind][index % len(self.files[kind])]
+        copy = self.links.get(source, 0) // self.LINKS_PER_FILE
+        self.links[source] = self.links.get(source, 0) + 1
+        if copy:  # a fresh copy of the same bytes takes the next links
+            source = source.with_name(f"{source.stem}_{copy}{source.suffix}")
+            if not source.exists():
+                shutil.copyfile(self.files[kind][index % len(self.files[kind])], source)
+        os.link(source, dest)
 
 
 def n(size: int, scale: float) -> int:
