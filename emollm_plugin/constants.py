@@ -7,3 +7,6 @@ DEFAULT_IMAGE_TOKEN = "<image>"
 DEFAULT_VIDEO_TOKEN = "<video>"  # in data files; becomes <image> (the clip's MVP tokens) before tokenizing
 DEFAULT_AUDIO_TOKEN = "<audio>"
 IGNORE_INDEX = -100
+# Frames sampled uniformly from each clip. With MVP's 16 frames per event (MVPConfig) this gives
+# every clip 2 events, so eq. 7's event clustering runs; docs/mvp.md has the `emollm memory` cost.
+NUM_VIDEO_FRAMES = 32

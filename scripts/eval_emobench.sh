@@ -14,7 +14,7 @@
 #   CONV_MODE         LLaVA conversation template               (default: vicuna_v1)
 #   BATCH_SIZE        records per generate call                 (default: 8)
 #   MAX_NEW_TOKENS    longest answer in tokens                  (default: 128)
-#   NUM_VIDEO_FRAMES  frames sampled per clip                   (default: 8)
+#   NUM_VIDEO_FRAMES  frames sampled per clip                   (default: 32, as in training)
 #   RESUME            1: keep the answers already in OUT_DIR/answers.jsonl and answer the rest;
 #                     0: start over                             (default: 1)
 #   INFER_ARGS        more flags for python -m emollm_plugin.eval.infer, e.g. "--device cuda:1"
@@ -48,7 +48,7 @@ ANSWERS="$OUT_DIR/answers.jsonl"
 INFER=(python -m emollm_plugin.eval.infer --model-path "$CKPT"
   --question-file "$TEST_FILE" --media-root "$MEDIA_ROOT" --answers-file "$ANSWERS"
   --conv-mode "${CONV_MODE:-vicuna_v1}" --batch-size "${BATCH_SIZE:-8}"
-  --max-new-tokens "${MAX_NEW_TOKENS:-128}" --num-video-frames "${NUM_VIDEO_FRAMES:-8}")
+  --max-new-tokens "${MAX_NEW_TOKENS:-128}" --num-video-frames "${NUM_VIDEO_FRAMES:-32}")
 if [ -n "$BASE" ]; then INFER+=(--model-base "$BASE"); fi
 if [ "$RESUME" = 1 ]; then INFER+=(--resume); fi
 # shellcheck disable=SC2206  # INFER_ARGS is a list of flags

@@ -44,7 +44,7 @@
 #  GRAD_CKPT           gradient checkpointing                 (default: True)
 #  LORA_R / LORA_ALPHA / LORA_DROPOUT  LoRA rank, scale, dropout (default: 128 / 256 / 0.05; tiny: 8 / 16)
 #  MAX_LEN             --model_max_length in tokens           (default: 2048; PRESET=tiny: 512)
-#  NUM_VIDEO_FRAMES    frames sampled per clip                (default: 8; PRESET=tiny: 4)
+#  NUM_VIDEO_FRAMES    frames sampled per clip                (default: 32 = 2 events; PRESET=tiny: 8)
 #  AUDIO_TOKENS        audio tokens per clip                  (default: 32; PRESET=tiny: 8)
 #  MVP_CLUSTERS        MVP merge steps                        (default: "64 32 16"; PRESET=tiny: "16 8 4")
 #  MVP_KNN             DPC-KNN neighbours per step            (default: "5 3 3"; PRESET=tiny: "3 3 2")
@@ -81,7 +81,7 @@ case "$PRESET" in
     : "${DATA_PATH:=$WORK_DIR/data/train.json}" "${MEDIA_FOLDER:=$WORK_DIR/data/media}"
     : "${OUTPUT_DIR:=$WORK_DIR/checkpoints/emollm-llava-lora-tiny}"
     : "${NUM_GPUS:=2}" "${GLOBAL_BATCH:=4}" "${MAX_STEPS:=4}" "${LR:=2e-3}" "${PRECISION:=fp32}"
-    : "${LORA_R:=8}" "${LORA_ALPHA:=16}" "${MAX_LEN:=512}" "${NUM_VIDEO_FRAMES:=4}" "${AUDIO_TOKENS:=8}"
+    : "${LORA_R:=8}" "${LORA_ALPHA:=16}" "${MAX_LEN:=512}" "${NUM_VIDEO_FRAMES:=8}" "${AUDIO_TOKENS:=8}"
     : "${MVP_CLUSTERS:=16 8 4}" "${MVP_KNN:=3 3 2}" "${MVP_FRAMES_PER_EVENT:=4}"
     : "${DATA_WORKERS:=0}" "${SEED:=0}" "${SAVE_STEPS:=2}" "${TINY_KINDS:=image video video+audio}"
     # always the CPU, also on a GPU machine: DeepSpeed's CPU accelerator with gloo
@@ -100,7 +100,7 @@ MODELS_DIR="${MODELS_DIR:-models}"
 : "${EPOCHS:=5}" "${MAX_STEPS:=-1}" "${LR:=2e-5}" "${WARMUP_RATIO:=0.03}" "${LR_SCHEDULER:=cosine}"
 : "${WEIGHT_DECAY:=0.0}" "${PRECISION:=bf16}" "${GRAD_CKPT:=True}"
 : "${LORA_R:=128}" "${LORA_ALPHA:=256}" "${LORA_DROPOUT:=0.05}" "${MAX_LEN:=2048}"
-: "${NUM_VIDEO_FRAMES:=8}" "${AUDIO_TOKENS:=32}" "${MVP_CLUSTERS:=64 32 16}" "${MVP_KNN:=5 3 3}"
+: "${NUM_VIDEO_FRAMES:=32}" "${AUDIO_TOKENS:=32}" "${MVP_CLUSTERS:=64 32 16}" "${MVP_KNN:=5 3 3}"
 : "${MVP_FRAMES_PER_EVENT:=16}" "${MVP_CONTENT_PROJ:=linear}" "${CONV_VERSION:=v1}"
 : "${SAVE_STEPS:=1000}" "${SAVE_TOTAL_LIMIT:=2}" "${DATA_WORKERS:=4}" "${REPORT_TO:=none}" "${SEED:=42}"
 if [ "$PRECISION" = bf16 ]; then : "${TF32=True}"; else : "${TF32=}"; fi

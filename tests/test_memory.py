@@ -196,12 +196,12 @@ def _json(capsys, *args) -> dict:
 def test_cli_paper_setup_on_four_4090s(capsys):
     assert memory.main(["--model-size", "7b", "--gpus", "4", "--gpu-mem", "24"]) == 0
     text = capsys.readouterr().out
-    assert "400 tokens = 112 visual + 32 audio + 256 text" in text
+    assert "512 tokens = 224 visual + 32 audio + 256 text" in text  # 32 frames: 2 events
     assert "2P + 18P/4" in text and "largest micro-batch that fits" in text
     data = _json(capsys, "--model-size", "7b", "--gpus", "4", "--gpu-mem", "24")
     assert data["params"]["trainable"] == 319_815_680 + 9_446_400 + 18_882_560
     assert data["fixed_bytes"]["llm_weights"] == 2 * 6_738_415_616
-    assert data["seq_len"] == 400
+    assert data["seq_len"] == 512
     tried = sorted(int(k) for k in data["micro_batches"])
     fits = sorted(int(k) for k, v in data["micro_batches"].items() if v["fits"])
     assert fits == tried[:len(fits)] and 1 in fits and 32 not in fits  # a smaller batch always fits first
@@ -212,11 +212,11 @@ def test_cli_offload_4bit_and_seq_len_change_the_right_terms(capsys):
     plain = _json(capsys, "--gpus", "1")
     offload = _json(capsys, "--gpus", "1", "--offload")
     four = _json(capsys, "--gpus", "1", "--bits", "4")
-    long = _json(capsys, "--gpus", "1", "--seq-len", "800")
+    long = _json(capsys, "--gpus", "1", "--seq-len", "1024")  # twice the default 512
     p = plain["params"]["trainable"]
     assert plain["fixed_bytes"]["zero2_states"] == 20 * p and offload["fixed_bytes"]["zero2_states"] == 2 * p
     assert four["fixed_bytes"]["llm_weights"] < 0.3 * plain["fixed_bytes"]["llm_weights"]
-    assert long["seq_len"] == 800
+    assert long["seq_len"] == 1024
     logits = lambda run: run["micro_batches"]["1"]["activations"]["logits"]  # noqa: E731
     assert logits(long) == 2 * logits(plain)
 

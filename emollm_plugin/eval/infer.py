@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..configs import ConfigError
+from ..constants import NUM_VIDEO_FRAMES
 from ..errors import EmoLLMError
 from ..records import AppendOnlyJsonl
 from .questions import QuestionError, build_prompt, load_questions, question_without_placeholders
@@ -144,7 +145,7 @@ class MediaLoader:
     root: Path
     image_processor: object  # None: the model has no vision tower
     model_config: object
-    num_video_frames: int = 8  # (default: 8, the training default)
+    num_video_frames: int = NUM_VIDEO_FRAMES  # (default: the training default)
     n_mels: Optional[int] = None  # None: the model has no audio tower
 
     def __post_init__(self):
@@ -445,7 +446,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-beams", "--num_beams", dest="num_beams", type=int, default=1, help="(default: 1)")
     p.add_argument("--max-new-tokens", "--max_new_tokens", dest="max_new_tokens", type=int, default=128,
                    help="(default: 128)")
-    p.add_argument("--num-video-frames", type=int, default=8, help="frames per clip, as in training (default: 8)")
+    p.add_argument("--num-video-frames", type=int, default=NUM_VIDEO_FRAMES,
+                   help=f"frames per clip, as in training (default: {NUM_VIDEO_FRAMES})")
     p.add_argument("--batch-size", type=int, default=8, help="records per generate call (default: 8)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--dtype", default="auto", choices=DTYPES,

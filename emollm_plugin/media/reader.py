@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..constants import NUM_VIDEO_FRAMES
 from .errors import CORRUPT, MISSING, MediaError
 
 
@@ -46,7 +47,7 @@ class MediaReader:
     root: Path
     image_processor: object
     image_aspect_ratio: str = "square"
-    num_video_frames: int = 8  # (default: 8)
+    num_video_frames: int = NUM_VIDEO_FRAMES  # (default: constants.NUM_VIDEO_FRAMES)
     log_mel: Optional[Callable] = None  # waveform (samples,) -> n_mels x T; None: no audio tower
 
     def image(self, rel: str):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..constants import NUM_VIDEO_FRAMES
 from .errors import NO_FRAMES, UNSUPPORTED, MediaError, first_stream, open_container
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class _Decoded:
     first_error: str = ""
 
 
-def sample_frames(path: str | Path, num_frames: int = 8) -> list["Image.Image"]:
+def sample_frames(path: str | Path, num_frames: int = NUM_VIDEO_FRAMES) -> list["Image.Image"]:
     """``num_frames`` RGB PIL images sampled uniformly over the clip at ``path`` (module doc).
 
     Raises ``MediaError`` naming the file: missing, corrupt/unreadable, no video stream, zero

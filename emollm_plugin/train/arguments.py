@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable
 
+from ..constants import NUM_VIDEO_FRAMES
+
 
 def _model_configs() -> tuple[Any, ...]:
     """The config classes whose fields become ModelArguments flags."""
@@ -68,6 +70,7 @@ def extend_model_arguments(upstream_cls, configs: Iterable[Any] | None = None):
 
 def extend_data_arguments(upstream_cls):
     fields = [
-        ("num_video_frames", int, _spec(8, "frames sampled uniformly from each video clip")),
+        ("num_video_frames", int, _spec(NUM_VIDEO_FRAMES, "frames sampled uniformly from each video clip "
+                                                 f"(default: {NUM_VIDEO_FRAMES})")),
     ]
     return dataclasses.make_dataclass("DataArguments", fields, bases=(upstream_cls,))

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..audio.mel import log_mel_for
-from ..constants import DEFAULT_VIDEO_TOKEN, IGNORE_INDEX
+from ..constants import DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, NUM_VIDEO_FRAMES
 from ..errors import EmoLLMError
 from ..llava_compat import default_conversation
 from ..media.reader import MediaReader
@@ -57,7 +57,7 @@ class EmoSupervisedDataset(Dataset):
         self.token_counts = token_counts
         self.media = MediaReader(Path(getattr(data_args, "image_folder", None) or "."), data_args.image_processor,
                                  getattr(data_args, "image_aspect_ratio", "square"),
-                                 getattr(data_args, "num_video_frames", 8), log_mel_for(n_mels))
+                                 getattr(data_args, "num_video_frames", NUM_VIDEO_FRAMES), log_mel_for(n_mels))
 
     def __len__(self) -> int:
         return len(self.records)

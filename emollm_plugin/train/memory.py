@@ -54,6 +54,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from ..configs import AudioConfig
+from ..constants import NUM_VIDEO_FRAMES
 from ..projectors.mvp.config import MVPConfig
 
 GIB = 2 ** 30
@@ -162,7 +163,7 @@ class RunSpec:
     mask_bytes: int = 1             # bytes per dropout-mask element: 1 on CUDA (default: 1)
     modality: str = "video+audio"   # image | video | video+audio: the longest sample (default: video+audio)
     visual_tokens: int = _MVP.num_tokens  # MVP tokens per image / event (default: 112 = 64 + 32 + 16)
-    num_video_frames: int = 8       # (default: 8)
+    num_video_frames: int = NUM_VIDEO_FRAMES  # (default: constants.NUM_VIDEO_FRAMES)
     frames_per_event: int = _MVP.frames_per_event  # (default: MVPConfig's)
     audio_tokens: int = _AUDIO.num_tokens  # (default: AudioConfig's, 32)
     text_tokens: int = 256          # system prompt + question + options + answer (default: 256)
@@ -375,7 +376,8 @@ def parse_run(argv: list[str] | None) -> tuple[RunSpec, list[int], bool]:
                     help="tokens per sample (default: auto = visual + audio + text)")
     ap.add_argument("--modality", choices=("image", "video", "video+audio"), default="video+audio",
                     help="sample kind that sets the length (default: video+audio)")
-    ap.add_argument("--num-video-frames", type=_positive_int, default=8, help="frames per clip (default: 8)")
+    ap.add_argument("--num-video-frames", type=_positive_int, default=NUM_VIDEO_FRAMES,
+                    help=f"frames per clip (default: {NUM_VIDEO_FRAMES})")
     ap.add_argument("--frames-per-event", type=_positive_int, default=_MVP.frames_per_event,
                     help=f"MVP frames per event (default: {_MVP.frames_per_event})")
     ap.add_argument("--audio", choices=sorted(WHISPERS), default="base", help="Whisper encoder (default: base)")

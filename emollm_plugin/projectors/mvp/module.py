@@ -27,6 +27,7 @@ output is differentiable with respect to X) and the output has the input's dtype
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -59,6 +60,7 @@ class MVPProjector(nn.Module):
         self.content_proj = _content_projection(self.mvp_config.content_proj, in_dim, out_dim)
         self.gcn = RelationGCN(in_dim, out_dim, self.mvp_config.gcn_layers)
         self.last_stats: dict[str, Any] = {}
+        self._warned_single_event = False
         cfg = self.mvp_config
         self.density_rule = DensityRule(cfg.delta, cfg.knn_self, cfg.distance_scale)
 
@@ -83,6 +85,14 @@ class MVPProjector(nn.Module):
         self._check_width(frames)
         cfg = self.mvp_config
         E = num_events(frames.shape[0], cfg.frames_per_event)
+        if E == 1 and not self._warned_single_event:
+            self._warned_single_event = True   # clips are sampled to a fixed frame count: once
+            warnings.warn(
+                f"MVP: a clip of {frames.shape[0]} frames is a single event "
+                f"(mvp_frames_per_event={cfg.frames_per_event}), so with this frame sampling "
+                "every clip is one event and the event clustering of eq. 7 never runs; sample "
+                f"more than {cfg.frames_per_event} frames per clip (--num_video_frames) or "
+                "lower --mvp_frames_per_event", stacklevel=2)
         rule = self.density_rule
         steps = multi_step_merge(frames, cfg.num_clusters, cfg.knn, rule)    # T x M_s x C each
         frame_vectors = frames.detach().float().mean(1)                      # (T, C)
