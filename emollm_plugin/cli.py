@@ -8,7 +8,7 @@ import sys
 COMMANDS = {
     "make-tiny": ("emollm_plugin.tiny", "build tiny random-initialised Llama/CLIP/Whisper models offline"),
     "bench": ("emollm_plugin.bench.cli", "EmoBench: build | validate | stats"),
-    "eval": ("emollm_plugin.eval.cli", "score | report (tables and plots) | export-questions"),
+    "eval": ("emollm_plugin.eval.cli", "score | report (tables, plots) | aggregate (runs: mean ± std) | export-questions"),
     "emoprompt": ("emollm_plugin.emoprompt.cli", "EmoPrompt exemplar bank: generate | validate"),
     "memory": ("emollm_plugin.train.memory", "GPU memory budget for a LoRA + ZeRO-2 run"),
     "doctor": ("emollm_plugin.doctor", "check the environment against the tested matrix"),

@@ -1,8 +1,10 @@
-"""``emollm eval score|report|export-questions``: score a LLaVA answers file against EmoBench
-questions, or write the questions for LLaVA's own ``model_vqa_loader``.
+"""``emollm eval score|report|aggregate|export-questions``: score a LLaVA answers file against
+EmoBench questions, aggregate the scores of several runs (seeds), or write the questions for
+LLaVA's own ``model_vqa_loader``.
 
     emollm eval score  --answers A.jsonl --questions Q.json [--out-json S.json] [--out-md S.md]
     emollm eval report --answers A.jsonl --questions Q.json --out DIR
+    emollm eval aggregate RUN_DIR... [--out DIR]
     emollm eval export-questions --questions Q.json --out Q.jsonl [--media-root DIR]
 """
 from __future__ import annotations
@@ -35,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--out-md", type=Path, help="write the Markdown report here")
     commands.choices["report"].add_argument("--out", required=True, type=Path,
                                             help="folder for scores and plots (created)")
+    aggregate = commands.add_parser(
+        "aggregate", help="mean ± sample std of every figure over runs (each RUN_DIR holds a scores.json)")
+    aggregate.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
+                           help="evaluation folder holding scores.json (or the scores.json itself)")
+    aggregate.add_argument("--out", type=Path, default=None,
+                           help="write aggregate.json, aggregate.md and aggregate.png here (created); "
+                                "default: print the Markdown only")
     export = commands.add_parser("export-questions",
                                  help="image records -> question JSONL for llava.eval.model_vqa_loader")
     export.add_argument("--questions", required=True, type=Path, help="EmoBench records (JSON list or JSONL)")
@@ -67,10 +76,26 @@ def _input_problems(scores: dict) -> list[str]:
             for listing, what in found if listing["count"]]
 
 
+def _aggregate(args: argparse.Namespace) -> int:
+    from .aggregate import AggregateInputError, aggregate, to_markdown as aggregate_markdown, write_aggregate
+    try:
+        result = aggregate(args.runs)
+    except AggregateInputError as err:
+        print(f"emollm eval: {err}", file=sys.stderr)
+        return 2
+    print(aggregate_markdown(result), end="")
+    if args.out is not None:
+        written = write_aggregate(result, args.out)
+        print(f"wrote {', '.join(path.name for path in written)} to {args.out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "export-questions":
         return _export_questions(args)
+    if args.command == "aggregate":
+        return _aggregate(args)
     for path in (args.answers, args.questions):
         if not path.is_file():
             print(f"emollm eval: {path} does not exist or is not a file", file=sys.stderr)
