@@ -10,3 +10,5 @@ IGNORE_INDEX = -100
 # Frames sampled uniformly from each clip. With MVP's 16 frames per event (MVPConfig) this gives
 # every clip 2 events, so eq. 7's event clustering runs; docs/mvp.md has the `emollm memory` cost.
 NUM_VIDEO_FRAMES = 32
+# model-config key: the conversation template training used (evaluation's default --conv-mode)
+CONV_MODE_CONFIG_KEY = "emollm_conv_mode"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,3 +312,29 @@ def test_bad_question_records_are_all_named(tmp_path):
     path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n")
     with pytest.raises(QuestionError, match="line 2 \\(id 'a'\\): repeats the id of line 1"):
         load_questions(path)
+
+
+def test_eval_asks_with_the_template_training_recorded_unless_told_otherwise(setup, tmp_path, monkeypatch):
+    import emollm_plugin.eval.infer as infer_module
+    from emollm_plugin.constants import CONV_MODE_CONFIG_KEY
+    config = json.loads((setup.ckpt / "config.json").read_text())
+    assert config[CONV_MODE_CONFIG_KEY] == "v1"  # the tiny run trained with --version v1
+    ckpt = tmp_path / setup.ckpt.name            # a copy whose record says llava_v1
+    shutil.copytree(setup.ckpt, ckpt)
+    (ckpt / "config.json").write_text(json.dumps({**config, CONV_MODE_CONFIG_KEY: "llava_v1"}))
+    used: list[str] = []
+    build_prompt = infer_module.build_prompt
+    monkeypatch.setattr(infer_module, "build_prompt",
+                        lambda record, conv_mode, *rest: used.append(conv_mode) or build_prompt(record, conv_mode, *rest))
+
+    def answer(*extra: str) -> set[str]:
+        used.clear()
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            code = infer_module.main(["--model-path", str(ckpt), "--model-base", str(setup.base),
+                                      "--question-file", str(setup.questions), "--media-root", str(setup.media),
+                                      "--answers-file", str(tmp_path / "a.jsonl"), *COMMON, "--limit", "1", *extra])
+        assert code == 0
+        return set(used)
+
+    assert answer() == {"llava_v1"}
+    assert answer("--conv-mode", "vicuna_v1") == {"vicuna_v1"}

@@ -9,6 +9,8 @@ It differs where EmoBench needs it to:
 
 - Records with an image, a video clip and/or audio (``questions.py`` builds the prompt training saw).
 - Batches, left-padded with an attention mask (``model.config.tokenizer_padding_side = "left"``).
+- The conversation template is the one training used, read from the checkpoint config
+  (``emollm_conv_mode``, written at training time); ``--conv-mode`` given explicitly wins.
 - Greedy by default (``--temperature 0``), and ``answer_id`` derives from the model and record
   ids, so the same run always writes the same bytes.
 - Lines are flushed after every batch. ``--resume`` keeps the answered ids, cuts a truncated last
@@ -34,10 +36,12 @@ from pathlib import Path
 from typing import Optional
 
 from ..configs import ConfigError
-from ..constants import NUM_VIDEO_FRAMES
+from ..constants import CONV_MODE_CONFIG_KEY, NUM_VIDEO_FRAMES
 from ..errors import EmoLLMError
 from ..records import AppendOnlyJsonl
 from .questions import QuestionError, build_prompt, load_questions, question_without_placeholders
+
+FALLBACK_CONV_MODE = "vicuna_v1"  # for checkpoints that record no template (trained before it was recorded)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -325,11 +329,12 @@ class Answerer:
         self.token_counts = token_counts_for(self.model)
         self.max_length = getattr(config, "tokenizer_model_max_length", None)
         self.use_start_end = bool(getattr(config, "mm_use_im_start_end", False))
-        self.conv_mode = args.conv_mode
+        self.conv_mode = resolve_conv_mode(args.conv_mode, getattr(config, CONV_MODE_CONFIG_KEY, None),
+                                           args.model_path)
         self.generation = generation_kwargs(args)
         from ..emoprompt.runtime import EmoPromptRuntime, is_emoprompt
         from .questions import conversation
-        if not is_emoprompt(conversation(args.conv_mode)):
+        if not is_emoprompt(conversation(self.conv_mode)):
             self.emoprompt = None
         else:
             self.emoprompt = emoprompt or EmoPromptRuntime.from_config(config, phase="eval")
@@ -350,6 +355,30 @@ class Answerer:
                         [p.audio for p in prepared], **self.generation)
 
 
+def checkpoint_conv_mode(model_path: str | Path) -> str | None:
+    """The template recorded in ``model_path/config.json`` at training time, or None."""
+    config = Path(model_path) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get(CONV_MODE_CONFIG_KEY)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def resolve_conv_mode(explicit: str | None, recorded: str | None, model_path: str | Path) -> str:
+    """An explicit ``--conv-mode`` wins; then the checkpoint's recorded template; then vicuna_v1,
+    with a note on stderr (the checkpoint predates the record)."""
+    if explicit:
+        return explicit
+    if recorded:
+        return recorded
+    print(f"emollm infer: note: {model_path} records no conversation template "
+          f"({CONV_MODE_CONFIG_KEY} in its config.json); using {FALLBACK_CONV_MODE}. Pass --conv-mode "
+          "with the training run's --version to choose.", file=sys.stderr)
+    return FALLBACK_CONV_MODE
+
+
 def run(args: argparse.Namespace) -> Summary:
     from tqdm import tqdm
 
@@ -359,6 +388,7 @@ def run(args: argparse.Namespace) -> Summary:
     register()  # the plugin's conversation templates exist from here on
     if args.batch_size < 1:
         raise InferInputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    args.conv_mode = resolve_conv_mode(args.conv_mode, checkpoint_conv_mode(args.model_path), args.model_path)
     try:
         conversation(args.conv_mode)
     except ValueError as err:
@@ -440,7 +470,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-path", "--model", dest="model_path", required=True,
                    help="checkpoint folder (LoRA adapter, projector or full)")
     p.add_argument("--model-base", default=None, help="the LLM a LoRA/projector checkpoint was trained on")
-    p.add_argument("--conv-mode", default="vicuna_v1", help="LLaVA conversation template (default: vicuna_v1)")
+    p.add_argument("--conv-mode", default=None,
+                   help="LLaVA conversation template (default: the one training used, recorded in the checkpoint "
+                        f"config; {FALLBACK_CONV_MODE} for checkpoints that record none)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default: 0)")
     p.add_argument("--top_p", "--top-p", dest="top_p", type=float, default=None, help="(default: None)")
     p.add_argument("--num-beams", "--num_beams", dest="num_beams", type=int, default=1, help="(default: 1)")

@@ -63,6 +63,7 @@ class EmoLlavaLlamaModel(LlavaLlamaModel):
     def initialize_vision_modules(self, model_args, fsdp=None):
         parts.write_projector_config(self.config, model_args)
         parts.write_emoprompt_config(self.config, model_args)
+        parts.write_conversation_config(self.config, model_args)
         if self._owner is not None and self.on_vision_modules_initialized is not None:
             self.on_vision_modules_initialized(self._owner())
         super().initialize_vision_modules(model_args, fsdp=fsdp)

@@ -8,6 +8,7 @@ built-in ones (``register()``), and the lookups here read the registries and the
 from __future__ import annotations
 
 from ..configs import TEMPLATE_NAME, AudioConfig, EmoPromptConfig
+from ..constants import CONV_MODE_CONFIG_KEY
 from ..registry import AUDIO_PROJECTORS, AUDIO_TOWERS, plugin_projector
 
 
@@ -25,6 +26,21 @@ def write_emoprompt_config(hf_config, model_args) -> None:
         config.require_bank("training")
     if config.bank is not None:
         config.write_to(hf_config)
+
+
+def write_conversation_config(hf_config, model_args) -> None:
+    """Record the template the training conversations are formatted with, so evaluation asks
+    questions the same way. LLaVA's ``train()`` has just made it ``default_conversation``:
+    ``conv_templates[--version]``, or vicuna_v1 for a version it does not know."""
+    import llava.conversation as conversation_lib
+    templates, current = conversation_lib.conv_templates, conversation_lib.default_conversation
+    version = getattr(model_args, "version", None)
+    if templates.get(version) is current:
+        name = version
+    else:  # v0, v0.5: LLaVA keeps the default template; record the name it is registered under
+        name = next((name for name, template in templates.items() if template is current), None)
+    if name is not None:
+        setattr(hf_config, CONV_MODE_CONFIG_KEY, name)
 
 
 def write_audio_config(hf_config, model_args) -> None:
