@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # the eval script end to end in subprocesses
 SCRIPT = Path(__file__).parent.parent / "scripts" / "eval_emobench.sh"
 BIN = Path(sys.executable).parent
 TABLE_HEADER = ("|  | Emo-C | Emo-O | Intention | Hate | Humor | Sarcasm | Overall (macro mean of tasks) "
-                "| Overall (micro, sample-weighted) |")
+                "| Overall (micro, sample-weighted) | Overall (paper-style) |")
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
@@ -43,7 +43,7 @@ def test_script_prints_the_table_and_leaves_answers_scores_and_plots(evaluated):
     assert proc.stdout.endswith(markdown)  # the score step printed the report
     lines = markdown.splitlines()
     row = lines[lines.index(TABLE_HEADER) + 2]
-    assert row.startswith("| Accuracy (%) | ") and row.count("|") == 10
+    assert row.startswith("| Accuracy (%) | ") and row.count("|") == 11
     assert [r["question_id"] for r in read_jsonl(out / "answers.jsonl")] == setup.good_ids
     skipped = read_jsonl(out / "answers.jsonl.skipped.jsonl")
     assert {s["question_id"] for s in skipped} == {setup.corrupt_id, setup.missing_id}
@@ -65,3 +65,28 @@ def test_script_without_a_checkpoint_prints_its_usage():
 def test_script_names_a_missing_input(tmp_path):
     proc = _run([str(tmp_path / "no-such-ckpt")], TEST_FILE=str(tmp_path / "t.json"))
     assert proc.returncode == 2 and f"{tmp_path / 'no-such-ckpt'} does not exist" in proc.stderr
+
+
+@pytest.mark.slow
+def test_seeds_evaluate_each_seed_checkpoint_then_aggregate(tiny_models, tmp_path_factory, tmp_path):
+    setup = eval_setup(tiny_models, tmp_path_factory)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for seed in (1, 2):  # finetune_emo_lora.sh's SEEDS naming: ${OUTPUT_DIR}-seed${SEED}
+        (runs / f"{setup.ckpt.name}-seed{seed}").symlink_to(setup.ckpt, target_is_directory=True)
+    out = tmp_path / "eval"
+    common = dict(TEST_FILE=str(setup.questions), MEDIA_ROOT=str(setup.media), OUT_DIR=str(out), BATCH_SIZE="4",
+                  MAX_NEW_TOKENS="6", NUM_VIDEO_FRAMES="4", INFER_ARGS="--limit 4")
+    missing = _run([str(runs / setup.ckpt.name), str(setup.base)], SEEDS="1 2 3", **common)
+    assert missing.returncode == 2 and f"{setup.ckpt.name}-seed3 does not exist" in missing.stderr
+    proc = _run([str(runs / setup.ckpt.name), str(setup.base)], SEEDS="1 2", **common)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    per_seed = [json.loads((tmp_path / f"eval-seed{seed}" / "scores.json").read_text()) for seed in (1, 2)]
+    result = json.loads((out / "aggregate" / "aggregate.json").read_text())
+    assert result["runs"] == [str(tmp_path / f"eval-seed{seed}" / "scores.json") for seed in (1, 2)]
+    accuracy = result["figures"]["tasks.emotion_open.accuracy"]
+    assert accuracy["values"] == [s["tasks"]["emotion_open"]["accuracy"] for s in per_seed]
+    assert accuracy["std"] == 0.0  # the same checkpoint twice, greedy: identical answers
+    assert (out / "aggregate" / "aggregate.md").read_text() in proc.stdout
+    with Image.open(out / "aggregate" / "aggregate.png") as image:
+        assert image.format == "PNG"
