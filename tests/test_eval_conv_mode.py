@@ -57,3 +57,24 @@ def test_the_record_is_read_from_the_checkpoint_config(tmp_path):
     assert checkpoint_conv_mode(tmp_path) is None                       # trained before the record
     (tmp_path / "config.json").write_text(json.dumps({CONV_MODE_CONFIG_KEY: "emoprompt_v1"}))
     assert checkpoint_conv_mode(tmp_path) == "emoprompt_v1"
+
+
+def test_the_server_asks_free_questions_with_the_plain_template_of_an_emoprompt_checkpoint(tmp_path, monkeypatch):
+    """EmoPrompt's exemplar needs a task; the server's free questions have none."""
+    import argparse
+
+    from emollm_plugin.apps import engine
+    seen = []
+    monkeypatch.setattr(engine.infer, "Answerer", lambda args: seen.append(args.conv_mode))
+    (tmp_path / "config.json").write_text(json.dumps({CONV_MODE_CONFIG_KEY: "emoprompt_v1"}))
+
+    def start(conv_mode):
+        args = argparse.Namespace(conv_mode=conv_mode, model_path=str(tmp_path), media_root=None,
+                                  model_id="m", max_new_tokens=8)
+        engine.Engine(args)
+        return seen.pop()
+
+    assert start(None) == "vicuna_v1"
+    assert start("llava_v1") == "llava_v1"
+    (tmp_path / "config.json").write_text(json.dumps({CONV_MODE_CONFIG_KEY: "v1"}))
+    assert start(None) is None  # resolved by the Answerer from the checkpoint config: v1

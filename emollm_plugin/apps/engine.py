@@ -52,6 +52,8 @@ class Engine:
         if args.conv_mode == TEMPLATE_NAME:
             raise infer.InferInputError("--conv-mode emoprompt_v1 needs a task for its worked example; the server "
                                         "answers free questions: use the checkpoint's plain template (vicuna_v1)")
+        if args.conv_mode is None and infer.checkpoint_conv_mode(args.model_path) == TEMPLATE_NAME:
+            args.conv_mode = "vicuna_v1"  # trained with EmoPrompt: free questions have no task for an exemplar
         args.media_root = args.media_root or Path(".")
         self.answerer = infer.Answerer(args)
         self.model_id = args.model_id or infer.model_id_for(args.model_path)
