@@ -25,7 +25,8 @@ def _write_mvp_config(hf_config, model_args) -> None:
 
 def _build_whisper_tower(hf_config):
     from .audio.tower import WhisperAudioTower
-    return WhisperAudioTower(AudioConfig.from_model_config(hf_config).tower, frozen=True)
+    config = AudioConfig.from_model_config(hf_config)
+    return WhisperAudioTower(config.tower, frozen=True, window=config.window)
 
 
 def _build_audio_projector(hf_config):

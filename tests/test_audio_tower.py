@@ -38,7 +38,7 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tower(checkpoint):
-    return WhisperAudioTower(checkpoint)
+    return WhisperAudioTower(checkpoint, window="trimmed")
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_frozen_tower_has_no_gradients(tower):
 
 
 def test_unfrozen_tower_trains(checkpoint):
-    tower = WhisperAudioTower(checkpoint, frozen=False)
+    tower = WhisperAudioTower(checkpoint, frozen=False, window="trimmed")
     out = tower([log_mel_trimmed(synth.tone(0.3))])[0]
     out.square().mean().backward()
     grads = [p.grad for p in tower.parameters()]
@@ -178,7 +178,7 @@ def test_unfrozen_tower_trains(checkpoint):
 
 
 def test_delay_load_reads_dims_first_and_weights_on_load_model(checkpoint, tower):
-    delayed = WhisperAudioTower(checkpoint, delay_load=True)
+    delayed = WhisperAudioTower(checkpoint, delay_load=True, window="trimmed")
     assert not delayed.is_loaded and delayed.hidden_size == 64 and list(delayed.parameters()) == []
     mel = log_mel_trimmed(synth.tone(0.2))
     with pytest.raises(RuntimeError, match="load_model"):
@@ -188,7 +188,7 @@ def test_delay_load_reads_dims_first_and_weights_on_load_model(checkpoint, tower
 
 
 def test_bfloat16_tower_stays_close(checkpoint, tower):
-    low = WhisperAudioTower(checkpoint).to(torch.bfloat16)
+    low = WhisperAudioTower(checkpoint, window="trimmed").to(torch.bfloat16)
     mel = log_mel_trimmed(noise(1.0))
     out = low([mel])[0]
     assert out.dtype == torch.bfloat16

@@ -46,11 +46,22 @@ def num_mel_frames(num_samples: int) -> int:
     return min(MAX_FRAMES, 2 * math.ceil(num_samples / (2 * HOP_LENGTH)))
 
 
-def log_mel_trimmed(samples: np.ndarray | torch.Tensor, n_mels: int = 80) -> torch.Tensor:
+def covered_mel_frames(num_samples: int) -> int:
+    """Frames of Whisper's padded log-mel whose STFT window touches a clip of ``num_samples``
+    samples: min(3000, T + 2) (frame t spans samples 160 t - 200 .. 160 t + 199, and 160 T >= n)."""
+    return min(MAX_FRAMES, num_mel_frames(num_samples) + 2)
+
+
+def log_mel_trimmed(samples: np.ndarray | torch.Tensor, n_mels: int = 80,
+                    covered: bool = False) -> torch.Tensor:
     """Whisper log-mel features of 16 kHz mono ``samples`` (shape ``(n,)``), unpadded.
 
     Returns a float32 tensor ``n_mels x T`` (module doc), on the samples' device for a tensor input.
     ``n_mels``: 80 (Whisper tiny .. large-v2) or 128 (large-v3) (default: 80).
+    ``covered``: return the ``covered_mel_frames(n)`` = min(3000, T + 2) frames whose STFT window
+    touches the clip instead of T (default: False). Every later frame of M_full sees only the zero
+    padding and holds the silence floor, so these frames determine M_full entirely; this is what
+    ``WhisperAudioTower(window="padded")`` takes.
     """
     from whisper.audio import log_mel_spectrogram
 
@@ -69,15 +80,18 @@ def log_mel_trimmed(samples: np.ndarray | torch.Tensor, n_mels: int = 80) -> tor
         warnings.warn(f"audio of {audio.numel() / SAMPLE_RATE:.1f} s cut to Whisper's 30 s window",
                       stacklevel=2)
         audio = audio[:MAX_SAMPLES]
-    frames = num_mel_frames(audio.numel())
+    frames = (covered_mel_frames if covered else num_mel_frames)(audio.numel())
     padded_length = min(MAX_SAMPLES, frames * HOP_LENGTH + N_FFT)
     mel = log_mel_spectrogram(audio, n_mels=n_mels, padding=padded_length - audio.numel())
     return mel[:, :frames].contiguous()
 
 
-def log_mel_for(n_mels: int | None):
-    """``waveform -> n_mels x T`` log-mel for an audio tower with ``n_mels`` bins, as
+def log_mel_for(n_mels: int | None, window: str):
+    """``waveform -> n_mels x T`` log-mel for an audio tower with ``n_mels`` bins and encoder
+    ``window`` (``"trimmed"``: T frames; ``"padded"``: the covered frames), as
     ``media.reader.MediaReader`` takes it (None: the model has no audio tower)."""
     if n_mels is None:
         return None
-    return functools.partial(log_mel_trimmed, n_mels=n_mels)
+    if window not in ("padded", "trimmed"):
+        raise ValueError(f"unknown audio window {window!r}; use 'padded' or 'trimmed'")
+    return functools.partial(log_mel_trimmed, n_mels=n_mels, covered=window == "padded")

@@ -1,34 +1,42 @@
-"""The Whisper audio encoder as an audio tower whose cost follows each clip's real length.
+"""The Whisper audio encoder as an audio tower, on the standard 30 s window or on the clip alone.
 
 openai-whisper's ``AudioEncoder.forward`` asserts exactly 3000 mel frames (30 s). This tower runs
 the same submodules (``conv1``, ``conv2``, ``blocks``, ``ln_post``) with its own forward, so
-nothing in whisper is patched: for clip i with T_i mel frames (``audio.mel.log_mel_trimmed``)
+nothing in whisper is patched. For clip i with mel ``X_i`` (n_mels x T_i, ``audio.mel``):
 
-    X_i = mel_i                                                  n_mels x T_i
-    H_i = GELU(conv2(GELU(conv1(X_i))))^T + P[:T_i / 2]          T_i/2 x d   (P: the checkpoint's
-                                                                              sinusoid table, sliced)
-    H_i = block_L(... block_1(H_i))                              T_i/2 x d
-    out_i = LN_post(H_i)                                         T_i/2 x d
+    X_i' = X_i, or X_i padded to 3000 frames (window "padded", see below)    n_mels x F
+    H_i = GELU(conv2(GELU(conv1(X_i'))))^T + P[:F / 2]           F/2 x d   (P: the checkpoint's
+                                                                          sinusoid table)
+    H_i = block_L(... block_1(H_i))                              F/2 x d
+    out_i = LN_post(H_i)[:T_i / 2]                               T_i/2 x d
 
 with each block  H <- H + Attn(LN(H)),  H <- H + MLP(LN(H)),
 Attn = softmax(Q K^T / sqrt(d_head)) V per head, LayerNorm computed in float32 (as whisper's is,
 but also when the tower's weights were cast to bf16/fp16 with the rest of the model).
 
-This equals whisper's own encoder run on a T_i-frame input with a T_i/2-row positional table (the
-reference in tests/test_audio_tower.py). It is NOT equal to the padded 30 s encode on the covered
-frames: there, attention also sees the silence that pads the clip to 30 s (for a 30 s clip the
-two are equal). The test and benchmarks/bench_whisper_trim.py measure that gap; with random
-Whisper-base-sized weights on a 3 s clip it is a relative L2 error of about 0.67 (mean cosine
-0.78), shrinking as clips get longer. Real Whisper weights were not available offline to measure.
-A projector trained on trimmed features sees the same features at training and inference.
+``window="padded"`` (the standard use: Whisper was trained only on 30 s windows) gives exactly
+openai-whisper's encoder output ``AudioEncoder(log_mel_spectrogram(pad_or_trim(x)))`` on the
+positions the clip covers. It takes ``log_mel_trimmed(x, covered=True)``, the T_i = min(3000,
+T + 2) frames whose STFT window touches the clip; every later frame of whisper's padded log-mel
+holds the same silence value, ``max(max(X_i) - 2, -1.5)`` (a zero frame is log10(1e-10) = -10
+before whisper's clamp to max - 8 and its (L + 4) / 4 scaling), which this tower writes back
+before encoding 3000 frames. A test checks the output against whisper's own encoder.
 
-Batching clips of different lengths: Whisper has no attention mask, so padding would change the
-outputs; this forward pads the mels on the right with zeros to the longest clip and masks the
-padded key positions in every attention layer. That is exact, not an approximation: conv1
-(kernel 3, padding 1) sees a zero frame after T_i either way; conv2 (kernel 3, stride 2,
-padding 1) computes its position j < T_i/2 from conv1 frames 2j-1 .. 2j+1 <= T_i - 1 only
-(T_i even); masked keys get zero weight; LayerNorm and MLP act per position. One batched call
-costs B x max(T_i) frames; a test checks the batch against clip-by-clip runs.
+``window="trimmed"`` (a fast path: about 10x cheaper for a 3 s clip) encodes only the clip's
+T_i = T frames (``log_mel_trimmed(x)``) with the positional table sliced to T_i / 2 rows. That
+equals whisper's encoder run on a T_i-frame input (tests/test_audio_tower.py), NOT the padded
+encode: there, attention also sees the silence that pads the clip to 30 s. With random
+Whisper-base-sized weights on a 3 s clip the gap is a relative L2 error of about 0.67 (mean
+cosine 0.78, benchmarks/bench_whisper_trim.py), shrinking as clips get longer; real Whisper
+weights were not available offline to measure.
+
+Batching trimmed clips of different lengths: Whisper has no attention mask, so padding would
+change the outputs; the trimmed forward pads the mels on the right with zeros to the longest clip
+and masks the padded key positions in every attention layer. That is exact, not an
+approximation: conv1 (kernel 3, padding 1) sees a zero frame after T_i either way; conv2 (kernel
+3, stride 2, padding 1) computes its position j < T_i/2 from conv1 frames 2j-1 .. 2j+1 <= T_i - 1
+only (T_i even); masked keys get zero weight; LayerNorm and MLP act per position. One batched
+call costs B x max(T_i) frames; a test checks the batch against clip-by-clip runs.
 """
 from __future__ import annotations
 
@@ -39,7 +47,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..configs import AudioConfig
+
 ENCODER_PREFIX = "encoder."
+SILENCE_FLOOR = -1.5  # (log10(1e-10) + 4) / 4: whisper's log-mel of a zero frame before the clamp
+WINDOWS = ("padded", "trimmed")
 
 
 class WhisperAudioTower(nn.Module):
@@ -51,15 +63,22 @@ class WhisperAudioTower(nn.Module):
         frozen: no gradients and no stored activations (default: True).
         delay_load: read only ``dims`` now and the weights on ``load_model()``, as LLaVA's
             ``CLIPVisionTower`` does when a model is built under ``init_empty_weights`` (default: False).
+        window: ``"padded"`` (Whisper's 30 s window) or ``"trimmed"`` (the clip only); the
+            mels must come from ``audio.mel.log_mel_for(n_mels, window)`` (module doc)
+            (default: ``AudioConfig``'s).
 
     ``forward(mels)`` takes a list of ``n_mels x T_i`` tensors (T_i even, 2 <= T_i <= 2 n_audio_ctx)
     and returns a list of ``T_i/2 x hidden_size`` tensors (module doc).
     """
 
-    def __init__(self, checkpoint_path: str | Path, frozen: bool = True, delay_load: bool = False):
+    def __init__(self, checkpoint_path: str | Path, frozen: bool = True, delay_load: bool = False,
+                 window: str = AudioConfig.window):
         super().__init__()
+        if window not in WINDOWS:
+            raise ValueError(f"unknown audio window {window!r}; use one of {list(WINDOWS)}")
         self.checkpoint_path = str(checkpoint_path)
         self.frozen = frozen
+        self.window = window
         self.encoder: nn.Module | None = None
         if delay_load:
             self.dims, _ = _read_checkpoint(self.checkpoint_path)  # mmap: weights stay on disk
@@ -94,14 +113,18 @@ class WhisperAudioTower(nn.Module):
         encoder = self._loaded()
         lengths = self._check_mels(mels)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            batch = mels[0].new_zeros(len(mels), self.n_mels, max(lengths))
+            padded = self.window == "padded"
+            batch = mels[0].new_zeros(len(mels), self.n_mels,
+                                      self.max_frames if padded else max(lengths))
             for i, mel in enumerate(mels):
+                if padded:  # whisper's log-mel of the zero padding (module doc)
+                    batch[i].fill_(max(float(mel.detach().max()) - 2.0, SILENCE_FLOOR))
                 batch[i, :, : lengths[i]] = mel
-            x = batch.to(device=self.device, dtype=self.dtype)  # B x n_mels x T
+            x = batch.to(device=self.device, dtype=self.dtype)  # B x n_mels x F
             x = F.gelu(encoder.conv1(x))
-            x = F.gelu(encoder.conv2(x)).permute(0, 2, 1)  # B x S x d, S = T/2
+            x = F.gelu(encoder.conv2(x)).permute(0, 2, 1)  # B x S x d, S = F/2
             x = (x + encoder.positional_embedding[: x.shape[1]]).to(x.dtype)
-            mask = _key_mask([t // 2 for t in lengths], x.shape[1], x.device)
+            mask = None if padded else _key_mask([t // 2 for t in lengths], x.shape[1], x.device)
             for block in encoder.blocks:
                 x = x + _self_attention(block.attn, _layer_norm(block.attn_ln, x), mask)
                 x = x + block.mlp(_layer_norm(block.mlp_ln, x))
@@ -115,11 +138,11 @@ class WhisperAudioTower(nn.Module):
         for i, mel in enumerate(mels):
             if mel.ndim != 2 or mel.shape[0] != self.n_mels:
                 raise ValueError(f"mels[{i}] has shape {tuple(mel.shape)}; expected "
-                                 f"{self.n_mels} x T (emollm_plugin.audio.mel.log_mel_trimmed)")
+                                 f"{self.n_mels} x T (emollm_plugin.audio.mel.log_mel_for)")
             frames = mel.shape[1]
             if frames < 2 or frames % 2 or frames > self.max_frames:
                 raise ValueError(f"mels[{i}] has {frames} frames; T must be even and in "
-                                 f"[2, {self.max_frames}] (log_mel_trimmed gives such T)")
+                                 f"[2, {self.max_frames}] (audio.mel.log_mel_for gives such T)")
             lengths.append(frames)
         return lengths
 
@@ -151,7 +174,7 @@ class WhisperAudioTower(nn.Module):
         return self._loaded().conv1.weight.device
 
     def extra_repr(self) -> str:
-        return f"checkpoint_path={self.checkpoint_path!r}, frozen={self.frozen}"
+        return f"checkpoint_path={self.checkpoint_path!r}, frozen={self.frozen}, window={self.window!r}"
 
 
 def _layer_norm(norm: nn.LayerNorm, x: Tensor) -> Tensor:

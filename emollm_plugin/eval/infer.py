@@ -151,13 +151,14 @@ class MediaLoader:
     model_config: object
     num_video_frames: int = NUM_VIDEO_FRAMES  # (default: the training default)
     n_mels: Optional[int] = None  # None: the model has no audio tower
+    audio_window: Optional[str] = None  # the audio tower's window (None: no audio tower)
 
     def __post_init__(self):
         from ..audio.mel import log_mel_for
         from ..media.reader import MediaReader
         self.aspect_ratio = getattr(self.model_config, "image_aspect_ratio", "square")
         self.reader = MediaReader(self.root, self.image_processor, self.aspect_ratio, self.num_video_frames,
-                                  log_mel_for(self.n_mels))
+                                  log_mel_for(self.n_mels, self.audio_window))
 
     def load(self, record: dict):
         from ..media.errors import MediaError
@@ -325,7 +326,8 @@ class Answerer:
         config = self.model.config
         tower = getattr(self.model.get_model(), "get_audio_tower", lambda: None)()
         self.media = MediaLoader(Path(args.media_root or Path(args.question_file).parent / "media"), processor,
-                                 config, args.num_video_frames, getattr(tower, "n_mels", None))
+                                 config, args.num_video_frames, getattr(tower, "n_mels", None),
+                                 getattr(tower, "window", None))
         self.token_counts = token_counts_for(self.model)
         self.max_length = getattr(config, "tokenizer_model_max_length", None)
         self.use_start_end = bool(getattr(config, "mm_use_im_start_end", False))

@@ -46,9 +46,10 @@ def load_training_records(path: str | os.PathLike) -> list[dict]:
 
 class EmoSupervisedDataset(Dataset):
     def __init__(self, data_path: str, tokenizer, data_args, token_counts: Optional[MediaTokenCounts] = None,
-                 n_mels: Optional[int] = None, emoprompt=None):
+                 n_mels: Optional[int] = None, emoprompt=None, audio_window: Optional[str] = None):
         """emoprompt: an ``EmoPromptRuntime`` when training with ``--version emoprompt_v1``: each
-        record's system prompt then carries a worked exemplar (never the record itself)."""
+        record's system prompt then carries a worked exemplar (never the record itself).
+        n_mels, audio_window: the audio tower's (``WhisperAudioTower``); None without one."""
         self.records = load_training_records(data_path)
         self.emoprompt = emoprompt
         self.data_path = data_path
@@ -57,7 +58,7 @@ class EmoSupervisedDataset(Dataset):
         self.token_counts = token_counts
         self.media = MediaReader(Path(getattr(data_args, "image_folder", None) or "."), data_args.image_processor,
                                  getattr(data_args, "image_aspect_ratio", "square"),
-                                 getattr(data_args, "num_video_frames", NUM_VIDEO_FRAMES), log_mel_for(n_mels))
+                                 getattr(data_args, "num_video_frames", NUM_VIDEO_FRAMES), log_mel_for(n_mels, audio_window))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -160,5 +161,6 @@ def make_emo_data_module(tokenizer, data_args, model) -> dict:
     emoprompt = (EmoPromptRuntime.from_config(model.config, phase="train")
                  if is_emoprompt(conversation_lib.default_conversation) else None)
     dataset = EmoSupervisedDataset(data_args.data_path, tokenizer, data_args, token_counts=token_counts_for(model),
-                                   n_mels=getattr(tower, "n_mels", None), emoprompt=emoprompt)
+                                   n_mels=getattr(tower, "n_mels", None), emoprompt=emoprompt,
+                                   audio_window=getattr(tower, "window", None))
     return dict(train_dataset=dataset, eval_dataset=None, data_collator=EmoDataCollator(tokenizer))
