@@ -54,7 +54,7 @@ class Engine:
                                         "answers free questions: use the checkpoint's plain template (vicuna_v1)")
         if args.conv_mode is None and infer.checkpoint_conv_mode(args.model_path) == TEMPLATE_NAME:
             args.conv_mode = "vicuna_v1"  # trained with EmoPrompt: free questions have no task for an exemplar
-        args.media_root = args.media_root or Path(".")
+        args.media_root = getattr(args, "media_root", None) or Path(".")
         self.answerer = infer.Answerer(args)
         self.model_id = args.model_id or infer.model_id_for(args.model_path)
         self.default_max_tokens = args.max_new_tokens
@@ -64,11 +64,13 @@ class Engine:
         return self.answerer.media.n_mels is not None
 
     def prepare(self, question: str, media: dict[str, Path], max_tokens: Optional[int] = None,
-                temperature: float = 0.0, top_p: Optional[float] = None) -> Job:
-        """``media``: kind (image | video | audio) -> file. Raises infer.Unanswerable."""
+                temperature: float = 0.0, top_p: Optional[float] = None, task: Optional[str] = None,
+                exemplars=None) -> Job:
+        """``media``: kind (image | video | audio) -> file; ``exemplars`` (with ``task``): ask with
+        an EmoPrompt worked example (``predict.RandomExemplars``). Raises infer.Unanswerable."""
         roots = {kind: path.parent for kind, path in media.items()}
-        record = record_for(f"req-{uuid.uuid4().hex}", {k: p.name for k, p in media.items()}, question, None)
-        prepared = self.answerer.prepare(record, RequestMedia(self.answerer.media, roots))
+        record = record_for(f"req-{uuid.uuid4().hex}", {k: p.name for k, p in media.items()}, question, task)
+        prepared = self.answerer.prepare(record, RequestMedia(self.answerer.media, roots), exemplars)
         generation = dict(do_sample=temperature > 0, num_beams=1,
                           max_new_tokens=max_tokens or self.default_max_tokens)
         if temperature > 0:
