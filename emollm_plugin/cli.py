@@ -14,6 +14,7 @@ COMMANDS = {
     "doctor": ("emollm_plugin.doctor", "check the environment against the tested matrix"),
     "predict": ("emollm_plugin.apps.predict", "answer questions about your own images, clips and recordings"),
     "serve": ("emollm_plugin.apps.serve", "OpenAI-compatible HTTP API (chat completions with image, video, audio)"),
+    "demo-ui": ("emollm_plugin.apps.demo_ui", "Gradio page: upload an image or clip, ask, see answer and reasoning"),
 }
 
 

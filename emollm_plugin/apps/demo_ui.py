@@ -1,0 +1,159 @@
+"""``emollm demo-ui``: a Gradio page to ask a checkpoint about an uploaded image or clip.
+
+    emollm demo-ui --model CKPT [--model-base BASE] [--host 127.0.0.1] [--port 7860]
+                   [--exemplar-bank BANK] [--example FILE --example-task TASK]
+
+Upload an image or a clip (its sound track is the audio when the model has an audio tower), pick a
+task preset (EmoBench's wording, as ``emollm predict``) or type a question, tick "explain" for the
+reasoning before the answer (an EmoPrompt worked example in the system prompt), and read the
+answer, the reasoning and the label the scorer's parser finds. ``--example`` prefills the page
+with a file and its answer, computed at start-up (a page that opens showing an answer).
+The same ``Engine`` as ``emollm serve`` answers (``eval/infer.py``'s loading, media and generate).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from html import escape
+from pathlib import Path
+from typing import Optional
+
+from ..bench.labels import TASKS
+from ..eval import infer
+from .inputs import media_kind
+from .prompts import PromptError, Question, split_explained
+
+FREE = "free question"
+DEFAULT_TASK = "emotion_open"
+
+
+def mvp_picture(engine, media: Path, kind: str) -> Optional[str]:
+    """INTEGRATION POINT (issue 14 item 4): the MVP picture comes from ``emollm mvp show``
+    (``emollm_plugin/apps/mvp_show.py``, built by the mvp work), which is not in this tree yet.
+    Until it is wired here the page shows no picture and says so; nothing is drawn in its place."""
+    return None
+
+
+class DemoAnswerer:
+    """One question at a time on the loaded engine (the page's queue has one worker)."""
+
+    def __init__(self, engine, exemplar_bank: Optional[str] = None, seed: int = 0):
+        from .predict import RandomExemplars
+        self.engine = engine
+        self.exemplars = RandomExemplars(exemplar_bank, seed) if exemplar_bank else None
+        self.lock = threading.Lock()
+
+    def __call__(self, image: Optional[str], video, task: str, question: str, explain: bool):
+        """(answer, reasoning, parsed label, the answer and question as HTML) for the page."""
+        import gradio as gr
+
+        from ..bench.answers import parse_answer
+        from .media_limits import has_sound
+        from .openai_request import MediaPart
+
+        path = image or video
+        if not path:
+            raise gr.Error("Upload an image or a clip first.")
+        kind = "image" if image else "video"
+        if media_kind(Path(path)) not in (kind, None):
+            kind = media_kind(Path(path))
+        if explain and self.exemplars is None:
+            raise gr.Error("Explain needs an EmoPrompt exemplar bank: start the demo with --exemplar-bank BANK.")
+        try:
+            asked = Question(None if task == FREE else task, question.strip() or None, None, explain)
+        except PromptError as err:
+            raise gr.Error(str(err)) from None
+        media = {kind: Path(path)}
+        if kind == "video" and self.engine.audio_tower and has_sound(MediaPart("video", Path(path), "upload", "clip")):
+            media["audio"] = Path(path)
+        try:
+            with self.lock:
+                job = self.engine.prepare(asked.text(kind), media, task=asked.task,
+                                          exemplars=self.exemplars if explain else None)
+                reply = self.engine.run_batch([job])[0]
+        except infer.Unanswerable as err:
+            raise gr.Error(str(err)) from None
+        reasoning, answer = split_explained(reply.text) if explain else (None, reply.text)
+        label = ""
+        if asked.task is not None:
+            parsed = parse_answer(reply.text, asked.task, asked.label_set)
+            label = f"{parsed.label} ({parsed.status})" if parsed.label else parsed.status
+        heard = " with its sound track" if "audio" in media else ""
+        shown = (f'<div id="emollm-answer-shown"><b>Answer:</b> <span class="emollm-answer-text">{escape(answer)}'
+                 f'</span></div><p>Asked about the {kind}{heard}: {escape(asked.text(kind))}</p>')
+        return answer, reasoning or "", label, shown
+
+
+def build_demo(answerer: DemoAnswerer, example: Optional[Path] = None, example_task: str = DEFAULT_TASK):
+    import gradio as gr
+
+    example_kind = media_kind(example) if example else None
+    shown_first = ("", "", "", "")
+    if example is not None:  # answered before the page is served: it opens with the answer on it
+        media = (str(example), None) if example_kind == "image" else (None, str(example))
+        shown_first = answerer(*media, example_task, "", False)
+    with gr.Blocks(title="EmoLLM", analytics_enabled=False) as demo:
+        gr.Markdown(f"# EmoLLM\nModel `{answerer.engine.model_id}`. Upload an image or a clip, pick a task or "
+                    "type a question.")
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(type="filepath", label="Image", sources=["upload"],
+                                 value=str(example) if example_kind == "image" else None)
+                video = gr.Video(label="Clip (its sound track is used)", sources=["upload"],
+                                 value=str(example) if example_kind == "video" else None)
+                task = gr.Dropdown([*TASKS, FREE], value=example_task, label="Task")
+                question = gr.Textbox(label="Question (optional with a task: replaces EmoBench's wording)")
+                explain = gr.Checkbox(label="Explain (reasoning before the answer)", value=False,
+                                      interactive=answerer.exemplars is not None)
+                ask = gr.Button("Ask", variant="primary")
+            with gr.Column():
+                answer = gr.Textbox(shown_first[0], label="Answer", elem_id="emollm-answer")
+                reasoning = gr.Textbox(shown_first[1], label="Reasoning", lines=4)
+                label = gr.Textbox(shown_first[2], label="Label found by the scorer's parser")
+                shown = gr.HTML(shown_first[3])
+                gr.Markdown("MVP picture: not available in this build (comes with `emollm mvp show`).")
+        inputs, outputs = [image, video, task, question, explain], [answer, reasoning, label, shown]
+        ask.click(answerer, inputs, outputs, api_name="answer")
+    return demo
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emollm demo-ui", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    infer.add_model_arguments(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="(default: 7860)")
+    p.add_argument("--exemplar-bank", type=Path, default=None,
+                   help="EmoPrompt bank for 'explain' (default: the checkpoint config's emoprompt_bank; "
+                        "without one, explain is off)")
+    p.add_argument("--example", type=Path, default=None, help="an image or clip to show, answered when the page opens")
+    p.add_argument("--example-task", choices=[*TASKS, FREE], default=DEFAULT_TASK, help="(default: %(default)s)")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from .engine import Engine
+    from .inputs import InputError
+    from .predict import exemplar_bank
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.example is not None and (not args.example.is_file() or media_kind(args.example) not in ("image", "video")):
+            raise InputError(f"--example {args.example}: not an image or video file")
+        try:
+            bank = exemplar_bank(args)
+        except InputError:
+            bank = None
+        engine = Engine(args)
+    except (ValueError, infer.InferInputError) as err:
+        print(f"emollm demo-ui: {err}", file=sys.stderr)
+        return 2
+    demo = build_demo(DemoAnswerer(engine, bank, args.seed), args.example, args.example_task)
+    demo.queue(default_concurrency_limit=1, max_size=16)
+    print(f"emollm demo-ui: {engine.model_id} on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
+                allowed_paths=[str(args.example.resolve().parent)] if args.example else None)
+    return 0
