@@ -22,6 +22,16 @@ PY=python
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 EXTRAS="${EMOLLM_EXTRAS:-train,audio,dev,serve,demo}"
 
+# The web demo's browser test (tests/test_apps_demo_ui.py) drives Debian's chromium headless.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[install] chromium (Debian package) for the demo page's headless-browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "[install] note: no chromium; tests/test_apps_demo_ui.py needs it (apt-get install chromium)" >&2
+  fi
+fi
+
 STAMP="$VIRTUAL_ENV/.emollm-install-stamp"
 WANT="$(cat setup.cfg scripts/install.sh | sha256sum | cut -d' ' -f1) $TORCH_SPEC $EXTRAS"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
