@@ -115,3 +115,33 @@ def test_quantized_loading_is_refused_on_cpu(setup, tmp_path, flag):
                            "--out", str(tmp_path / "a.jsonl"), "--task", "hate")
     assert code == 2 and "needs CUDA" in err and "bitsandbytes" in err
     assert not (tmp_path / "a.jsonl").exists()
+
+
+def test_checkpoint_trained_with_emoprompt_gets_exemplars_for_presets_and_plain_template_for_free(setup, tmp_path):
+    """A checkpoint whose config records emoprompt_v1: task presets are asked with an exemplar
+    (chosen by item id: your media have no gold label to exclude), a free question without one."""
+    import shutil
+
+    from emollm_plugin.emoprompt.bank import example_bank_path
+    from emollm_plugin.eval.infer import CONV_MODE_CONFIG_KEY
+    ckpt = tmp_path / "emollm-llava-lora-emoprompt"
+    shutil.copytree(setup.ckpt, ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    config.update({CONV_MODE_CONFIG_KEY: "emoprompt_v1", "emoprompt_bank": str(example_bank_path())})
+    (ckpt / "config.json").write_text(json.dumps(config))
+    args = ["--model", str(ckpt), *setup.model_args[2:], str(setup.image())]
+    code, _, err = predict(*args, "--out", str(tmp_path / "preset.jsonl"), "--task", "emotion_open")
+    assert code == 0, err
+    code, _, err = predict(*args, "--out", str(tmp_path / "free.jsonl"), "--prompt", "Describe the image.")
+    assert code == 0, err
+    assert rows(tmp_path / "free.jsonl")[0]["prompt"] == "Describe the image."
+    from argparse import Namespace
+
+    from emollm_plugin.apps.predict import _uses_exemplars
+    from emollm_plugin.apps.prompts import Question
+    preset = Namespace(model_path=str(ckpt), explain=False, conv_mode=None)
+    assert _uses_exemplars(preset, Question("emotion_open")) and preset.conv_mode == "emoprompt_v1"
+    free = Namespace(model_path=str(ckpt), explain=False, conv_mode=None)
+    assert not _uses_exemplars(free, Question(prompt="Describe.")) and free.conv_mode == "vicuna_v1"
+    plain = Namespace(model_path=str(setup.ckpt), explain=False, conv_mode=None)
+    assert not _uses_exemplars(plain, Question("emotion_open")) and plain.conv_mode is None

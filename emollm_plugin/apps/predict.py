@@ -128,6 +128,21 @@ def _check_labels(items: list[Item], question: Question, path: Path) -> Optional
     return path
 
 
+def _uses_exemplars(args: argparse.Namespace, question: Question) -> bool:
+    """Whether prompts carry an EmoPrompt exemplar: with --explain, or when the checkpoint was
+    trained with emoprompt_v1 (its recorded template) and a task preset names the exemplar's task.
+    A free question on such a checkpoint has no task, so it is asked with vicuna_v1 (as serve does).
+    Sets ``args.conv_mode`` to match."""
+    recorded = infer.checkpoint_conv_mode(args.model_path)
+    wanted = args.explain or (args.conv_mode or recorded) == TEMPLATE_NAME
+    if wanted and question.task is None:
+        args.conv_mode = args.conv_mode if args.conv_mode not in (None, TEMPLATE_NAME) else "vicuna_v1"
+        return False
+    if wanted:
+        args.conv_mode = TEMPLATE_NAME
+    return wanted
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -150,9 +165,9 @@ def run(args: argparse.Namespace) -> int:
     with open(infer.skipped_path(out), "w", encoding="utf-8") as skip_out:
         skip_out.writelines(_skip_line(r) for r in rejected)
         if pending:
-            args.conv_mode = TEMPLATE_NAME if args.explain else args.conv_mode
+            with_exemplar = _uses_exemplars(args, question)
             args.media_root = root = media_root(items)
-            exemplars = RandomExemplars(exemplar_bank(args), args.seed) if args.explain else None
+            exemplars = RandomExemplars(exemplar_bank(args), args.seed) if with_exemplar else None
             answerer = infer.Answerer(args, emoprompt=exemplars)
             audio_tower = answerer.media.n_mels is not None
             records = [item_record(i, root, question, audio_tower) for i in items]
