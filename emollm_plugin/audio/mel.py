@@ -32,6 +32,8 @@ import warnings
 import numpy as np
 import torch
 
+from ..configs.audio import AUDIO_WINDOWS
+
 # openai-whisper's fixed front end (whisper.audio; a test checks these against it)
 SAMPLE_RATE = 16000
 N_FFT = 400
@@ -92,6 +94,6 @@ def log_mel_for(n_mels: int | None, window: str):
     ``media.reader.MediaReader`` takes it (None: the model has no audio tower)."""
     if n_mels is None:
         return None
-    if window not in ("padded", "trimmed"):
-        raise ValueError(f"unknown audio window {window!r}; use 'padded' or 'trimmed'")
+    if window not in AUDIO_WINDOWS:
+        raise ValueError(f"unknown audio window {window!r}; use one of {list(AUDIO_WINDOWS)}")
     return functools.partial(log_mel_trimmed, n_mels=n_mels, covered=window == "padded")

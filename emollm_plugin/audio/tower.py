@@ -47,11 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..configs import AudioConfig
+from ..configs import AUDIO_WINDOWS, AudioConfig
 
 ENCODER_PREFIX = "encoder."
 SILENCE_FLOOR = -1.5  # (log10(1e-10) + 4) / 4: whisper's log-mel of a zero frame before the clamp
-WINDOWS = ("padded", "trimmed")
 
 
 class WhisperAudioTower(nn.Module):
@@ -74,8 +73,8 @@ class WhisperAudioTower(nn.Module):
     def __init__(self, checkpoint_path: str | Path, frozen: bool = True, delay_load: bool = False,
                  window: str = AudioConfig.window):
         super().__init__()
-        if window not in WINDOWS:
-            raise ValueError(f"unknown audio window {window!r}; use one of {list(WINDOWS)}")
+        if window not in AUDIO_WINDOWS:
+            raise ValueError(f"unknown audio window {window!r}; use one of {list(AUDIO_WINDOWS)}")
         self.checkpoint_path = str(checkpoint_path)
         self.frozen = frozen
         self.window = window
