@@ -12,7 +12,8 @@ Seams:
   prompt tokenising      llava.mm_utils / llava.train.train (and loaded llava.eval.*)
                          .tokenizer_image_token -> also maps <audio>
   training arguments     llava.train.train.ModelArguments / DataArguments (plugin flags added)
-  training data          llava.train.train.make_supervised_data_module (video, audio, masked-sample check)
+  training data          llava.train.train.make_supervised_data_module (every record checked first;
+                         video, audio, masked-sample check)
   LoRA targets           llava.train.train.find_all_linear_names (never the audio tower / projectors)
   conversation templates llava.conversation.conv_templates gains the plugin's registered templates
   trainer                llava.train.train.LLaVATrainer: checkpoints also hold the projectors (no DeepSpeed)
@@ -136,10 +137,11 @@ def make_supervised_data_module(tokenizer, data_args):
     import llava.conversation as conversation_lib
 
     from .emoprompt.runtime import is_emoprompt
+    from .train.data import check_data, load_training_records, make_emo_data_module
     model = STATE.model_for_training()
     if model is None or not (model.uses_plugin() or is_emoprompt(conversation_lib.default_conversation)):
+        check_data(data_args, load_training_records(data_args.data_path), has_audio_tower=False)
         return original("llava.train.train", "make_supervised_data_module")(tokenizer=tokenizer, data_args=data_args)
-    from .train.data import make_emo_data_module
     return make_emo_data_module(tokenizer, data_args, model)
 
 

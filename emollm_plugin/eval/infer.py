@@ -162,6 +162,7 @@ class MediaLoader:
 
     def load(self, record: dict):
         from ..media.errors import MediaError
+        from ..media.paths import MediaPathError
 
         visual = audio = None
         try:
@@ -180,6 +181,8 @@ class MediaLoader:
                 audio = self.reader.audio(record["audio"])
         except MediaError as err:
             raise Unanswerable(f"media_{err.cause}", str(err)) from err
+        except MediaPathError as err:
+            raise Unanswerable("media_path_refused", str(err)) from err
         return visual, audio
 
 

@@ -6,7 +6,9 @@
   audio  -> n_mels x T_mel (``log_mel(waveform)``, e.g. ``audio.mel.log_mel_trimmed``: Whisper's
             log-mel of the clip's real length)
 The log-mel function is passed in (the audio tower decides it; this layer imports no model code).
-Paths are relative to ``root``; unreadable files raise ``MediaError`` (``media/errors.py``).
+Paths are relative to ``root`` and follow the one media-path rule (``paths.resolve_media``: no
+``..``, no absolute paths, no symlinks out of the root; ``MediaPathError``); unreadable files raise
+``MediaError`` (``media/errors.py``).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Callable, Optional
 
 from ..constants import NUM_VIDEO_FRAMES
 from .errors import CORRUPT, MISSING, MediaError
+from .paths import resolve_media
 
 
 def _expand2square(img, background):
@@ -53,7 +56,7 @@ class MediaReader:
     def image(self, rel: str):
         from PIL import Image
 
-        path = Path(self.root) / rel
+        path = resolve_media(self.root, rel)
         if not path.is_file():
             raise MediaError(path, MISSING)
         try:
@@ -65,7 +68,7 @@ class MediaReader:
 
     def video(self, rel: str):
         from .video import sample_frames
-        frames = sample_frames(Path(self.root) / rel, num_frames=self.num_video_frames)
+        frames = sample_frames(resolve_media(self.root, rel), num_frames=self.num_video_frames)
         return clip_pixels(frames, self.image_processor, self.image_aspect_ratio)
 
     def audio(self, rel: str):
@@ -73,4 +76,4 @@ class MediaReader:
             raise ValueError(f"record asks for audio ({rel}) but the model has no audio tower: "
                              "train with --audio_tower PATH or drop the record's 'audio' field")
         from .audio import load_audio
-        return self.log_mel(load_audio(Path(self.root) / rel))
+        return self.log_mel(load_audio(resolve_media(self.root, rel)))

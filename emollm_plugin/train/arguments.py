@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, Iterable
 
 from ..constants import NUM_VIDEO_FRAMES
+from .data_check import DEFAULT_DATA_CHECK, DEFAULT_ON_BAD_MEDIA
 
 
 def _model_configs() -> tuple[Any, ...]:
@@ -72,5 +73,11 @@ def extend_data_arguments(upstream_cls):
     fields = [
         ("num_video_frames", int, _spec(NUM_VIDEO_FRAMES, "frames sampled uniformly from each video clip "
                                                  f"(default: {NUM_VIDEO_FRAMES})")),
+        ("data_check", str, _spec(DEFAULT_DATA_CHECK, "records checked before step 1: off | fast (fields, "
+                                  "placeholders, ids, media present and non-empty) | full (fast + media decode) "
+                                  f"(default: {DEFAULT_DATA_CHECK})")),
+        ("on_bad_media", str, _spec(DEFAULT_ON_BAD_MEDIA, "a media file failing mid-training: stop (name the "
+                                    "record, save a checkpoint of the steps done) | skip (log it, count it, go on) "
+                                    f"(default: {DEFAULT_ON_BAD_MEDIA})")),
     ]
     return dataclasses.make_dataclass("DataArguments", fields, bases=(upstream_cls,))

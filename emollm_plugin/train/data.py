@@ -8,10 +8,17 @@ None) and ``audio`` (n_mels x T log-mel | None). Text goes through LLaVA's own
 Upstream silently trains on samples whose targets are all masked (a tokenizer mismatch, or a
 ``--model_max_length`` shorter than visual tokens + prompt): loss 0.0 and no word. Here such a
 sample raises, naming the record and the cause.
+
+Before step 1 every record is checked (``data_check.py``, ``--data_check off|fast|full``). A
+media file that still fails while training (deleted or changed after the check) is handled by
+``--on_bad_media``: ``stop`` (default) raises ``BadMediaError`` naming the record, and the trainer
+saves a checkpoint of the steps done first (``trainer.py``); ``skip`` logs the record with a
+running count and trains on the next record in its place. Media paths follow ``media/paths.py``.
 """
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,24 +31,38 @@ from ..audio.mel import log_mel_for
 from ..constants import DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, NUM_VIDEO_FRAMES
 from ..errors import EmoLLMError
 from ..llava_compat import default_conversation
+from ..media.errors import MediaError
+from ..media.paths import MediaPathError
 from ..media.reader import MediaReader
 from ..model.tokens import MediaTokenCounts, media_extra_positions, token_counts_for
 from ..records import load_records
+
+
+from .data_check import (BAD_MEDIA_POLICIES, DEFAULT_DATA_CHECK, DEFAULT_ON_BAD_MEDIA, PLACEHOLDERS,
+                         check_training_data)
+
+log = logging.getLogger(__name__)
 
 
 class UnsupervisedSampleError(EmoLLMError, ValueError):
     """A record would train on no target token at all."""
 
 
-def load_training_records(path: str | os.PathLike) -> list[dict]:
-    """A JSON list (LLaVA's format) or JSONL of records; errors name the file and position."""
-    records = load_records(path, "training data (--data_path)")
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict) or not isinstance(rec.get("conversations"), list) or not rec["conversations"]:
-            raise ValueError(f"{path}: record {i} has no 'conversations' list (LLaVA instruction format)")
-        if "image" in rec and "video" in rec:
-            raise ValueError(f"{path}: record {i} ({rec.get('id')}) has both 'image' and 'video'; keep one")
-    return records
+class BadMediaError(EmoLLMError, RuntimeError):
+    """A record's media failed while training (``--on_bad_media stop``); the message names the
+    record. Takes one message argument, so a DataLoader worker can re-raise it in the trainer."""
+
+
+def load_training_records(path: str | os.PathLike) -> list:
+    """A JSON list (LLaVA's format) or JSONL of records; errors name the file and position. The
+    records themselves are checked by ``data_check.check_training_data``."""
+    return load_records(path, "training data (--data_path)")
+
+
+def check_data(data_args, records: list, has_audio_tower: bool) -> None:
+    """``--data_check`` on the records of ``--data_path`` (media under ``--image_folder``)."""
+    check_training_data(data_args.data_path, records, getattr(data_args, "image_folder", None) or ".",
+                        getattr(data_args, "data_check", DEFAULT_DATA_CHECK), has_audio_tower)
 
 
 class EmoSupervisedDataset(Dataset):
@@ -51,6 +72,10 @@ class EmoSupervisedDataset(Dataset):
         record's system prompt then carries a worked exemplar (never the record itself).
         n_mels, audio_window: the audio tower's (``WhisperAudioTower``); None without one."""
         self.records = load_training_records(data_path)
+        self.on_bad_media = getattr(data_args, "on_bad_media", DEFAULT_ON_BAD_MEDIA)
+        if self.on_bad_media not in BAD_MEDIA_POLICIES:
+            raise BadMediaError(f"--on_bad_media {self.on_bad_media!r}: use one of {', '.join(BAD_MEDIA_POLICIES)}")
+        self.skipped = 0  # records skipped for bad media in this process (--on_bad_media skip)
         self.emoprompt = emoprompt
         self.data_path = data_path
         self.tokenizer = tokenizer
@@ -77,17 +102,36 @@ class EmoSupervisedDataset(Dataset):
     def _has_media(rec: dict) -> bool:
         return any(k in rec for k in ("image", "video", "audio"))
 
+    def _load_media(self, i: int, rec: dict):
+        """(visual, audio) of record i; a media failure becomes BadMediaError naming the record."""
+        loaded = {}
+        for kind in PLACEHOLDERS:
+            if kind in rec:
+                try:
+                    loaded[kind] = getattr(self.media, kind)(rec[kind])
+                except (MediaError, MediaPathError) as err:
+                    raise BadMediaError(f"{self.data_path}: record {i} (id {rec.get('id', '?')!r}), field "
+                                        f"{kind!r}: {err}") from err
+        return loaded.get("image", loaded.get("video")), loaded.get("audio")
+
     def __getitem__(self, i: int) -> dict:
+        for attempt in range(len(self.records)):
+            index = (i + attempt) % len(self.records)
+            try:
+                return self._sample(index)
+            except BadMediaError as err:
+                if self.on_bad_media == "stop":
+                    raise
+                self.skipped += 1
+                log.warning("--on_bad_media skip: %s; training on the next record instead (%d record(s) "
+                            "skipped so far in this process)", err, self.skipped)
+        raise BadMediaError(f"{self.data_path}: no record's media can be read ({self.skipped} skipped)")
+
+    def _sample(self, i: int) -> dict:
         import llava.train.train as upstream
 
         rec = self.records[i]
-        visual = audio = None
-        if "image" in rec:
-            visual = self.media.image(rec["image"])
-        elif "video" in rec:
-            visual = self.media.video(rec["video"])
-        if "audio" in rec:
-            audio = self.media.audio(rec["audio"])
+        visual, audio = self._load_media(i, rec)
 
         conversations = copy.deepcopy(rec["conversations"])
         for turn in conversations:
@@ -163,4 +207,5 @@ def make_emo_data_module(tokenizer, data_args, model) -> dict:
     dataset = EmoSupervisedDataset(data_args.data_path, tokenizer, data_args, token_counts=token_counts_for(model),
                                    n_mels=getattr(tower, "n_mels", None), emoprompt=emoprompt,
                                    audio_window=getattr(tower, "window", None))
+    check_data(data_args, dataset.records, has_audio_tower=tower is not None)
     return dict(train_dataset=dataset, eval_dataset=None, data_collator=EmoDataCollator(tokenizer))

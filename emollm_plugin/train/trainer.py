@@ -5,6 +5,11 @@ a resumed run silently restarts the MVP and audio projectors from random weights
 ``checkpoint-N`` also gets ``non_lora_trainables.bin`` (as LLaVA writes at the end of training),
 and resuming loads it back, checking that every trainable non-LoRA weight is there. DeepSpeed
 checkpoints already hold the whole module and are left alone.
+
+A record whose media fail mid-training (``--on_bad_media stop``, ``data.BadMediaError``) ends the
+run with a checkpoint of the steps done (one process; with several, the other ranks could not
+join the save, so the error says to use the data check or ``--on_bad_media skip``), and the
+error names the record and the checkpoint. Rerunning the same command resumes from it.
 """
 from __future__ import annotations
 
@@ -22,6 +27,26 @@ def non_lora_trainables(model) -> dict:
 
 def make_trainer_class(upstream_cls):
     class EmoLLaVATrainer(upstream_cls):
+        def train(self, *args, **kwargs):
+            from .data import BadMediaError
+            try:
+                return super().train(*args, **kwargs)
+            except BadMediaError as err:
+                raise BadMediaError(f"{err}. {self._save_after_bad_media()}") from err
+
+        def _save_after_bad_media(self) -> str:
+            """Save a checkpoint of the steps done (single process); say where, or why not."""
+            steps = self.state.global_step
+            if self.args.world_size > 1:
+                return (f"Training stopped after {steps} step(s); no checkpoint was saved (the other "
+                        f"{self.args.world_size - 1} process(es) cannot join the save). Fix or drop the record, "
+                        "or train with --on_bad_media skip")
+            self._save_checkpoint(self.model_wrapped, trial=None)
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+            folder = os.path.join(self._get_output_dir(trial=None), f"{PREFIX_CHECKPOINT_DIR}-{steps}")
+            return (f"A checkpoint of the {steps} step(s) done is in {folder}; fix or drop the record and run "
+                    "the same command again to resume from it (or train with --on_bad_media skip)")
+
         def _is_peft_without_deepspeed(self) -> bool:
             from peft import PeftModel
             return isinstance(self.model, PeftModel) and not self.is_deepspeed_enabled

@@ -1,0 +1,179 @@
+"""Training checks its data before step 1 (--data_check), and a late media failure names the record
+(--on_bad_media stop|skip)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from emollm_plugin.train.data_check import DataCheckError, check_training_data
+
+
+def _rec(rid, text, **media):
+    return {"id": rid, "conversations": [{"from": "human", "value": text}, {"from": "gpt", "value": "joy"}],
+            **media}
+
+
+@pytest.fixture
+def media(tmp_path):
+    from PIL import Image
+    root = tmp_path / "media"
+    root.mkdir()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(root / "a.png")
+    (root / "clip.mp4").write_bytes(b"\x00" * 64)  # present and non-empty: passes fast, fails full
+    (root / "empty.png").write_bytes(b"")
+    return root
+
+
+def _problems(records, root, mode="fast", **kwargs) -> str:
+    with pytest.raises(DataCheckError) as caught:
+        check_training_data("train.json", records, root, mode, **kwargs)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("token, kind", [("<video>", "video"), ("<image>", "image"), ("<audio>", "audio")])
+def test_a_placeholder_without_its_media_field_is_refused(media, token, kind):
+    message = _problems([_rec("ok", "<image>\nHow?", image="a.png"), _rec("bad", f"{token}\nHow does she feel?")],
+                        media)
+    assert f"record 1 (id 'bad'), field 'conversations': 1 {token} placeholder(s) but no '{kind}' field" in message
+    assert "1 problem(s) in 1 of 2 record(s)" in message
+
+
+def test_a_media_field_without_its_placeholder_is_refused(media):
+    message = _problems([_rec("r0", "How?", image="a.png"), _rec("r1", "<image>\n<image>\nHow?", image="a.png")],
+                        media)
+    assert "record 0 (id 'r0'), field 'image': is set but the turns hold 0 <image> placeholders" in message
+    assert "record 1 (id 'r1'), field 'image': is set but the turns hold 2 <image> placeholders" in message
+
+
+def test_every_problem_is_reported_at_once_with_a_cap_and_a_count(media):
+    records = [_rec(f"r{i}", "<image>\nHow?", image=f"missing{i}.png") for i in range(30)]
+    records += [_rec("r0", "<image>\nHow?", image="a.png"),  # duplicate id
+                _rec("e", "<image>\nHow?", image="empty.png"),
+                _rec("up", "<image>\nHow?", image="../secret.png"),
+                _rec("both", "<image>\n<video>\nHow?", image="a.png", video="clip.mp4"),
+                "not a record"]
+    message = _problems(records, media, shown=5)
+    assert message.startswith("train.json: 35 problem(s) in 35 of 35 record(s)")
+    assert "(by field: <record> 1, id 1, image 33); first 5:" in message
+    assert "record 0 (id 'r0'), field 'image': image missing: " in message
+    assert message.count("\n  record") == 5
+    full = _problems(records, media, shown=100)
+    assert "record 30 (id 'r0'), field 'id': repeats the id of record 0" in full
+    assert "record 31 (id 'e'), field 'image': image empty (0 bytes)" in full
+    assert "record 32 (id 'up'), field 'image': media path '../secret.png' refused" in full
+    assert "record 33 (id 'both'), field 'image': the record has both 'image' and 'video'" in full
+    assert "record 34 (id None), field '<record>': is a str" in full
+
+
+def test_audio_without_an_audio_tower_is_refused_before_training(media):
+    records = [_rec("a", "<video>\n<audio>\nHow?", video="clip.mp4", audio="clip.mp4")]
+    check_training_data("train.json", records, media, "fast", has_audio_tower=True)
+    assert "the model has no audio tower" in _problems(records, media, has_audio_tower=False)
+
+
+def test_full_decodes_what_fast_only_sizes(media):
+    records = [_rec("v", "<video>\nHow?", video="clip.mp4")]
+    check_training_data("train.json", records, media, "fast")
+    assert "record 0 (id 'v'), field 'video': video" in _problems(records, media, "full")
+
+
+def test_an_empty_dataset_names_the_file_and_off_checks_nothing_else(media):
+    with pytest.raises(DataCheckError, match=r"^train.json: the training data holds no records"):
+        check_training_data("train.json", [], media, "off")
+    check_training_data("train.json", [_rec("bad", "<video>\nHow?")], media, "off")
+    with pytest.raises(DataCheckError, match="--data_check 'slow': use one of off, fast, full"):
+        check_training_data("train.json", [_rec("bad", "How?")], media, "slow")
+
+
+# ----- the dataset: a media failure after the check ------------------------------------------------
+def _dataset(tiny_models, data: Path, on_bad_media: str):
+    from transformers import CLIPImageProcessor, LlamaTokenizer
+
+    from emollm_plugin.train.data import EmoSupervisedDataset
+    tokenizer = LlamaTokenizer.from_pretrained(str(tiny_models.llm), legacy=True, model_max_length=512)
+    tokenizer.pad_token = tokenizer.unk_token
+    args = SimpleNamespace(image_processor=CLIPImageProcessor.from_pretrained(str(tiny_models.clip)),
+                           image_folder=str(data / "media"), is_multimodal=True, mm_use_im_start_end=False,
+                           image_aspect_ratio="square", num_video_frames=4, on_bad_media=on_bad_media,
+                           data_path=str(data / "train.json"))
+    return EmoSupervisedDataset(args.data_path, tokenizer, args)
+
+
+@pytest.fixture
+def image_data(tmp_path):
+    from emollm_plugin.demo_data import make_demo_data
+    return make_demo_data(tmp_path / "d", per_label=1, kinds=("image",))
+
+
+def test_stop_names_the_record_whose_media_went_missing(tiny_models, image_data, registered):
+    from llava import conversation as conversation_lib
+
+    from emollm_plugin.train.data import BadMediaError
+    conversation_lib.default_conversation = conversation_lib.conv_templates["v1"]
+    dataset = _dataset(tiny_models, image_data, "stop")
+    record = dataset.records[1]
+    (image_data / "media" / record["image"]).unlink()
+    dataset[0]
+    with pytest.raises(BadMediaError, match=rf"record 1 \(id '{record['id']}'\), field 'image': media file not found"):
+        dataset[1]
+
+
+def test_skip_trains_on_the_next_record_and_counts(tiny_models, image_data, registered, caplog):
+    from llava import conversation as conversation_lib
+    conversation_lib.default_conversation = conversation_lib.conv_templates["v1"]
+    dataset = _dataset(tiny_models, image_data, "skip")
+    (image_data / "media" / dataset.records[1]["image"]).unlink()
+    with caplog.at_level("WARNING"):
+        sample = dataset[1]
+    assert sample["input_ids"].tolist() == dataset[2]["input_ids"].tolist()
+    assert dataset.skipped == 1
+    assert f"record 1 (id '{dataset.records[1]['id']}')" in caplog.text and "1 record(s) skipped" in caplog.text
+
+
+# ----- through LLaVA's own train() ------------------------------------------------------------------
+@pytest.mark.slow  # builds the tiny model through LLaVA's train()
+def test_training_refuses_a_placeholder_without_media_before_step_1(tiny_models, tmp_path, monkeypatch, registered):
+    from e2e_helpers import tiny_train_args, train_in_process
+
+    from emollm_plugin.demo_data import make_demo_data
+    data = make_demo_data(tmp_path / "data", per_label=1, kinds=("image", "video"))
+    records = json.loads((data / "train.json").read_text())
+    bad = next(i for i, r in enumerate(records) if "video" in r)
+    del records[bad]["video"]  # the human turn keeps its <video>
+    (data / "train.json").write_text(json.dumps(records))
+    with pytest.raises(DataCheckError, match=rf"record {bad} \(id '{records[bad]['id']}'\), field 'conversations': "
+                                             "1 <video> placeholder"):
+        train_in_process(monkeypatch, tiny_train_args(tiny_models, data, tmp_path / "out", max_steps=1))
+
+
+@pytest.mark.slow  # trains the tiny model through LLaVA's train()
+def test_media_deleted_after_the_check_stops_with_the_record_and_a_checkpoint(tiny_models, tmp_path, monkeypatch,
+                                                                               registered):
+    from e2e_helpers import tiny_train_args, train_in_process
+
+    import emollm_plugin.train.data as data_module
+    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.train.data import BadMediaError
+    data = make_demo_data(tmp_path / "data", per_label=1, kinds=("image",))
+    records = json.loads((data / "train.json").read_text())
+    victim = len(records) - 1
+    checked = data_module.check_data
+
+    def check_then_delete(data_args, recs, has_audio_tower):
+        checked(data_args, recs, has_audio_tower)
+        (data / "media" / records[victim]["image"]).unlink()
+
+    monkeypatch.setattr(data_module, "check_data", check_then_delete)
+    out = tmp_path / "out"
+    with pytest.raises(BadMediaError) as caught:
+        train_in_process(monkeypatch, tiny_train_args(tiny_models, data, out, "--per_device_train_batch_size", "1",
+                                                      max_steps=2 * len(records)))
+    message = str(caught.value)
+    assert f"record {victim} (id '{records[victim]['id']}'), field 'image': media file not found" in message
+    steps = int(message.split("A checkpoint of the ")[1].split(" ")[0])
+    assert 0 <= steps < len(records) and f"{out}/checkpoint-{steps}" in message
+    assert (out / f"checkpoint-{steps}" / "adapter_model.safetensors").is_file() or \
+        (out / f"checkpoint-{steps}" / "adapter_model.bin").is_file()
