@@ -83,23 +83,28 @@ fi
 
 if [ "$MIX" = 1 ]; then
   MIXED="$RUN_DIR/mixed_train.json"
-  # one file, one media root: every media path is made absolute against its own file's root
-  "$PYTHON" - "$MIXED" "$STAGE1_DATA" "$STAGE1_MEDIA" "$STAGE2_DATA" "$STAGE2_MEDIA" <<'EOF'
-import json, os, sys
-out, pairs = sys.argv[1], list(zip(sys.argv[2::2], sys.argv[3::2]))
+  # one file, one media root: MIXED_MEDIA/stage1 and /stage2 link to the two roots (the dataset
+  # links media/paths.py accepts) and every media path gets its stage's prefix
+  MIXED_MEDIA="$RUN_DIR/mixed_media"
+  mkdir -p "$MIXED_MEDIA"
+  ln -sfn "$(abspath "$STAGE1_MEDIA")" "$MIXED_MEDIA/stage1"
+  ln -sfn "$(abspath "$STAGE2_MEDIA")" "$MIXED_MEDIA/stage2"
+  "$PYTHON" - "$MIXED" "$STAGE1_DATA" "$STAGE2_DATA" <<'EOF'
+import json, sys
+out, files = sys.argv[1], sys.argv[2:]
 mixed = []
-for data, media in pairs:
+for stage, data in enumerate(files, start=1):
     records = json.load(open(data))
     for rec in records:
         for key in ("image", "video", "audio"):
             if key in rec:
-                rec[key] = os.path.join(os.path.abspath(media), rec[key])
+                rec[key] = f"stage{stage}/{rec[key]}"
     mixed += records
     print(f"[sequential] {len(records)} records from {data}")
 json.dump(mixed, open(out, "w"), indent=1)
 print(f"[sequential] mixed {len(mixed)} records into {out}")
 EOF
-  DATA_PATH="$MIXED" MEDIA_FOLDER="$RUN_DIR" OUTPUT_DIR="$RUN_DIR/mix-llava-lora" "${FINETUNE[@]}" "$@"
+  DATA_PATH="$MIXED" MEDIA_FOLDER="$MIXED_MEDIA" OUTPUT_DIR="$RUN_DIR/mix-llava-lora" "${FINETUNE[@]}" "$@"
   exit 0
 fi
 

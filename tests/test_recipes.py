@@ -195,7 +195,7 @@ def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
 
 
 @pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
-def test_mix_writes_one_file_with_both_sources_and_absolute_media(tiny_run, tmp_path):
+def test_mix_writes_one_file_with_both_sources_under_one_media_root(tiny_run, tmp_path):
     work, _, _ = tiny_run
     general = tmp_path / "general.json"
     general.write_text(json.dumps([{"id": "g0", "image": "demo/pic.png", "conversations": [
@@ -208,11 +208,16 @@ def test_mix_writes_one_file_with_both_sources_and_absolute_media(tiny_run, tmp_
     mixed = json.loads((run_dir / "mixed_train.json").read_text())
     emobench = json.loads((work / "data" / "train.json").read_text())
     assert len(mixed) == 1 + len(emobench)
-    assert mixed[0]["image"] == str(tmp_path / "gmedia" / "demo" / "pic.png")
-    assert all(Path(r[k]).is_absolute() and Path(r[k]).exists() for r in mixed[1:]
+    from emollm_plugin.media.paths import resolve_media
+    media = run_dir / "mixed_media"
+    assert mixed[0]["image"] == "stage1/demo/pic.png"
+    assert resolve_media(media, "stage1/demo/pic.png") == media / "stage1" / "demo" / "pic.png"
+    assert (media / "stage1").resolve() == (tmp_path / "gmedia").resolve()
+    assert all(r[k].startswith("stage2/") and resolve_media(media, r[k]).exists() for r in mixed[1:]
                for k in ("video", "audio") if k in r)
     command = shlex.split(proc.stdout.strip().splitlines()[-1])
     assert command[command.index("--data_path") + 1] == str(run_dir / "mixed_train.json")
+    assert command[command.index("--image_folder") + 1] == str(media)
     assert command[command.index("--output_dir") + 1] == str(run_dir / "mix-llava-lora")
 
 
