@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..bench.labels import TASKS
+from ..errors import EmoLLMError
 from .report import MACRO_TITLE, MICRO_TITLE, PAPER_TITLE, TASK_TITLES, _figure, _table
 
 HEADLINE = [(f"tasks.{task}.accuracy", TASK_TITLES[task]) for task in TASKS] + [
@@ -28,7 +29,7 @@ HEADLINE = [(f"tasks.{task}.accuracy", TASK_TITLES[task]) for task in TASKS] + [
 PLOT_LABELS = {"macro": "Overall\nmacro", "micro": "Overall\nmicro", "paper_style": "Overall\npaper-style"}
 
 
-class AggregateInputError(ValueError):
+class AggregateInputError(EmoLLMError, ValueError):
     """A run folder without a readable scores.json; the message names it and the fix."""
 
 
