@@ -145,16 +145,19 @@ class FakeEngine:
 
 
 class StuckBatcher:
-    """A batcher whose jobs never finish, or that is full."""
+    """A batcher whose jobs never finish, that is full, or whose generate call fails."""
 
-    def __init__(self, full=False):
-        self.full, self.waiting = full, 0
+    def __init__(self, full=False, fails=False):
+        self.full, self.fails, self.waiting = full, fails, 0
 
     def submit(self, key, job):
         from concurrent.futures import Future
         if self.full:
             raise QueueFull("3 requests are already waiting (queue capacity 3)")
-        return Future()
+        future = Future()
+        if self.fails:
+            future.set_exception(RuntimeError("CUDA out of memory"))
+        return future
 
 
 def client(batcher, **limits):
@@ -183,3 +186,6 @@ def test_app_maps_queue_full_timeout_key_and_body_size_to_status_codes():
                                                             "answered": 0}
     other = client(StuckBatcher()).post("/v1/chat/completions", json=body(text(), model="gpt-4o"), headers=AUTH)
     assert other.status_code == 404 and other.json()["error"]["param"] == "model"
+    failed = client(StuckBatcher(fails=True)).post("/v1/chat/completions", json=body(text()), headers=AUTH)
+    assert failed.status_code == 500 and failed.json()["error"]["code"] == "generation_failed"
+    assert "CUDA out of memory" in failed.json()["error"]["message"]

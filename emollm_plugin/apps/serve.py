@@ -162,6 +162,8 @@ def create_app(engine, batcher, limits: Limits, media_root: Optional[Path] = Non
             future.cancel()
             raise ApiError(408, "request_timeout", f"no answer within this server's request timeout of "
                            f"{limits.request_timeout:g} s (--request-timeout)") from None
+        except Exception as err:  # the batch's generate call failed (e.g. out of memory)
+            raise ApiError(500, "generation_failed", f"generation failed: {type(err).__name__}: {err}") from None
         answered["n"] += 1
         if chat_request.stream:
             return StreamingResponse(_sse_events(request_id, engine.model_id, reply), media_type="text/event-stream")
