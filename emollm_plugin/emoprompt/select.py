@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..configs.emoprompt import STRATEGIES
+from ..configs.emoprompt import STRATEGIES, EmoPromptConfig
 from ..errors import EmoLLMError
 from .bank import MEDIA_KEYS, Exemplar
 
@@ -52,14 +52,16 @@ class ExemplarSelector:
 
     Args:
         bank: the exemplars (``load_bank``).
-        strategy: ``random`` | ``same-label-excluded`` | ``nearest`` (default: ``random``).
-        seed: varies the ``random`` / ``same-label-excluded`` choice (default: 0).
+        strategy: ``random`` | ``same-label-excluded`` | ``nearest``
+            (default: ``EmoPromptConfig.strategy``, ``random``).
+        seed: varies the ``random`` / ``same-label-excluded`` choice
+            (default: ``EmoPromptConfig.seed``, 0).
         features: ``nearest`` only: one vector per exemplar, an ``N x D`` array in bank order
             or a mapping exemplar id -> vector (default: None).
     """
 
-    def __init__(self, bank: Sequence[Exemplar], strategy: str = "random", seed: int = 0,
-                 features: Any = None):
+    def __init__(self, bank: Sequence[Exemplar], strategy: str = EmoPromptConfig.strategy,
+                 seed: int = EmoPromptConfig.seed, features: Any = None):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown exemplar selection strategy {strategy!r}; known: "
                              f"{', '.join(STRATEGIES)}")
