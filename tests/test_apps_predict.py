@@ -62,6 +62,9 @@ def test_folder_of_three_kinds_answers_good_lists_corrupt_and_resume_adds_nothin
     assert code == 0, err
     assert out.read_bytes() == before
     assert "0 answered now, 4 already in" in err and "broken.mp4: media_corrupt" in err
+    code, _, err = predict(*setup.model_args, str(folder), "--out", str(out), "--task", "sarcasm", "--resume")
+    assert code == 2 and "was answered to 'Which emotion does" in err and "Is the " in err
+    assert out.read_bytes() == before
 
 
 def test_manifest_with_labels_prints_the_scorers_table(setup, tmp_path):

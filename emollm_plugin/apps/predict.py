@@ -128,6 +128,18 @@ def _check_labels(items: list[Item], question: Question, path: Path) -> Optional
     return path
 
 
+def _check_same_questions(out: Path, items: list[Item], question: Question) -> None:
+    """--resume keeps answers only to the questions this run asks: another --task, --options or
+    --prompt for an answered item is refused, not mixed into one file."""
+    from ..records import load_records
+    asked = {item.id: question.text(item.kind, item.prompt).strip() for item in items}
+    for row in load_records(out, "answers"):
+        before = row.get("prompt") if isinstance(row, dict) else None
+        if row.get("question_id") in asked and before != asked[row["question_id"]]:
+            raise InputError(f"{out}: {row['question_id']} was answered to {before!r}, but this run asks "
+                             f"{asked[row['question_id']]!r}; use another --out, or run without --resume to start over")
+
+
 def _uses_exemplars(args: argparse.Namespace, question: Question) -> bool:
     """Whether prompts carry an EmoPrompt exemplar: with --explain, or when the checkpoint was
     trained with emoprompt_v1 (its recorded template) and a task preset names the exemplar's task.
@@ -157,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     questions_file = _check_labels(items, question, out.with_name(out.name + ".questions.json"))
     model_id = args.model_id or infer.model_id_for(args.model_path)
     answered = infer.read_answered(out, model_id) if args.resume else set()
+    if answered:
+        _check_same_questions(out, items, question)
     pending = [i for i in items if i.id not in answered]
     if passed_over:
         print(f"emollm predict: passed over {passed_over} file(s) in folders that are not image, video or audio",
