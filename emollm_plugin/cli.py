@@ -13,6 +13,7 @@ COMMANDS = {
     "memory": ("emollm_plugin.train.memory", "GPU memory budget for a LoRA + ZeRO-2 run"),
     "doctor": ("emollm_plugin.doctor", "check the environment against the tested matrix"),
     "predict": ("emollm_plugin.apps.predict", "answer questions about your own images, clips and recordings"),
+    "mvp": ("emollm_plugin.apps.mvp_show", "mvp show: picture of MVP's clusters, relation graphs and video events"),
     "serve": ("emollm_plugin.apps.serve", "OpenAI-compatible HTTP API (chat completions with image, video, audio)"),
     "demo-ui": ("emollm_plugin.apps.demo_ui", "Gradio page: upload an image or clip, ask, see answer and reasoning"),
 }

@@ -1,0 +1,91 @@
+"""`emollm mvp show`: the drawn panels are the projector's own clustering, graphs and events."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from emollm_plugin.apps.mvp_show import ClipView, ImageView, MVPShow, main, render_mvp
+from emollm_plugin.media.synth import frame_image, write_video
+from emollm_plugin.media.video import sample_frames
+from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
+from emollm_plugin.projectors.mvp.dpc_knn import dpc_knn_cluster
+
+CONFIG = MVPConfig(num_clusters=(16, 8, 4), knn=(3, 3, 2), frames_per_event=4, tau=0.3)
+
+
+@pytest.fixture(scope="module")
+def show(tmp_path_factory):
+    from emollm_plugin.tiny import build_clip
+    return MVPShow.from_vision_tower(build_clip(tmp_path_factory.mktemp("clip")), CONFIG)
+
+
+def picture() -> Image.Image:
+    return Image.fromarray(frame_image(3, 8, (64, 64), seed=1))
+
+
+def test_image_panels_are_the_projectors_clustering_and_graphs(show, tmp_path):
+    image = picture()
+    drawn, view = render_mvp(image, show, tmp_path / "image.png")
+    assert isinstance(view, ImageView) and len(view.steps) == 3
+    assert Image.open(tmp_path / "image.png").size == drawn.size and drawn.width > drawn.height
+    tokens, _ = show.patch_tokens([image])
+    for step, m in zip(view.steps, CONFIG.num_clusters):
+        assert step.num_clusters == m and step.patch_cluster.shape == (8, 8)
+        assert sorted(np.unique(step.patch_cluster)) == list(range(m))     # every cluster drawn
+    first = dpc_knn_cluster(tokens, 16, 3).assign[0]
+    assert view.steps[0].patch_cluster.flatten().tolist() == first.tolist()
+    # the graphs drawn are the ones the projector builds on its own merged tokens
+    mvp = MVPProjector(tokens.shape[-1], 8, CONFIG)
+    with torch.no_grad():
+        mvp(tokens)
+    for step, edges_per_node in zip(view.steps, mvp.last_stats["edges_per_node"]):
+        assert 2 * len(step.edges) / step.num_clusters == pytest.approx(edges_per_node)
+    # patches of a cluster at step s stay together at step s + 1 (chained merges)
+    for earlier, later in zip(view.steps, view.steps[1:]):
+        for c in range(earlier.num_clusters):
+            assert len(np.unique(later.patch_cluster[earlier.patch_cluster == c])) == 1
+
+
+def test_clip_panels_are_the_projectors_events(show, tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", num_frames=40, fps=10)
+    frames = sample_frames(clip, 12)
+    drawn, view = render_mvp(frames, show, tmp_path / "clip.png")
+    assert isinstance(view, ClipView) and view.num_frames == 12
+    tokens, _ = show.patch_tokens(frames)
+    mvp = MVPProjector(tokens.shape[-1], 8, CONFIG)
+    with torch.no_grad():
+        mvp.forward_video(tokens)
+    assert view.events == mvp.last_stats["events"] and len(view.events) == 3
+    assert len(view.event_patch_cluster) == 3
+    for frames_of_event, shown, clusters in zip(view.events, view.event_frames,
+                                                view.event_patch_cluster):
+        assert shown in frames_of_event and clusters.shape == (8, 8)
+        assert clusters.min() >= 0 and clusters.max() < 16
+    assert Image.open(tmp_path / "clip.png").size == drawn.size
+
+
+def test_cli_from_vision_tower_and_from_checkpoint(show, tmp_path, capsys):
+    tower_dir = tmp_path / "tower"
+    show.tower.save_pretrained(tower_dir)
+    show.processor.save_pretrained(tower_dir)
+    picture().save(tmp_path / "face.png")
+    assert main(["show", "--vision-tower", str(tower_dir), str(tmp_path / "face.png"),
+                 "--mvp_num_clusters", "16", "8", "4", "--mvp_knn", "3", "3", "2"]) == 0
+    assert (tmp_path / "face_mvp.png").is_file()
+    assert "step 1: 16 clusters" in capsys.readouterr().out
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps(
+        {"mm_projector_type": "mvp", "mm_vision_tower": str(tower_dir),
+         "mm_vision_select_layer": -2, **CONFIG.to_dict()}))
+    assert main(["show", "--model", str(ckpt), str(tmp_path / "face.png"),
+                 "--out", str(tmp_path / "out.png"), "--mvp_variant", "paper"]) == 0
+    assert "step 3: 4 clusters" in capsys.readouterr().out and (tmp_path / "out.png").is_file()
+    (ckpt / "config.json").write_text(json.dumps({"mm_projector_type": "mlp2x_gelu",
+                                                  "mm_vision_tower": str(tower_dir)}))
+    with pytest.raises(ValueError, match="not 'mvp'"):
+        main(["show", "--model", str(ckpt), str(tmp_path / "face.png")])
