@@ -89,3 +89,25 @@ def test_cli_from_vision_tower_and_from_checkpoint(show, tmp_path, capsys):
                                                   "mm_vision_tower": str(tower_dir)}))
     with pytest.raises(ValueError, match="not 'mvp'"):
         main(["show", "--model", str(ckpt), str(tmp_path / "face.png")])
+
+
+@pytest.mark.slow
+def test_from_a_loaded_model_uses_its_tower_layer_and_settings(tiny_models):
+    import emollm_plugin
+    from llava_helpers import build_llava, tiny_llava_config
+    emollm_plugin.register()
+    from emollm_plugin.model.emollm_llama import EmoLlavaLlamaForCausalLM
+    from transformers import CLIPImageProcessor
+    config = tiny_llava_config(tiny_models, "mvp", mvp_num_clusters=[16, 8, 4], mvp_knn=[3, 3, 2],
+                               mvp_variant="paper", mvp_tau=0.4)
+    model = build_llava(EmoLlavaLlamaForCausalLM, config)
+    show = MVPShow.from_model(model, CLIPImageProcessor.from_pretrained(str(tiny_models.clip)))
+    assert show.config == MVPConfig(num_clusters=(16, 8, 4), knn=(3, 3, 2), variant="paper", tau=0.4)
+    assert show.select_layer == -2
+    _, view = render_mvp(picture(), show)
+    tokens, _ = show.patch_tokens([picture()])
+    projector = model.get_model().mm_projector
+    with torch.no_grad():
+        projector(tokens)
+    for step, edges_per_node in zip(view.steps, projector.last_stats["edges_per_node"]):
+        assert 2 * len(step.edges) / step.num_clusters == pytest.approx(edges_per_node)

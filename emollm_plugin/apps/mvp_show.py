@@ -15,7 +15,8 @@ picture return the structure drawn (``ImageView`` / ``ClipView``), so it can be 
     emollm mvp show (--model CKPT | --vision-tower CLIP_DIR) INPUT [--out PNG]
 
 ``render_mvp(media, show)`` is the function for other apps (the web demo): ``media`` is a PIL
-image or a list of PIL frames; it returns ``(PIL image of the picture, view)``.
+image or a list of PIL frames; it returns ``(PIL image of the picture, view)``. An app holding a
+loaded model builds ``show`` with ``MVPShow.from_model(model, image_processor)``.
 """
 from __future__ import annotations
 
@@ -100,12 +101,22 @@ class MVPShow:
         return cls.from_vision_tower(tower, MVPConfig.from_model_config(hf),
                                      int(hf.get("mm_vision_select_layer", -2)))
 
+    @classmethod
+    def from_model(cls, model, image_processor) -> "MVPShow":
+        """A loaded LLaVA/EmoLLM model (e.g. from ``load_pretrained_model``): its own CLIP tower,
+        select layer and ``mvp_*`` settings (for apps that already hold the model)."""
+        tower = model.get_vision_tower()
+        clip = getattr(tower, "vision_tower", tower)                      # LLaVA's wrapper
+        return cls(clip, image_processor, MVPConfig.from_model_config(model.config),
+                   int(getattr(model.config, "mm_vision_select_layer", -2)))
+
     @torch.no_grad()
     def patch_tokens(self, images: Sequence) -> tuple[torch.Tensor, np.ndarray]:
         """(B x N x C patch tokens, B x H x W x 3 uint8 of the processed crops)."""
         pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"]
-        out = self.tower(pixels.to(self.tower.dtype), output_hidden_states=True)
-        tokens = out.hidden_states[self.select_layer][:, 1:].float()
+        out = self.tower(pixels.to(device=self.tower.device, dtype=self.tower.dtype),
+                         output_hidden_states=True)
+        tokens = out.hidden_states[self.select_layer][:, 1:].float().cpu()
         mean = torch.tensor(self.processor.image_mean).view(1, 3, 1, 1)
         std = torch.tensor(self.processor.image_std).view(1, 3, 1, 1)
         shown = ((pixels * std + mean).clamp(0, 1) * 255).byte().permute(0, 2, 3, 1).numpy()
