@@ -21,20 +21,21 @@ def image_data(tiny_models, tmp_path):
     return data
 
 
-def _dataset(tiny_models, data, legacy=True, max_len=512, image_tokens=None):
+def _dataset(tiny_models, data, legacy=True, max_len=512, image_tokens=None, version="v1"):
     from llava import conversation as conversation_lib
     from transformers import CLIPImageProcessor, LlamaTokenizer
 
+    from emollm_plugin.llava_compat import default_conversation
     from emollm_plugin.model.tokens import MediaTokenCounts
     from emollm_plugin.train.data import EmoSupervisedDataset
-    conversation_lib.default_conversation = conversation_lib.conv_templates["v1"]
     tokenizer = LlamaTokenizer.from_pretrained(str(tiny_models.llm), legacy=legacy, model_max_length=max_len)
     tokenizer.pad_token = tokenizer.unk_token
     args = SimpleNamespace(image_processor=CLIPImageProcessor.from_pretrained(str(tiny_models.clip)),
                            image_folder=str(data / "media"), is_multimodal=True, mm_use_im_start_end=False,
                            image_aspect_ratio="square", num_video_frames=4)
     counts = None if image_tokens is None else MediaTokenCounts(image_tokens, lambda t: t, lambda t: 1)
-    return EmoSupervisedDataset(str(data / "train.json"), tokenizer, args, token_counts=counts), tokenizer
+    with default_conversation(conversation_lib.conv_templates[version]):  # as train() sets it for --version
+        return EmoSupervisedDataset(str(data / "train.json"), tokenizer, args, token_counts=counts), tokenizer
 
 
 def test_exactly_the_assistant_tokens_are_supervised(tiny_models, image_data, capsys, registered):
@@ -44,6 +45,21 @@ def test_exactly_the_assistant_tokens_are_supervised(tiny_models, image_data, ca
     assert tokenizer.decode(supervised).split() == ["joy</s>", "The", "face", "smiles.</s>"]
     assert item["image"].shape == (3, 64, 64)
     assert "tokenization mismatch" not in capsys.readouterr().out
+
+
+def test_a_sample_keeps_the_template_the_dataset_was_made_with(tiny_models, image_data, registered):
+    """LLaVA's preprocess reads a module global; changing it later changes no sample."""
+    from llava import conversation as conversation_lib
+
+    from emollm_plugin.llava_compat import default_conversation
+    dataset, tokenizer = _dataset(tiny_models, image_data)
+    before = dataset[0]["input_ids"].tolist()
+    assert "USER:" in tokenizer.decode([t for t in before if t >= 0])
+    with default_conversation(conversation_lib.conv_templates["llava_v1"]):
+        after = dataset[0]["input_ids"].tolist()
+        assert after == before
+        other, _ = _dataset(tiny_models, image_data, version="llava_v1")
+        assert other[0]["input_ids"].tolist() != before  # the template does decide the sample
 
 
 def test_tokenizer_mismatch_is_reported_not_trained_on(tiny_models, image_data, registered):

@@ -180,8 +180,9 @@ def test_batches_answer_as_records_one_at_a_time_do(setup, reference, tmp_path):
 
 
 @pytest.mark.slow  # trains the tiny checkpoint once, then runs inference
-def test_prompt_is_the_prompt_training_saw(setup):
-    """The generation prompt is exactly the unsupervised prefix of the training sample."""
+def test_prompt_is_the_prompt_training_saw(setup, registered):
+    """The generation prompt is exactly the unsupervised prefix of the training sample (read with
+    the plugin registered, as training reads it: ``<audio>`` is a placeholder only then)."""
     from emollm_plugin.constants import IGNORE_INDEX
     from emollm_plugin.eval.questions import build_prompt
     from emollm_plugin.model.tokens import tokenizer_media_token

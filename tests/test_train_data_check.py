@@ -108,11 +108,11 @@ def image_data(tmp_path):
     return make_demo_data(tmp_path / "d", per_label=1, kinds=("image",))
 
 
-def test_stop_names_the_record_whose_media_went_missing(tiny_models, image_data, registered):
+def test_stop_names_the_record_whose_media_went_missing(tiny_models, image_data, registered, monkeypatch):
     from llava import conversation as conversation_lib
 
     from emollm_plugin.train.data import BadMediaError
-    conversation_lib.default_conversation = conversation_lib.conv_templates["v1"]
+    monkeypatch.setattr(conversation_lib, "default_conversation", conversation_lib.conv_templates["v1"])
     dataset = _dataset(tiny_models, image_data, "stop")
     record = dataset.records[1]
     (image_data / "media" / record["image"]).unlink()
@@ -121,9 +121,9 @@ def test_stop_names_the_record_whose_media_went_missing(tiny_models, image_data,
         dataset[1]
 
 
-def test_skip_trains_on_the_next_record_and_counts(tiny_models, image_data, registered, caplog):
+def test_skip_trains_on_the_next_record_and_counts(tiny_models, image_data, registered, caplog, monkeypatch):
     from llava import conversation as conversation_lib
-    conversation_lib.default_conversation = conversation_lib.conv_templates["v1"]
+    monkeypatch.setattr(conversation_lib, "default_conversation", conversation_lib.conv_templates["v1"])
     dataset = _dataset(tiny_models, image_data, "skip")
     (image_data / "media" / dataset.records[1]["image"]).unlink()
     with caplog.at_level("WARNING"):

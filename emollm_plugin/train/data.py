@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from ..audio.mel import log_mel_for
 from ..constants import DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, NUM_VIDEO_FRAMES
 from ..errors import EmoLLMError
-from ..llava_compat import default_conversation
+from ..llava_compat import current_default_conversation, default_conversation
 from ..media.errors import MediaError
 from ..media.paths import MediaPathError
 from ..media.reader import MediaReader
@@ -77,6 +77,9 @@ class EmoSupervisedDataset(Dataset):
             raise BadMediaError(f"--on_bad_media {self.on_bad_media!r}: use one of {', '.join(BAD_MEDIA_POLICIES)}")
         self.skipped = 0  # records skipped for bad media in this process (--on_bad_media skip)
         self.emoprompt = emoprompt
+        # the template train() chose for --version, fixed now: LLaVA's preprocess reads a module
+        # global that anything may change later (another run, a test), and a sample must not move
+        self.conversation = current_default_conversation()
         self.data_path = data_path
         self.tokenizer = tokenizer
         self.data_args = data_args
@@ -144,14 +147,11 @@ class EmoSupervisedDataset(Dataset):
         if visual is not None:
             sources = upstream.preprocess_multimodal(sources, self.data_args)
         has_media = visual is not None or audio is not None
-        if self.emoprompt is None:
+        conversation = self.conversation
+        if self.emoprompt is not None:
+            conversation, _ = self.emoprompt.conversation_for(rec, conversation)
+        with default_conversation(conversation):
             data = upstream.preprocess(sources, self.tokenizer, has_image=has_media)
-        else:
-            from llava import conversation as conversation_lib
-
-            conversation, _ = self.emoprompt.conversation_for(rec, conversation_lib.default_conversation)
-            with default_conversation(conversation):
-                data = upstream.preprocess(sources, self.tokenizer, has_image=has_media)
         input_ids, labels = data["input_ids"][0], data["labels"][0]
         self._check_supervised(i, rec, input_ids, labels, visual, audio)
         return dict(input_ids=input_ids, labels=labels, image=visual, audio=audio)
