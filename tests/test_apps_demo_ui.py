@@ -1,6 +1,7 @@
 """`emollm demo-ui` on the tiny trained checkpoint: answers through gradio_client (image, clip with
-sound, explain), equal to `emollm predict`'s answer for the same question, and once in headless
-Chromium, whose DOM dump and screenshot (work/demo_ui.png) show the answer."""
+sound, explain), equal to `emollm predict`'s answer for the same question, with `emollm mvp show`'s
+picture; and once in headless Chromium, whose DOM dump and screenshot (work/demo_ui.png) show the
+answer."""
 from __future__ import annotations
 
 import contextlib
@@ -86,9 +87,26 @@ def _predicted(setup, tmp_path, *args) -> str:
     return json.loads(out.read_text())["text"]
 
 
+def _same_picture(got: str, media, setup) -> None:
+    """The page's MVP picture is `emollm mvp show`'s drawing of the same media for this checkpoint."""
+    import numpy as np
+    from PIL import Image
+
+    from emollm_plugin.apps.mvp_show import MVPShow, render_mvp
+    expected, _ = render_mvp(media, MVPShow.from_checkpoint(setup.ckpt))
+    with Image.open(got) as picture:
+        assert np.array_equal(np.asarray(picture.convert("RGB")), np.asarray(expected))
+
+
 def test_page_answers_through_gradio_client_as_predict_does(demo, tmp_path):
+    from PIL import Image
+
+    from emollm_plugin.media.video import sample_frames
+
     url, setup = demo
-    answer, reasoning, label, shown = _ask(url, image=setup.image())
+    answer, reasoning, label, shown, picture = _ask(url, image=setup.image())
+    with Image.open(setup.image()) as image:
+        _same_picture(picture, image.convert("RGB"), setup)
     assert answer == _predicted(setup, tmp_path, str(setup.image()), "--task", "emotion_closed")
     assert reasoning == "" and "Asked about the image: Which emotion does the person in this image" in shown
     from emollm_plugin.bench.answers import parse_answer
@@ -96,13 +114,15 @@ def test_page_answers_through_gradio_client_as_predict_does(demo, tmp_path):
     parsed = parse_answer(answer, "emotion_closed", CANONICAL_EMOTIONS)
     assert label == (f"{parsed.label} ({parsed.status})" if parsed.label else parsed.status)
 
-    answer, _, _, shown = _ask(url, video=setup.clip_with_sound(), task="free question", question="How is he?")
+    answer, _, _, shown, picture = _ask(url, video=setup.clip_with_sound(), task="free question",
+                                        question="How is he?")
     assert "Asked about the video with its sound track: How is he?" in shown
+    _same_picture(picture, sample_frames(setup.clip_with_sound(), num_frames=4), setup)  # GENERATION's 4 frames
     assert answer == _predicted(setup, tmp_path, str(setup.clip_with_sound()), "--prompt", "How is he?")
-    _, _, _, shown = _ask(url, video=setup.clip(), task="hate")
+    _, _, _, shown, _ = _ask(url, video=setup.clip(), task="hate")
     assert "Asked about the video: Is the speaker in this clip hateful?" in shown  # no sound track: no audio
 
-    answer, reasoning, _, shown = _ask(url, image=setup.image(), task="emotion_open", explain=True)
+    answer, reasoning, _, shown, _ = _ask(url, image=setup.image(), task="emotion_open", explain=True)
     assert "First explain your reasoning" in shown and isinstance(reasoning, str)
 
 
@@ -144,17 +164,19 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
 
 def test_headless_chromium_shows_the_answer(demo):
     url, setup = demo
-    expected, _, _, _ = _ask(url, image=setup.image())  # the example the page answers when it opens
+    expected, _, _, _, _ = _ask(url, image=setup.image())  # the example the page answers when it opens
     dom = _chromium("--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     found = _ById("emollm-answer-shown")
     found.feed(dom.stdout)
     assert " ".join("".join(found.text).split()) == " ".join(f"Answer: {expected}".split())
+    picture = dom.stdout[dom.stdout.index('id="emollm-mvp"'):]
+    assert "<img" in picture[:5000]  # the example's MVP picture is on the page
     shot = REPO / "work" / "demo_ui.png"
     shot.parent.mkdir(exist_ok=True)
     shot.unlink(missing_ok=True)
-    taken = _chromium(f"--screenshot={shot}", "--window-size=1280,1000", url)
+    taken = _chromium(f"--screenshot={shot}", "--window-size=1280,1600", url)
     assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr[-2000:]
     from PIL import Image
     with Image.open(shot) as image:
-        assert image.size == (1280, 1000) and len(set(image.convert("L").getdata())) > 16  # a drawn page
+        assert image.size == (1280, 1600) and len(set(image.convert("L").tobytes())) > 16  # a drawn page

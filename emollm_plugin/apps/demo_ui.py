@@ -6,7 +6,8 @@
 Upload an image or a clip (its sound track is the audio when the model has an audio tower), pick a
 task preset (EmoBench's wording, as ``emollm predict``) or type a question, tick "explain" for the
 reasoning before the answer (an EmoPrompt worked example in the system prompt), and read the
-answer, the reasoning and the label the scorer's parser finds. ``--example`` prefills the page
+answer, the reasoning, the label the scorer's parser finds and the MVP picture (``emollm mvp
+show``'s drawing of the asked image, or of the clip's frames the model sees). ``--example`` prefills the page
 with a file and its answer, computed at start-up (a page that opens showing an answer).
 The same ``Engine`` as ``emollm serve`` answers (``eval/infer.py``'s loading, media and generate).
 """
@@ -29,24 +30,45 @@ FREE = "free question"
 DEFAULT_TASK = "emotion_open"
 
 
-def mvp_picture(engine, media: Path, kind: str) -> Optional[str]:
-    """INTEGRATION POINT (issue 14 item 4): the MVP picture comes from ``emollm mvp show``
-    (``emollm_plugin/apps/mvp_show.py``, built by the mvp work), which is not in this tree yet.
-    Until it is wired here the page shows no picture and says so; nothing is drawn in its place."""
-    return None
+def mvp_show_for(model_path: str):
+    """``emollm mvp show``'s drawer for this checkpoint's vision tower and MVP settings, or None
+    (with the reason) when the checkpoint has no MVP projector."""
+    from .mvp_show import MVPShow
+    try:
+        return MVPShow.from_checkpoint(model_path), ""
+    except (FileNotFoundError, ValueError) as err:
+        return None, str(err)
+
+
+def mvp_picture(show, media: Path, kind: str, num_frames: int):
+    """MVP's clustering of the asked image, or of the clip's ``num_frames`` frames (the frames the
+    model sees), drawn by ``apps/mvp_show.render_mvp``; a PIL image, or None without a drawer."""
+    if show is None:
+        return None
+    from PIL import Image
+
+    from ..media.video import sample_frames
+    from .mvp_show import render_mvp
+    if kind == "image":
+        with Image.open(media) as opened:
+            shown = opened.convert("RGB")
+    else:
+        shown = sample_frames(media, num_frames=num_frames)
+    return render_mvp(shown, show)[0]
 
 
 class DemoAnswerer:
     """One question at a time on the loaded engine (the page's queue has one worker)."""
 
-    def __init__(self, engine, exemplar_bank: Optional[str] = None, seed: int = 0):
+    def __init__(self, engine, exemplar_bank: Optional[str] = None, seed: int = 0, mvp_show=None):
         from .predict import RandomExemplars
         self.engine = engine
         self.exemplars = RandomExemplars(exemplar_bank, seed) if exemplar_bank else None
+        self.mvp_show = mvp_show  # None: the checkpoint has no MVP projector, no picture
         self.lock = threading.Lock()
 
     def __call__(self, image: Optional[str], video, task: str, question: str, explain: bool):
-        """(answer, reasoning, parsed label, the answer and question as HTML) for the page."""
+        """(answer, reasoning, parsed label, the answer and question as HTML, MVP picture) for the page."""
         import gradio as gr
 
         from ..bench.answers import parse_answer
@@ -73,6 +95,7 @@ class DemoAnswerer:
                 job = self.engine.prepare(asked.text(kind), media, task=asked.task,
                                           exemplars=self.exemplars if explain else None)
                 reply = self.engine.run_batch([job])[0]
+                picture = mvp_picture(self.mvp_show, Path(path), kind, self.engine.answerer.media.num_video_frames)
         except infer.Unanswerable as err:
             raise gr.Error(str(err)) from None
         reasoning, answer = split_explained(reply.text) if explain else (None, reply.text)
@@ -83,14 +106,15 @@ class DemoAnswerer:
         heard = " with its sound track" if "audio" in media else ""
         shown = (f'<div id="emollm-answer-shown"><b>Answer:</b> <span class="emollm-answer-text">{escape(answer)}'
                  f'</span></div><p>Asked about the {kind}{heard}: {escape(asked.text(kind))}</p>')
-        return answer, reasoning or "", label, shown
+        return answer, reasoning or "", label, shown, picture
 
 
-def build_demo(answerer: DemoAnswerer, example: Optional[Path] = None, example_task: str = DEFAULT_TASK):
+def build_demo(answerer: DemoAnswerer, example: Optional[Path] = None, example_task: str = DEFAULT_TASK,
+               mvp_note: str = ""):
     import gradio as gr
 
     example_kind = media_kind(example) if example else None
-    shown_first = ("", "", "", "")
+    shown_first = ("", "", "", "", None)
     if example is not None:  # answered before the page is served: it opens with the answer on it
         media = (str(example), None) if example_kind == "image" else (None, str(example))
         shown_first = answerer(*media, example_task, "", False)
@@ -113,8 +137,11 @@ def build_demo(answerer: DemoAnswerer, example: Optional[Path] = None, example_t
                 reasoning = gr.Textbox(shown_first[1], label="Reasoning", lines=4)
                 label = gr.Textbox(shown_first[2], label="Label found by the scorer's parser")
                 shown = gr.HTML(shown_first[3])
-                gr.Markdown("MVP picture: not available in this build (comes with `emollm mvp show`).")
-        inputs, outputs = [image, video, task, question, explain], [answer, reasoning, label, shown]
+                picture = gr.Image(shown_first[4], type="pil", format="png", label="What MVP sees (emollm mvp show)",
+                                   interactive=False, elem_id="emollm-mvp")
+                if answerer.mvp_show is None:
+                    gr.Markdown(f"No MVP picture: {mvp_note}")
+        inputs, outputs = [image, video, task, question, explain], [answer, reasoning, label, shown, picture]
         ask.click(answerer, inputs, outputs, api_name="answer")
     return demo
 
@@ -151,7 +178,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (ValueError, infer.InferInputError) as err:
         print(f"emollm demo-ui: {err}", file=sys.stderr)
         return 2
-    demo = build_demo(DemoAnswerer(engine, bank, args.seed), args.example, args.example_task)
+    show, mvp_note = mvp_show_for(args.model_path)
+    demo = build_demo(DemoAnswerer(engine, bank, args.seed, show), args.example, args.example_task, mvp_note)
     demo.queue(default_concurrency_limit=1, max_size=16)
     print(f"emollm demo-ui: {engine.model_id} on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
