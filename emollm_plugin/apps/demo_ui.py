@@ -30,14 +30,15 @@ FREE = "free question"
 DEFAULT_TASK = "emotion_open"
 
 
-def mvp_show_for(model_path: str):
-    """``emollm mvp show``'s drawer for this checkpoint's vision tower and MVP settings, or None
-    (with the reason) when the checkpoint has no MVP projector."""
+def mvp_show_for(engine):
+    """``emollm mvp show``'s drawer on the engine's own loaded vision tower and MVP settings, or
+    None (with the reason) when the checkpoint has no MVP projector."""
     from .mvp_show import MVPShow
-    try:
-        return MVPShow.from_checkpoint(model_path), ""
-    except (FileNotFoundError, ValueError) as err:
-        return None, str(err)
+    model = engine.answerer.model
+    projector = getattr(model.config, "mm_projector_type", None)
+    if projector != "mvp":
+        return None, f"the checkpoint's projector is {projector!r}, not 'mvp': there is no clustering to show"
+    return MVPShow.from_model(model, engine.answerer.media.image_processor), ""
 
 
 def mvp_picture(show, media: Path, kind: str, num_frames: int):
@@ -178,7 +179,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (ValueError, infer.InferInputError) as err:
         print(f"emollm demo-ui: {err}", file=sys.stderr)
         return 2
-    show, mvp_note = mvp_show_for(args.model_path)
+    show, mvp_note = mvp_show_for(engine)
     demo = build_demo(DemoAnswerer(engine, bank, args.seed, show), args.example, args.example_task, mvp_note)
     demo.queue(default_concurrency_limit=1, max_size=16)
     print(f"emollm demo-ui: {engine.model_id} on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
