@@ -81,6 +81,30 @@ def test_markdown_tables_exactly(scores):
     assert EXPECTED_COUNTS in markdown
 
 
+def _table_blocks(text: str) -> list[str]:
+    blocks, block = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            blocks.append("\n".join(block))
+            block = []
+    return blocks
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/evaluation.md"])
+def test_the_docs_show_the_tables_the_scorer_prints_for_the_fixture(scores, doc):
+    """Every example table headed like one of the report's is the report's own table, verbatim."""
+    markdown = to_markdown(scores)
+    report_tables = _table_blocks(markdown)
+    headers = {table.splitlines()[0] for table in report_tables}
+    shown = [t for t in _table_blocks((Path(__file__).parent.parent / doc).read_text())
+             if t.splitlines()[0] in headers]
+    assert shown, f"{doc} shows no table of the scorer's report"
+    for table in shown:
+        assert table in report_tables, f"{doc}: this table is not what the scorer prints:\n{table}"
+
+
 def test_per_dataset_breakdown(scores):
     # meld: Emo-C ec01, ec02, ec07 right of 6; Emo-O eo03, eo08 right of 4 -> 5/10
     # caer_s: ec03, ec04 right of 6; emotion6: 5/6 (eo14 unparseable); emotic: 5/6 (eo12 ambiguous)
