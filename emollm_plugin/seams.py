@@ -35,7 +35,6 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .llava_compat import default_conversation  # noqa: F401  (re-exported: the name seams always had)
 
 
 @dataclass
