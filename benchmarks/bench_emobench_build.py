@@ -12,9 +12,10 @@ tweets, MMSD2.0 24.6k), then builds EmoBench from them three times, side by side
 3. media checks with ``--jobs N`` (default: the CPUs available),
 
 and checks that runs 2 and 3 wrote byte-identical files. Every media file is a hard link to one
-of a few real files (copies of them past 30,000 links each; a 500 x 375 JPEG, a 400 x 224 PNG, 2-second 64 x 64 mp4 clips with an AAC
-track), so the checks do real work per sample: the path rule, stat, a full image decode
-(JPEGs in draft mode), and for clips opening the container and decoding the first frame.
+of a few real files (a 500 x 375 JPEG, a 400 x 224 PNG, 2-second 64 x 64 mp4 clips with an AAC
+track; a fresh copy every 30,000 links), so the checks do real work per sample: the path rule,
+stat, a full image decode (JPEGs in draft mode), and for clips opening the container and
+decoding the first frame.
 ``--scale 0.05`` gives a quick run (about 14k samples). Target: >= 1.6x from 1 to 2 jobs.
 
 ``cpu s`` is the CPU time of the build and its workers, ``cpu/wall`` the cores the run really
