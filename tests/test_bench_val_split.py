@@ -109,6 +109,7 @@ def test_split_mode_asks_each_test_sample_once(tmp_path, with_val):
     assert records["train"] == both["train"]
 
 
+@pytest.mark.slow
 def test_jobs_do_not_change_a_byte(tmp_path, with_val):
     one = build_all(tmp_path, "one", "--val-size", "3", "--jobs", "1")
     assert output_bytes(one) == output_bytes(with_val)
