@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="adapter option for --dataset, e.g. variant=clean (repeatable)")
     b.add_argument("--templates", type=Path, help="extra question templates JSON")
     b.add_argument("--no-media-check", action="store_true",
-                   help="keep samples without checking that their media files exist")
+                   help="keep samples without checking their media (presence, image decode, "
+                        "clip probe)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
 
     v = sub.add_parser("validate", help="check records files: schema, labels, media")
