@@ -96,11 +96,13 @@ def test_killed_build_is_never_accepted(tmp_path, reference, over_old_build, cap
         assert bool(temps) == (how == "mid"), temps
         capsys.readouterr()
 
+        (out / ".notes.tmpl").write_text("a user's file that only looks like a temp file")
         assert bench_main(build_args(write_config(tmp_path, out, 2))) == 0  # the next build
+        assert (out / ".notes.tmpl").exists()
         err = capsys.readouterr().err
         if how == "mid":
             assert f"removed 1 temp file(s) left by a killed build in {out}: {temps[0]}" in err
-        assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+        assert not [p for p in out.rglob("*") if ".tmp" in p.name and p.name != ".notes.tmpl"]
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["files"] == reference[2]["files"]
         assert accepted(out) == sorted(reference[2]["files"])

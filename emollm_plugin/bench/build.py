@@ -40,6 +40,7 @@ import heapq
 import json
 import os
 import random
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ EMOTION_QUESTIONS = ("both", "split")
 DEFAULT_VAL = "min(500, 5% of the dataset's usable training samples)"
 VAL_FRACTION, VAL_CAP = 0.05, 500
 TEMP_MARK = ".tmp"  # atomic_write's temp files: .<name>.tmp<pid>
+TEMP_NAME = re.compile(r"^\..+\.tmp\d+$")
 
 
 @dataclass
@@ -343,8 +345,7 @@ def remove_stale_temps(out: Path) -> list[str]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") and TEMP_MARK in path.name \
-                    and (path.is_symlink() or path.is_file()):
+            if TEMP_NAME.match(path.name) and (path.is_symlink() or path.is_file()):
                 path.unlink()
                 stale.append(path.relative_to(out).as_posix())
     return stale
