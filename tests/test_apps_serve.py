@@ -115,6 +115,8 @@ def test_image_video_and_video_with_audio_streaming_and_not(server):
         assert "".join(c.choices[0].delta.content or "" for c in chunks) == text  # greedy: the same answer
         texts.append(text)
     assert len(set(texts)) > 1  # the media reach the model: answers differ
+    sampled = _ask(client, image, QUESTION, temperature=1.0, top_p=0.9)  # its own batch key: sampling
+    assert isinstance(sampled.choices[0].message.content, str)
 
 
 def _wav(setup, server) -> bytes:

@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exemplar-bank", type=Path, default=None,
                    help="EmoPrompt bank for 'explain' (default: the checkpoint config's emoprompt_bank; "
                         "without one, explain is off)")
-    p.add_argument("--example", type=Path, default=None, help="an image or clip to show, answered when the page opens")
+    p.add_argument("--example", type=Path, default=None, help="an image or clip the page opens with, answered at start-up")
     p.add_argument("--example-task", choices=[*TASKS, FREE], default=DEFAULT_TASK, help="(default: %(default)s)")
     return p
 

@@ -57,22 +57,27 @@ class Engine:
         args.media_root = getattr(args, "media_root", None) or Path(".")
         self.answerer = infer.Answerer(args)
         self.model_id = args.model_id or infer.model_id_for(args.model_path)
-        self.default_max_tokens = args.max_new_tokens
+        self.defaults = argparse.Namespace(temperature=args.temperature, top_p=args.top_p, num_beams=args.num_beams,
+                                           max_new_tokens=args.max_new_tokens)
 
     @property
     def audio_tower(self) -> bool:
         return self.answerer.media.n_mels is not None
 
     def prepare(self, question: str, media: dict[str, Path], max_tokens: Optional[int] = None,
-                temperature: float = 0.0, top_p: Optional[float] = None, task: Optional[str] = None,
+                temperature: Optional[float] = None, top_p: Optional[float] = None, task: Optional[str] = None,
                 exemplars=None) -> Job:
-        """``media``: kind (image | video | audio) -> file; ``exemplars`` (with ``task``): ask with
-        an EmoPrompt worked example (``predict.RandomExemplars``). Raises infer.Unanswerable."""
+        """``media``: kind (image | video | audio) -> file. Generation settings not given are the
+        command line's (--temperature, --top-p, --num-beams, --max-new-tokens). ``exemplars`` (with
+        ``task``): ask with an EmoPrompt worked example (``predict.RandomExemplars``). Raises
+        infer.Unanswerable."""
         roots = {kind: path.parent for kind, path in media.items()}
         record = record_for(f"req-{uuid.uuid4().hex}", {k: p.name for k, p in media.items()}, question, task)
         prepared = self.answerer.prepare(record, RequestMedia(self.answerer.media, roots), exemplars)
-        generation = dict(do_sample=temperature > 0, num_beams=1,
-                          max_new_tokens=max_tokens or self.default_max_tokens)
+        if temperature is None:  # the command line's --temperature / --top-p
+            temperature, top_p = self.defaults.temperature, self.defaults.top_p if top_p is None else top_p
+        generation = dict(do_sample=temperature > 0, num_beams=self.defaults.num_beams,
+                          max_new_tokens=max_tokens or self.defaults.max_new_tokens)
         if temperature > 0:
             generation.update(temperature=temperature, top_p=top_p)
         return Job(prepared, tuple(sorted(generation.items())))

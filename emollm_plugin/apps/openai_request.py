@@ -81,7 +81,7 @@ class ChatRequest:
     question: str
     media: list[MediaPart] = field(default_factory=list)
     max_tokens: Optional[int] = None
-    temperature: float = 0.0
+    temperature: Optional[float] = None  # None: the server's --temperature
     top_p: Optional[float] = None
     stream: bool = False
     model: Optional[str] = None
@@ -125,7 +125,7 @@ def parse_body(body: object, limits: Limits) -> tuple[ChatRequest, list[dict]]:
     if not isinstance(content, list) or not content:
         raise ApiError(400, "invalid_content", "the user message's 'content' must be a string or a list of parts",
                        "messages[0].content")
-    request = ChatRequest("", [], max_tokens, _number(body, "temperature", float, 0, 2) or 0.0,
+    request = ChatRequest("", [], max_tokens, _number(body, "temperature", float, 0, 2),
                           _number(body, "top_p", float, 0, 1), stream, body.get("model"))
     return request, content
 
