@@ -1,9 +1,9 @@
-"""`emollm doctor`: check this environment against the tested matrix; print each problem with its fix.
+"""`emollm doctor`: check this environment against the tested rows; print each problem with its fix.
 
 Exit code 1 when a hard requirement fails (the plugin or LLaVA's training would not run), 0 when
-only warnings remain. Tested matrix (README, *Tested versions*): Python 3.11, torch 2.13, llava-torch
-1.2.2.post1 (installed with --no-deps), transformers 4.37.2, tokenizers 0.15.1, accelerate 0.34.2,
-peft 0.13.2, deepspeed 0.19.8, torch_geometric 2.8.1, openai-whisper 20250625.
+only warnings remain. The rows (pinned: transformers 4.37.2; current: transformers 5.x) are the
+table in `versions.py`; the installed Hugging Face stack is matched to the closer row, and a mix
+of the two rows is named distribution by distribution.
 """
 from __future__ import annotations
 
@@ -17,13 +17,10 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-TESTED = {
-    "torch": "2.13.0", "llava-torch": "1.2.2.post1", "transformers": "4.37.2", "tokenizers": "0.15.1",
-    "accelerate": "0.34.2", "peft": "0.13.2", "deepspeed": "0.19.8", "torch_geometric": "2.8.1",
-    "openai-whisper": "20250625",
-}
+from . import versions
+
 OK, WARN, FAIL = "ok", "warn", "FAIL"
-INSTALL = "bash scripts/install.sh (or pip install -e '.[train,audio]')"
+INSTALL = "bash scripts/install.sh (or pip install -c constraints/pinned.txt -e '.[train,audio]')"
 
 
 @dataclass
@@ -81,15 +78,23 @@ def python_version() -> str:
 
 # ---- checks ------------------------------------------------------------------------------------------
 
-def _pin(dist: str) -> str:
-    return f"pip install {dist}=={TESTED[dist]}"
+def _tested(dist: str, row: versions.Row | None = None) -> str:
+    return (row or versions.row(versions.DEFAULT_ROW)).pins[dist]
 
 
-def _versioned(dist: str, found: str, tested_note: str = "", fix: str = "") -> Check:
+def _pin(dist: str, row: versions.Row | None = None) -> str:
+    return f"pip install {dist}=={_tested(dist, row)}"
+
+
+def _same(found: str, tested: str) -> bool:
+    return Version(found).base_version == Version(tested).base_version  # 2.13.0+cpu is 2.13.0
+
+
+def _versioned(dist: str, found: str, tested_note: str = "", fix: str = "", row: versions.Row | None = None) -> Check:
     """OK at the tested version, else a warning that names the tested one."""
-    if found == TESTED[dist]:
+    if _same(found, _tested(dist, row)):
         return Check(dist, OK, found)
-    return Check(dist, WARN, found, tested_note or f"tested {TESTED[dist]}", fix)
+    return Check(dist, WARN, found, tested_note or f"tested {_tested(dist, row)}", fix)
 
 
 def check_python() -> Check:
@@ -103,11 +108,11 @@ def check_torch() -> list[Check]:
     v = installed_version("torch")
     if v is None or import_error("torch"):
         return [Check("torch", FAIL, v or "missing", import_error("torch") or "not installed",
-                      f"pip install torch=={TESTED['torch']} (the CUDA build for your driver)")]
+                      f"pip install torch=={_tested('torch')} (the CUDA build for your driver)")]
     if Version(v).release[:2] < (2, 1):
         return [Check("torch", FAIL, v, "the plugin needs torch >= 2.1", "pip install 'torch>=2.1'")]
     checks = [Check("torch", OK if Version(v).release[:2] == (2, 13) else WARN, v,
-                    "" if Version(v).release[:2] == (2, 13) else f"tested with {TESTED['torch']}")]
+                    "" if Version(v).release[:2] == (2, 13) else f"tested with {_tested('torch')}")]
     built_for, usable = cuda_build()
     checks.append(Check("CUDA", OK if usable else WARN,
                         f"torch built for CUDA {built_for}" if built_for else "CPU-only torch build",
@@ -118,7 +123,7 @@ def check_torch() -> list[Check]:
 
 def check_llava() -> list[Check]:
     v = installed_version("llava-torch")
-    fix = f"pip install --no-deps llava-torch=={TESTED['llava-torch']} (its own pins would replace torch)"
+    fix = f"pip install --no-deps llava-torch=={_tested('llava-torch')} (its own pins would replace torch)"
     if v is None:
         return [Check("llava-torch", FAIL, "missing", "the plugin extends an installed LLaVA v1.5", fix)]
     checks = [_versioned("llava-torch", v, fix=fix)]
@@ -129,50 +134,77 @@ def check_llava() -> list[Check]:
     return checks
 
 
-def check_transformers() -> Check:
+def check_row(installed: dict) -> tuple[versions.Row, Check]:
+    """The row the installed Hugging Face stack belongs to; FAIL on a mix of the two rows."""
+    row, off = versions.closest_row(installed)
+    others = [r for r in versions.ROWS.values() if r is not row]
+    if not off:
+        return row, Check("version row", OK, f"{row.name} (transformers {row.pins['transformers']})")
+    mixed = {d: (found, tested) for d, (found, tested) in off.items()
+             if found and any(o.pins[d] == found for o in others)}
+    named = "; ".join(f"{d} {found or 'missing'} (the {row.name} row has {tested})" for d, (found, tested) in off.items())
+    fix = f"EMOLLM_STACK={row.name} bash scripts/install.sh (pip install -c constraints/{row.name}.txt -e .)"
+    if mixed:
+        return row, Check("version row", FAIL, f"a mix, closest to {row.name}", named, fix)
+    return row, Check("version row", WARN, f"closest to {row.name}, untested versions", named, fix)
+
+
+def check_transformers(row: versions.Row) -> Check:
     v = installed_version("transformers")
     if v is None:
-        return Check("transformers", FAIL, "missing", "LLaVA is built on it", _pin("transformers"))
-    if Version(v).release[:2] != (4, 37):
-        why = ("newer versions break LLaVA's generate (cache_position) and its trainer (_save_checkpoint)"
-               if Version(v) > Version("4.37.2") else "older versions lack what the plugin and LLaVA use")
-        return Check("transformers", FAIL, v, why, _pin("transformers"))
-    return _versioned("transformers", v, fix=_pin("transformers"))
+        return Check("transformers", FAIL, "missing", "LLaVA is built on it", _pin("transformers", row))
+    release = Version(v).release[:2]
+    if release == (4, 37) or (release[0] == 5 and 20 <= release[1] <= 24):
+        return _versioned("transformers", v, fix=_pin("transformers", row), row=row)
+    why = ("older versions lack what the plugin and LLaVA use" if Version(v) < Version("4.37") else
+           "untested: the shims cover 4.37.2 and 5.20-5.24 (README, Upstream quirks handled)")
+    return Check("transformers", FAIL, v, why, _pin("transformers", row))
 
 
-def check_tokenizers() -> Check:
+def check_tokenizers(row: versions.Row) -> Check:
     v = installed_version("tokenizers")
-    if v is None or not Version("0.14") <= Version(v) < Version("0.19"):
-        return Check("tokenizers", FAIL, v or "missing", "transformers 4.37.2 needs tokenizers >= 0.14, < 0.19",
-                     _pin("tokenizers"))
-    return _versioned("tokenizers", v)
+    low, high = ("0.14", "0.19") if row.name == "pinned" else ("0.23.1", "0.24")
+    if v is None or not Version(low) <= Version(v) < Version(high):
+        return Check("tokenizers", FAIL, v or "missing",
+                     f"transformers {row.pins['transformers']} needs tokenizers >= {low}, < {high}", _pin("tokenizers", row))
+    return _versioned("tokenizers", v, row=row)
 
 
-def check_accelerate() -> Check:
+def check_accelerate(row: versions.Row) -> Check:
     v = installed_version("accelerate")
     if v is None:
-        return Check("accelerate", FAIL, "missing", "the HF Trainer needs it", _pin("accelerate"))
-    if Version(v) >= Version("1.0"):
-        return Check("accelerate", FAIL, v, "accelerate >= 1.0 with transformers 4.37.2 fails (dispatch_batches); "
-                     ">= 1.13 also breaks the CPU world size under DeepSpeed", _pin("accelerate"))
+        return Check("accelerate", FAIL, "missing", "the HF Trainer needs it", _pin("accelerate", row))
+    if Version(v) >= Version("1.13"):
+        return Check("accelerate", FAIL, v, "accelerate >= 1.13 no longer detects multi-process CPU runs, and "
+                     "DeepSpeed's batch-size check then fails", _pin("accelerate", row))
+    if row.name == "pinned" and Version(v) >= Version("1.0"):
+        return Check("accelerate", FAIL, v, "accelerate >= 1.0 with transformers 4.37.2 fails (dispatch_batches)",
+                     _pin("accelerate", row))
     if Version(v) < Version("0.22"):
-        return Check("accelerate", FAIL, v, "0.21 hard-codes the nccl backend", _pin("accelerate"))
-    return _versioned("accelerate", v)
+        return Check("accelerate", FAIL, v, "0.21 hard-codes the nccl backend", _pin("accelerate", row))
+    return _versioned("accelerate", v, row=row)
 
 
-def check_peft() -> Check:
+def check_peft(row: versions.Row) -> Check:
     v = installed_version("peft")
     if v is None:
-        return Check("peft", FAIL, "missing", "LoRA training and loading need it", _pin("peft"))
-    if Version(v) >= Version("0.14"):
+        return Check("peft", FAIL, "missing", "LoRA training and loading need it", _pin("peft", row))
+    if row.name == "pinned" and Version(v) >= Version("0.14"):
         return Check("peft", FAIL, v, "peft >= 0.14 with transformers 4.37.2 fails (EncoderDecoderCache)",
-                     _pin("peft"))
-    return _versioned("peft", v, "tested 0.13.2 (0.10.0 ran too)")
+                     _pin("peft", row))
+    return _versioned("peft", v, "tested 0.13.2 (0.10.0 ran too)" if row.name == "pinned" else "", row=row)
+
+
+def check_hub(row: versions.Row) -> Check:
+    v = installed_version("huggingface_hub")
+    if v is None:
+        return Check("huggingface_hub", FAIL, "missing", "transformers needs it", _pin("huggingface_hub", row))
+    return _versioned("huggingface_hub", v, row=row)
 
 
 def check_deepspeed() -> Check:
     v = installed_version("deepspeed")
-    fix = f"DS_BUILD_OPS=0 pip install --no-build-isolation deepspeed=={TESTED['deepspeed']}"
+    fix = f"DS_BUILD_OPS=0 pip install --no-build-isolation deepspeed=={_tested('deepspeed')}"
     if v is None:
         return Check("deepspeed", FAIL, "missing",
                      "LLaVA's LoRA save path imports deepspeed even without --deepspeed", fix)
@@ -187,7 +219,7 @@ def check_required(dist: str, module: str, why: str) -> Check:
     err = import_error(module) if v else "not installed"
     if err:
         return Check(dist, FAIL, v or "missing", f"{why}: {err}", INSTALL)
-    return _versioned(dist, v) if dist in TESTED else Check(dist, OK, v)
+    return _versioned(dist, v) if dist in versions.SHARED else Check(dist, OK, v)
 
 
 def check_whisper() -> Check:
@@ -246,8 +278,9 @@ def check_gpus(gpus: list) -> list[Check]:
 
 def run_checks() -> list[Check]:
     gpus = gpu_list() if installed_version("torch") and not import_error("torch") else []
-    checks = [check_python(), *check_torch(), check_transformers(), check_tokenizers(), check_accelerate(),
-              check_peft(), check_deepspeed(), *check_llava(),
+    row, row_check = check_row({d: installed_version(d) for d in versions.STACK})
+    checks = [check_python(), *check_torch(), row_check, check_transformers(row), check_tokenizers(row),
+              check_hub(row), check_accelerate(row), check_peft(row), check_deepspeed(), *check_llava(),
               check_required("torch_geometric", "torch_geometric.nn", "MVP's graph convolution needs it"),
               check_required("av", "av", "video frames and audio tracks are read with PyAV"),
               check_required("sentencepiece", "sentencepiece", "LLaVA's slow Llama tokenizer needs it"),
@@ -256,7 +289,7 @@ def run_checks() -> list[Check]:
 
 
 def format_checks(checks: list[Check]) -> str:
-    lines = ["emollm doctor: this environment against the tested matrix"]
+    lines = ["emollm doctor: this environment against the tested version rows"]
     for c in checks:
         line = f"  [{c.status:<4}] {c.name:<20} {c.found}"
         if c.detail:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from emollm_plugin import doctor
+from emollm_plugin import doctor, versions
 
 GIB = 2 ** 30
-HEALTHY = {**doctor.TESTED, "av": "12.3.0", "sentencepiece": "0.2.0", "flash-attn": "2.5.8"}
+HEALTHY = {**versions.ROWS["pinned"].pins, "av": "12.3.0", "sentencepiece": "0.2.0", "flash-attn": "2.5.8"}
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_tested_matrix_passes_everything(env, capsys):
 
 
 @pytest.mark.parametrize("dist, version, reason, fix", [
-    ("transformers", "4.41.0", "cache_position", "pip install transformers==4.37.2"),
+    ("transformers", "4.41.0", "untested", "pip install transformers==4.37.2"),
     ("transformers", "4.36.2", "older versions", "pip install transformers==4.37.2"),
     ("peft", "0.14.0", "EncoderDecoderCache", "pip install peft==0.13.2"),
     ("accelerate", "1.2.1", "dispatch_batches", "pip install accelerate==0.34.2"),
@@ -60,6 +60,32 @@ def test_untested_but_plausible_versions_only_warn(env, capsys, dist, version):
     env["versions"][dist] = version
     code, _, checks = _run(capsys)
     assert code == 0 and checks[dist].status == doctor.WARN and "tested" in checks[dist].detail
+
+
+def test_current_row_passes_everything(env, capsys):
+    env["versions"].update(versions.ROWS["current"].pins)
+    code, out, checks = _run(capsys)
+    assert code == 0 and "all checks passed" in out
+    assert checks["version row"].found == "current (transformers 5.24.0)"
+
+
+def test_a_mix_of_the_rows_names_each_distribution_that_is_off(env, capsys):
+    env["versions"].update(versions.ROWS["current"].pins)
+    env["versions"]["peft"] = versions.ROWS["pinned"].pins["peft"]
+    code, out, checks = _run(capsys)
+    assert code == 1
+    row = checks["version row"]
+    assert row.status == doctor.FAIL and row.found == "a mix, closest to current"
+    assert row.detail == "peft 0.13.2 (the current row has 0.21.2)"
+    assert row.fix.startswith("EMOLLM_STACK=current bash scripts/install.sh")
+
+
+def test_accelerate_that_breaks_cpu_deepspeed_fails_on_the_current_row(env, capsys):
+    env["versions"].update(versions.ROWS["current"].pins)
+    env["versions"]["accelerate"] = "1.13.0"
+    code, _, checks = _run(capsys)
+    assert code == 1 and "batch-size check" in checks["accelerate"].detail
+    assert checks["accelerate"].fix == "pip install accelerate==1.12.0"
 
 
 def test_missing_deepspeed_is_a_hard_failure(env, capsys):
