@@ -11,7 +11,8 @@ Seams:
                          .LlavaLlamaForCausalLM -> EmoLlavaLlamaForCausalLM (+ AutoModelForCausalLM)
   prompt tokenising      llava.mm_utils / llava.train.train (and loaded llava.eval.*)
                          .tokenizer_image_token -> also maps <audio>
-  training arguments     llava.train.train.ModelArguments / DataArguments (plugin flags added)
+  training arguments     llava.train.train.ModelArguments / DataArguments (plugin flags added),
+                         TrainingArguments (--warmup_ratio / --evaluation_strategy on transformers 5.x)
   training data          llava.train.train.make_supervised_data_module (every record checked first;
                          video, audio, masked-sample check)
   LoRA targets           llava.train.train.find_all_linear_names (never the audio tower / projectors)
@@ -144,15 +145,30 @@ def make_supervised_data_module(tokenizer, data_args):
     return make_emo_data_module(tokenizer, data_args, model)
 
 
-def deepspeed_load_checkpoint(deepspeed_engine, checkpoint_path):
+def deepspeed_load_checkpoint(deepspeed_engine, checkpoint_path, **kwargs):
+    """kwargs: ``load_module_strict`` (transformers >= 4.4x passes it)."""
     from .train.resume import load_deepspeed_checkpoint
     return load_deepspeed_checkpoint(deepspeed_engine, checkpoint_path,
-                                     original("transformers.trainer", "deepspeed_load_checkpoint"))
+                                     original("transformers.trainer", "deepspeed_load_checkpoint"), **kwargs)
 
 
 def _load_rng_state(self, checkpoint):
     from .train.resume import load_rng_state
     return load_rng_state(self, checkpoint, STATE.originals[("transformers.trainer.Trainer", "_load_rng_state")])
+
+
+# ----- names newer transformers moved -------------------------------------------------------------
+def restore_moved_trainer_names() -> None:
+    """``llava/train/llava_trainer.py`` imports ``ALL_LAYERNORM_LAYERS`` from ``transformers.trainer``,
+    which dropped it after 4.4x (it lives on in ``transformers.pytorch_utils``, or is the LayerNorm
+    list). It has to be back before anything imports ``llava.train.train``."""
+    import transformers.trainer as hf_trainer
+    if hasattr(hf_trainer, "ALL_LAYERNORM_LAYERS"):
+        return
+    import torch
+    import transformers.pytorch_utils as pytorch_utils
+    layers = getattr(pytorch_utils, "ALL_LAYERNORM_LAYERS", [torch.nn.LayerNorm])
+    hf_trainer.ALL_LAYERNORM_LAYERS = layers  # kept after uninstall(): llava.train.train holds it
 
 
 # ----- install -----------------------------------------------------------------------------------
@@ -170,6 +186,7 @@ def install() -> None:
         return
     from transformers import AutoModelForCausalLM
 
+    restore_moved_trainer_names()
     llava_model = _import_llava_model()
     import llava
     import llava.conversation
@@ -183,7 +200,7 @@ def install() -> None:
 
     from .model.emollm_llama import EmoLlavaLlamaForCausalLM, EmoLlavaLlamaModel
     from .model.tokens import tokenizer_media_token
-    from .train.arguments import extend_data_arguments, extend_model_arguments
+    from .train.arguments import extend_data_arguments, extend_model_arguments, extend_training_arguments
 
     for module in (projector_builder, arch):
         _patch(module, "build_vision_projector", build_vision_projector)
@@ -200,6 +217,7 @@ def install() -> None:
 
     _patch(train_mod, "ModelArguments", extend_model_arguments(original("llava.train.train", "ModelArguments")))
     _patch(train_mod, "DataArguments", extend_data_arguments(original("llava.train.train", "DataArguments")))
+    _patch(train_mod, "TrainingArguments", extend_training_arguments(original("llava.train.train", "TrainingArguments")))
     _patch(train_mod, "make_supervised_data_module", make_supervised_data_module)
     _patch(train_mod, "find_all_linear_names", find_all_linear_names)
     from .train.trainer import make_trainer_class

@@ -44,7 +44,7 @@ def _corpus_lines() -> list[str]:
 
 
 def build_tokenizer(out_dir: Path, vocab_size: int = TINY_VOCAB_SIZE):
-    """Train a Llama-style BPE sentencepiece model offline and save a slow LlamaTokenizer."""
+    """Train a Llama-style BPE sentencepiece model offline; write it with a slow-LlamaTokenizer config."""
     import sentencepiece as spm
     from transformers import LlamaTokenizer
 
@@ -56,11 +56,25 @@ def build_tokenizer(out_dir: Path, vocab_size: int = TINY_VOCAB_SIZE):
         normalization_rule_name="identity", remove_extra_whitespaces=False,
         unk_id=0, bos_id=1, eos_id=2, pad_id=-1, character_coverage=1.0,
         hard_vocab_limit=False, minloglevel=2, num_threads=1)
-    sp_path = out_dir / "tokenizer.model"
-    sp_path.write_bytes(model.getvalue())
-    tokenizer = LlamaTokenizer(vocab_file=str(sp_path), legacy=True)
-    tokenizer.save_pretrained(str(out_dir))
-    return tokenizer
+    (out_dir / "tokenizer.model").write_bytes(model.getvalue())
+    write_tokenizer_config(out_dir)
+    return LlamaTokenizer.from_pretrained(str(out_dir))
+
+
+# Written by hand, not by save_pretrained: transformers 5.x ignores LlamaTokenizer(vocab_file=...)
+# (a 3-token vocabulary) and its save_pretrained drops `legacy` and `add_bos_token`, after which
+# preprocess_v1's round lengths shift by one and every target is masked.
+TOKENIZER_CONFIG = {
+    "tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False, "legacy": True,
+    "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None,
+    "clean_up_tokenization_spaces": False,
+}
+
+
+def write_tokenizer_config(out_dir: Path) -> None:
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=1))
+    (out_dir / "special_tokens_map.json").write_text(json.dumps(
+        {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}, indent=1))
 
 
 def build_llm(out_dir: Path, seed: int = 0, vocab_size: int | None = None):

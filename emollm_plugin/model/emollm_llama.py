@@ -24,6 +24,7 @@ from transformers import LlamaForCausalLM, LlamaPreTrainedModel
 
 from .. import registry
 from . import parts
+from . import stack
 from .splice import splice
 
 logger = logging.getLogger(__name__)
@@ -91,11 +92,12 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
         self.lm_head = torch.nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None, **kwargs):
         """Upstream's Trainer call also checkpoints the frozen CLIP tower, which runs under no_grad:
         recomputing it is wasted work and it prints the misleading "None of the inputs have
-        requires_grad=True". Keep checkpointing for the LLM only while the tower is frozen."""
-        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+        requires_grad=True". Keep checkpointing for the LLM only while the tower is frozen.
+        (transformers 5.x adds keywords such as ``every_n_layers``; they are passed on.)"""
+        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs, **kwargs)
         tower = self.get_vision_tower()
         clip = getattr(tower, "vision_tower", None)
         if clip is not None and hasattr(clip, "gradient_checkpointing_disable") and \
@@ -110,6 +112,7 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
             config = LlavaConfig.from_pretrained(config or pretrained_model_name_or_path)
         if registry.uses_plugin(config):
             _keep_float32_on_cpu(kwargs)
+        stack.default_dtype_when_unset(kwargs)
         full_checkpoint = kwargs.get("config") is None  # LoRA / base loads pass config= and load weights after
         want_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
@@ -227,15 +230,22 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
     # ----- forward / generate with audio ---------------------------------------------------------
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
                 inputs_embeds=None, labels=None, use_cache=None, output_attentions=None,
-                output_hidden_states=None, images=None, image_sizes=None, audios=None, return_dict=None):
+                output_hidden_states=None, images=None, image_sizes=None, audios=None, return_dict=None,
+                **hf_kwargs):
+        """``hf_kwargs``: what newer ``generate`` adds (``cache_position`` from 4.38, the cache as
+        ``cache=`` from 5.x); see ``stack.split_cache``."""
+        past_key_values, hf_kwargs = stack.split_cache(past_key_values, hf_kwargs)
         if inputs_embeds is None:
             (input_ids, position_ids, attention_mask, past_key_values, inputs_embeds, labels
              ) = self.prepare_inputs_labels_for_multimodal(
                 input_ids, position_ids, attention_mask, past_key_values, labels, images, image_sizes, audios)
+        optional = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                        return_dict=return_dict)
         return LlamaForCausalLM.forward(
             self, input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-            past_key_values=past_key_values, inputs_embeds=inputs_embeds, labels=labels, use_cache=use_cache,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=return_dict)
+            inputs_embeds=inputs_embeds, labels=labels, use_cache=use_cache,
+            **stack.cache_kwargs(past_key_values), **{k: v for k, v in optional.items() if v is not None},
+            **hf_kwargs)
 
     @torch.no_grad()
     def generate(self, inputs=None, images=None, image_sizes=None, audios=None, **kwargs):

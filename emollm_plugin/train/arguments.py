@@ -81,3 +81,34 @@ def extend_data_arguments(upstream_cls):
                                     f"(default: {DEFAULT_ON_BAD_MEDIA})")),
     ]
     return dataclasses.make_dataclass("DataArguments", fields, bases=(upstream_cls,))
+
+
+def extend_training_arguments(upstream_cls):
+    """Accept transformers 4.x training flags that newer transformers dropped, so LLaVA's scripts
+    and the recipes keep one command line: ``--evaluation_strategy`` (now ``--eval_strategy``) and
+    ``--warmup_ratio`` (in 5.x a ``--warmup_steps`` below 1 is the ratio). Unchanged when upstream
+    still has both."""
+    names = {f.name for f in dataclasses.fields(upstream_cls)}
+    fields = []
+    if "evaluation_strategy" not in names:
+        fields.append(("evaluation_strategy", Optional[str], _field(None, "old name of --eval_strategy")))
+    if "warmup_ratio" not in names:
+        fields.append(("warmup_ratio", Optional[float], _field(None, "fraction of the steps to warm up over "
+                                                               "(given to --warmup_steps, which reads < 1 as a ratio)")))
+    if not fields:
+        return upstream_cls
+
+    def __post_init__(self):
+        ratio = getattr(self, "warmup_ratio", None)
+        if ratio is not None:
+            if not 0 <= ratio < 1:
+                raise ValueError(f"--warmup_ratio {ratio}: give a fraction in [0, 1) or use --warmup_steps N")
+            if self.warmup_steps:
+                raise ValueError("give --warmup_ratio or --warmup_steps, not both")
+            self.warmup_steps = ratio
+        if getattr(self, "evaluation_strategy", None) is not None:
+            self.eval_strategy = self.evaluation_strategy
+        upstream_cls.__post_init__(self)
+
+    return dataclasses.make_dataclass("TrainingArguments", fields, bases=(upstream_cls,),
+                                      namespace={"__post_init__": __post_init__})

@@ -13,12 +13,12 @@ from __future__ import annotations
 import glob
 
 
-def load_deepspeed_checkpoint(engine, checkpoint_path, upstream):
+def load_deepspeed_checkpoint(engine, checkpoint_path, upstream, **upstream_kwargs):
     from peft import PeftModel
     import torch
 
     if not isinstance(engine.module, PeftModel):
-        return upstream(engine, checkpoint_path)
+        return upstream(engine, checkpoint_path, **upstream_kwargs)
     step_dirs = sorted(glob.glob(f"{checkpoint_path}/global_step*"))
     states = sorted(glob.glob(f"{step_dirs[-1]}/mp_rank_*_model_states.pt")) if step_dirs else []
     if not states:

@@ -10,9 +10,15 @@ A record whose media fail mid-training (``--on_bad_media stop``, ``data.BadMedia
 run with a checkpoint of the steps done (one process; with several, the other ranks could not
 join the save, so the error says to use the data check or ``--on_bad_media skip``), and the
 error names the record and the checkpoint. Rerunning the same command resumes from it.
+
+It also absorbs what newer transformers changed under LLaVA's ``LLaVATrainer`` (README, "Upstream
+quirks handled"): ``Trainer(tokenizer=)`` became ``processing_class`` (5.x), ``_get_train_sampler``
+is called with the dataset (4.5x), and ``Trainer._save_checkpoint`` lost its ``metrics`` argument
+(4.5x), which LLaVA still passes.
 """
 from __future__ import annotations
 
+import inspect
 import os
 
 import torch
@@ -25,7 +31,20 @@ def non_lora_trainables(model) -> dict:
             if p.requires_grad and "lora_" not in name}
 
 
+def trainer_takes(name: str) -> bool:
+    """Whether transformers' Trainer.__init__ still has the keyword ``name``."""
+    from transformers import Trainer
+    return name in inspect.signature(Trainer.__init__).parameters
+
+
+def hf_save_checkpoint_takes_metrics() -> bool:
+    from transformers import Trainer
+    return "metrics" in inspect.signature(Trainer._save_checkpoint).parameters
+
+
 def make_trainer_class(upstream_cls):
+    from transformers import Trainer
+
     class EmoLLaVATrainer(upstream_cls):
         def train(self, *args, **kwargs):
             from .data import BadMediaError
@@ -47,12 +66,24 @@ def make_trainer_class(upstream_cls):
             return (f"A checkpoint of the {steps} step(s) done is in {folder}; fix or drop the record and run "
                     "the same command again to resume from it (or train with --on_bad_media skip)")
 
+        def __init__(self, *args, **kwargs):
+            if "tokenizer" in kwargs and not trainer_takes("tokenizer"):
+                kwargs["processing_class"] = kwargs.pop("tokenizer")
+            super().__init__(*args, **kwargs)
+
+        def _get_train_sampler(self, train_dataset=None):
+            # LLaVA's override reads self.train_dataset and takes no argument
+            return super()._get_train_sampler()
+
         def _is_peft_without_deepspeed(self) -> bool:
             from peft import PeftModel
             return isinstance(self.model, PeftModel) and not self.is_deepspeed_enabled
 
         def _save_checkpoint(self, model, trial, metrics=None):
-            super()._save_checkpoint(model, trial, metrics)
+            if getattr(self.args, "tune_mm_mlp_adapter", False) or hf_save_checkpoint_takes_metrics():
+                super()._save_checkpoint(model, trial, metrics)
+            else:  # LLaVA's method only forwards here, passing `metrics`, which the Trainer no longer takes
+                Trainer._save_checkpoint(self, model, trial)
             if not self._is_peft_without_deepspeed() or getattr(self.args, "tune_mm_mlp_adapter", False):
                 return
             from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
