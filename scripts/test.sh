@@ -1,11 +1,35 @@
 #!/usr/bin/env bash
-# Set up from nothing (venv + install) and run the whole test suite. Extra args go to pytest.
-# --fast: only the quick tier (-m "not slow"); CI runs everything.
+# Set up from nothing and run the tests of both version rows (README, "Tested versions"):
+#   1. the whole suite on the pinned row (.venv, or the active virtualenv);
+#   2. the tests marked `current_stack` (end-to-end training, reload, answers, scoring, the
+#      2-process ZeRO-2 recipe, lmms-eval) on the current row, in .venv-current.
+# Each venv is installed once and reused while setup.cfg, the constraints and the install scripts
+# are unchanged (a stamp inside the venv).
+#   --fast   only `-m "not slow"` on the pinned row
+# Extra args go to pytest (both rows).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$REPO/scripts/install.sh"
-if [ -z "${VIRTUAL_ENV:-}" ]; then . "${EMOLLM_VENV:-$REPO/.venv}/bin/activate"; fi
+FAST=0
+if [ "${1:-}" = "--fast" ]; then FAST=1; shift; fi
 cd "$REPO"
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO/work/torch_extensions}"
-if [ "${1:-}" = "--fast" ]; then shift; set -- -m "not slow" "$@"; fi
-python -m pytest tests "$@"
+
+EMOLLM_STACK=pinned bash scripts/install.sh
+(
+  if [ -z "${VIRTUAL_ENV:-}" ]; then . "${EMOLLM_VENV:-$REPO/.venv}/bin/activate"; fi
+  if [ "$FAST" = 1 ]; then
+    python -m pytest tests -m "not slow" "$@"
+  else
+    python -m pytest tests "$@"
+  fi
+)
+[ "$FAST" = 1 ] && exit 0
+
+echo "== current row: tests marked current_stack, in .venv-current"
+started=$SECONDS
+env -u VIRTUAL_ENV -u EMOLLM_VENV EMOLLM_STACK=current bash scripts/install.sh
+(
+  . "$REPO/.venv-current/bin/activate"
+  python -m pytest tests -m current_stack "$@"
+)
+echo "== current row took $((SECONDS - started))s"
