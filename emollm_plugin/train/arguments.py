@@ -8,7 +8,7 @@ flag's name, type, default and help are defined once, in its config class.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from ..constants import NUM_VIDEO_FRAMES
 from .data_check import DEFAULT_DATA_CHECK, DEFAULT_ON_BAD_MEDIA
@@ -91,9 +91,9 @@ def extend_training_arguments(upstream_cls):
     names = {f.name for f in dataclasses.fields(upstream_cls)}
     fields = []
     if "evaluation_strategy" not in names:
-        fields.append(("evaluation_strategy", Optional[str], _field(None, "old name of --eval_strategy")))
+        fields.append(("evaluation_strategy", Optional[str], _spec(None, "old name of --eval_strategy")))
     if "warmup_ratio" not in names:
-        fields.append(("warmup_ratio", Optional[float], _field(None, "fraction of the steps to warm up over "
+        fields.append(("warmup_ratio", Optional[float], _spec(None, "fraction of the steps to warm up over "
                                                                "(given to --warmup_steps, which reads < 1 as a ratio)")))
     if not fields:
         return upstream_cls
