@@ -110,5 +110,10 @@ def extend_training_arguments(upstream_cls):
             self.eval_strategy = self.evaluation_strategy
         upstream_cls.__post_init__(self)
 
-    return dataclasses.make_dataclass("TrainingArguments", fields, bases=(upstream_cls,),
-                                      namespace={"__post_init__": __post_init__})
+    cls = dataclasses.make_dataclass("TrainingArguments", fields, bases=(upstream_cls,),
+                                     namespace={"__post_init__": __post_init__})
+    cls.__module__ = __name__
+    # the Trainer pickles its arguments into every checkpoint (training_args.bin): pickle finds the
+    # class by module and name, so the generated class is published here
+    globals()["TrainingArguments"] = cls
+    return cls
