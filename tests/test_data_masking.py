@@ -7,6 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+pytestmark = pytest.mark.current_stack  # also run on the current version row (scripts/test.sh)
+
 CONVERSATION = [{"from": "human", "value": "<image>\nWhat emotion?"}, {"from": "gpt", "value": "joy"},
                 {"from": "human", "value": "Why?"}, {"from": "gpt", "value": "The face smiles."}]
 

@@ -18,6 +18,8 @@ import pytest
 
 from e2e_helpers import tiny_train_args, train_in_process
 
+pytestmark = pytest.mark.current_stack  # also run on the current version row (scripts/test.sh)
+
 _SETUPS: dict[str, "EvalSetup"] = {}
 BATCH = 4
 COMMON = ["--max-new-tokens", "6", "--num-video-frames", "4", "--batch-size", str(BATCH)]

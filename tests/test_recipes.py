@@ -68,6 +68,7 @@ def tiny_run(tmp_path_factory):
 
 
 @pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
+@pytest.mark.current_stack
 def test_tiny_preset_trains_two_processes_under_zero2(tiny_run):
     work, ckpt, output = tiny_run
     assert "dist_world_size=2" in output
@@ -137,6 +138,7 @@ def _assert_loaded(result: dict) -> None:
 
 
 @pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
+@pytest.mark.current_stack
 def test_checkpoint_loads_with_llavas_loader(tiny_run):
     work, ckpt, _ = tiny_run
     _assert_loaded(_load_with_llava(ckpt, work / "models" / "llm"))

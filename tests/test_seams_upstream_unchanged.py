@@ -1,9 +1,12 @@
 """An upstream mlp2x_gelu LLaVA computes bit-for-bit the same logits after register()."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from llava_helpers import build_llava, random_images, tiny_llava_config
+
+pytestmark = pytest.mark.current_stack  # also run on the current version row (scripts/test.sh)
 
 
 def _logits(model, images):

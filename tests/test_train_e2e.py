@@ -9,7 +9,8 @@ import torch
 
 from e2e_helpers import first_batch_inputs, reload_in_subprocess, tiny_train_args, train_in_process
 
-pytestmark = pytest.mark.slow  # LoRA training runs through LLaVA's train()
+# LoRA training runs through LLaVA's train(); also run on the current version row (scripts/test.sh)
+pytestmark = [pytest.mark.slow, pytest.mark.current_stack]
 
 
 @pytest.fixture(scope="module")

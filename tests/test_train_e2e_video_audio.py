@@ -12,7 +12,8 @@ import torch
 
 from e2e_helpers import tiny_train_args, train_in_process
 
-pytestmark = pytest.mark.slow  # LoRA training runs through LLaVA's train()
+# LoRA training runs through LLaVA's train(); also run on the current version row (scripts/test.sh)
+pytestmark = [pytest.mark.slow, pytest.mark.current_stack]
 
 HERE = Path(__file__).parent
 
