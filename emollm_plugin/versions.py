@@ -44,7 +44,8 @@ ROWS = {
     "current": Row("current", {**SHARED, "transformers": "5.24.0", "tokenizers": "0.23.3",
                                "huggingface_hub": "2.4.0", "accelerate": "1.12.0", "peft": "0.21.2"},
                    in_ci=True, summary="today's Hugging Face stack and lmms-eval; the end-to-end subset",
-                   extras={"lmms-eval": "0.7.3", "av": "<16", "torchvision": "0.28.0"},
+                   # filelock: lmms-eval 0.7.3 imports filelock._api, which 4.x removed
+                   extras={"lmms-eval": "0.7.3", "av": "<16", "torchvision": "0.28.0", "filelock": "3.32.7"},
                    # transformers 5.x reads sentencepiece models through protobuf >= 7.36.1 (older:
                    # a silent fallback that cannot parse them); lmms-eval pins wandb, which asks < 7
                    overrides={"protobuf": "7.36.2"}),
