@@ -16,7 +16,8 @@ import pytest
 
 from test_eval_infer import COMMON, eval_setup, infer, read_jsonl
 
-pytestmark = pytest.mark.current_stack
+# lmms-eval is installed on the current row only: scripts/test.sh runs these there (-m "not lmms" on pinned)
+pytestmark = [pytest.mark.slow, pytest.mark.current_stack, pytest.mark.lmms]
 
 LIMIT = 8
 TASKS = {"emobench_emo_c": "emotion_closed", "emobench_emo_o": "emotion_open", "emobench_intention": "intention",

@@ -26,6 +26,7 @@ def _restore_and_import_llava_train():
     return train_mod
 
 
+@pytest.mark.slow  # a fresh interpreter importing LLaVA's trainer
 def test_all_layernorm_layers_is_restored_before_llava_trainer_imports():
     code = ("import importlib, sys\n"
             "try:\n    importlib.import_module('llava.train.llava_trainer'); print('plain: ok')\n"

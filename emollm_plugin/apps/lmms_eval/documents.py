@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from ...errors import EmoLLMError
+
 QUESTIONS_ENV = "EMOBENCH_QUESTIONS"
 MEDIA_ENV = "EMOBENCH_MEDIA_ROOT"
 # lmms-eval task name -> EmoBench task (bench.labels.TASKS)
@@ -18,7 +20,7 @@ LMMS_TASKS = {"emobench_emo_c": "emotion_closed", "emobench_emo_o": "emotion_ope
               "emobench_sarcasm": "sarcasm"}
 
 
-class EmoBenchTaskError(ValueError):
+class EmoBenchTaskError(EmoLLMError, ValueError):
     """The EmoBench lmms-eval tasks cannot find or read their questions."""
 
 
