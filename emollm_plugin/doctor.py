@@ -195,6 +195,19 @@ def check_peft(row: versions.Row) -> Check:
     return _versioned("peft", v, "tested 0.13.2 (0.10.0 ran too)" if row.name == "pinned" else "", row=row)
 
 
+def check_protobuf(row: versions.Row) -> Check:
+    """transformers 5.x parses sentencepiece models with protobuf >= 7.36.1; with an older one it
+    falls back, silently, to a reader that cannot parse them (lmms-eval's wandb pin asks < 7)."""
+    v = installed_version("protobuf")
+    wanted = row.overrides.get("protobuf")
+    if wanted is None:
+        return Check("protobuf", OK, v or "not installed")
+    if v is None or Version(v) < Version("7.36.1"):
+        return Check("protobuf", FAIL, v or "missing", "transformers 5.x reads sentencepiece tokenizers with "
+                     "protobuf >= 7.36.1", f"pip install --no-deps protobuf=={wanted}")
+    return Check("protobuf", OK, v)
+
+
 def check_hub(row: versions.Row) -> Check:
     v = installed_version("huggingface_hub")
     if v is None:
@@ -280,7 +293,7 @@ def run_checks() -> list[Check]:
     gpus = gpu_list() if installed_version("torch") and not import_error("torch") else []
     row, row_check = check_row({d: installed_version(d) for d in versions.STACK})
     checks = [check_python(), *check_torch(), row_check, check_transformers(row), check_tokenizers(row),
-              check_hub(row), check_accelerate(row), check_peft(row), check_deepspeed(), *check_llava(),
+              check_hub(row), check_protobuf(row), check_accelerate(row), check_peft(row), check_deepspeed(), *check_llava(),
               check_required("torch_geometric", "torch_geometric.nn", "MVP's graph convolution needs it"),
               check_required("av", "av", "video frames and audio tracks are read with PyAV"),
               check_required("sentencepiece", "sentencepiece", "LLaVA's slow Llama tokenizer needs it"),

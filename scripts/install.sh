@@ -55,7 +55,7 @@ if ! $PY -c "import torch" 2>/dev/null; then
   step "$TORCH_SPEC" $PY -m pip install "$TORCH_SPEC"
 fi
 step "llava-torch (without its own pins)" $PY -m pip install --no-deps -c "$CONSTRAINTS" llava-torch
-if [[ ",$EXTRAS," == *",train,"* ]] && ! $PY -c "import deepspeed" 2>/dev/null; then
+if [[ ",$EXTRAS," == *",train,"* ]] && ! $PY -c "import deepspeed" >/dev/null 2>&1; then
   # DS_BUILD_OPS=0: no CUDA ops at install time; --no-build-isolation: its build uses our torch
   DS_BUILD_OPS=0 step "deepspeed (no prebuilt ops)" $PY -m pip install --no-build-isolation -c "$CONSTRAINTS" deepspeed
 fi

@@ -7,7 +7,8 @@ import pytest
 from emollm_plugin import doctor, versions
 
 GIB = 2 ** 30
-HEALTHY = {**versions.ROWS["pinned"].pins, "av": "12.3.0", "sentencepiece": "0.2.0", "flash-attn": "2.5.8"}
+HEALTHY = {**versions.ROWS["pinned"].pins, "av": "12.3.0", "sentencepiece": "0.2.0", "flash-attn": "2.5.8",
+           "protobuf": "7.36.2"}
 
 
 @pytest.fixture
@@ -78,6 +79,15 @@ def test_a_mix_of_the_rows_names_each_distribution_that_is_off(env, capsys):
     assert row.status == doctor.FAIL and row.found == "a mix, closest to current"
     assert row.detail == "peft 0.13.2 (the current row has 0.21.2)"
     assert row.fix.startswith("EMOLLM_STACK=current bash scripts/install.sh")
+
+
+def test_old_protobuf_fails_on_the_current_row_only(env, capsys):
+    env["versions"]["protobuf"] = "6.33.6"
+    code, _, checks = _run(capsys)
+    assert code == 0 and checks["protobuf"].status == doctor.OK
+    env["versions"].update(versions.ROWS["current"].pins)
+    code, _, checks = _run(capsys)
+    assert code == 1 and checks["protobuf"].fix == "pip install --no-deps protobuf==7.36.2"
 
 
 def test_accelerate_that_breaks_cpu_deepspeed_fails_on_the_current_row(env, capsys):
