@@ -94,7 +94,8 @@ def test_manifest_with_labels_prints_the_scorers_table(setup, tmp_path):
 def test_bad_manifest_label_is_refused_before_loading(setup, tmp_path):
     manifest = tmp_path / "labels.csv"
     manifest.write_text(f"path,label\n{setup.image()},happiness\n")
-    code, _, err = predict(*setup.model_args, str(manifest), "--out", str(tmp_path / "a.jsonl"), "--task", "emotion_open")
+    code, _, err = predict(*setup.model_args, str(manifest), "--out", str(tmp_path / "a.jsonl"),
+                           "--task", "emotion_open")
     assert code == 2 and "open-set label 'happiness' is not a canonical emotion" in err
 
 

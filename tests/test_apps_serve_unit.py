@@ -101,7 +101,8 @@ def test_parts_data_urls_paths_and_their_refusals(tmp_path):
     (root / "link.png").symlink_to(tmp_path / "secret.png")
     png = "data:image/png;base64," + base64.b64encode(b"png bytes").decode()
     request = _parts(tmp_path, root, text("Q?"), {"type": "video_url", "video_url": {"url": "clips/a.mp4"}},
-                     {"type": "input_audio", "input_audio": {"data": base64.b64encode(b"RIFF").decode(), "format": "wav"}})
+                     {"type": "input_audio",
+                      "input_audio": {"data": base64.b64encode(b"RIFF").decode(), "format": "wav"}})
     assert request.question == "Q?"
     assert [(m.kind, m.source, m.path.suffix) for m in request.media] == [("video", "media_root", ".mp4"),
                                                                            ("audio", "upload", ".wav")]

@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exemplar-bank", type=Path, default=None,
                    help="EmoPrompt bank for 'explain' (default: the checkpoint config's emoprompt_bank; "
                         "without one, explain is off)")
-    p.add_argument("--example", type=Path, default=None, help="an image or clip the page opens with, answered at start-up")
+    p.add_argument("--example", type=Path, default=None,
+                   help="an image or clip the page opens with, answered at start-up")
     p.add_argument("--example-task", choices=[*TASKS, FREE], default=DEFAULT_TASK, help="(default: %(default)s)")
     return p
 
@@ -169,7 +170,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        if args.example is not None and (not args.example.is_file() or media_kind(args.example) not in ("image", "video")):
+        if args.example is not None and (not args.example.is_file()
+                                         or media_kind(args.example) not in ("image", "video")):
             raise InputError(f"--example {args.example}: not an image or video file")
         try:
             bank = exemplar_bank(args)

@@ -23,6 +23,7 @@ from ..errors import EmoLLMError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac")
+KNOWN_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
 MANIFEST_EXTENSIONS = (".csv", ".jsonl")
 MANIFEST_FIELDS = ("path", "audio", "prompt", "label")
 
@@ -68,14 +69,15 @@ def _item(path: Path, source: str, own_audio: bool, audio: Optional[Path] = None
     kind = media_kind(path)
     if kind is None:
         return Rejected(source, "unknown_kind", f"{path}: extension {path.suffix or '(none)'!r} is not a known "
-                        f"image, video or audio type ({', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)})")
+                        f"image, video or audio type ({', '.join(KNOWN_EXTENSIONS)})")
     for file in (path, audio):
         if file is not None and not file.is_file():
             return Rejected(source, "missing", f"{file}: no such file")
     if audio is not None and media_kind(audio) not in ("audio", "video"):
         return Rejected(source, "unknown_kind", f"{audio}: not an audio or video file, cannot be the sound track")
     if kind == "audio" and audio is not None:
-        return Rejected(source, "audio_twice", f"{path} is already audio; --audio/'audio' pairs sound with an image or video")
+        return Rejected(source, "audio_twice",
+                        f"{path} is already audio; --audio/'audio' pairs sound with an image or video")
     if kind == "video" and audio is None and own_audio:
         audio = path
     return Item(str(path), kind, path, audio, prompt or None, label or None)

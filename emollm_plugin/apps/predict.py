@@ -122,7 +122,8 @@ def _check_labels(items: list[Item], question: Question, path: Path) -> Optional
         return None
     if question.task is None:
         raise InputError("the manifest has labels but no --task was given: a label is scored against a task preset")
-    records = [record_for(i.id, {i.kind: str(i.path)}, "", question.task, question.label_set, i.label) for i in labelled]
+    records = [record_for(i.id, {i.kind: str(i.path)}, "", question.task, question.label_set, i.label)
+               for i in labelled]
     path.write_text(json.dumps(records, indent=1), encoding="utf-8")
     load_questions(path)  # raises ScoringInputError naming each bad label
     return path
