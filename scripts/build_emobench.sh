@@ -7,8 +7,9 @@
 #   OUT_DIR          output folder                              (default: data/emobench)
 #   SEED             sampling / template / option-order seed    (default: 0)
 #   CLOSED_FRACTION  share of emotion train samples asked closed-set  (default: 0.5)
-#   EMOTION_QUESTIONS  val/test emotion samples asked both ways or split like train  (default: both)
-#   VAL_SIZE         val samples per dataset (default: min(500, 5% of its training side))
+#   EMOTION_QUESTIONS  both|split: val/test emotion samples asked both ways or like train
+#   VAL_SIZE         val samples per dataset
+#   (unset: the defaults of `emollm bench build --help`)
 #   EMOLLM_VENV      venv used when none is active              (default: <repo>/.venv)
 # Sizes default to the paper's Table 1; edit the written OUT_DIR/bench.yaml and rerun
 # `emollm bench build --config OUT_DIR/bench.yaml` for per-dataset sizes or options.
@@ -41,7 +42,7 @@ cat > "$CONFIG" <<YAML
 out: "$OUT_DIR"
 seed: ${SEED:-0}
 closed_fraction: ${CLOSED_FRACTION:-0.5}
-emotion_questions: ${EMOTION_QUESTIONS:-both}
+${EMOTION_QUESTIONS:+emotion_questions: $EMOTION_QUESTIONS}
 datasets:
 $datasets
 YAML

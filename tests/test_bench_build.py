@@ -127,6 +127,10 @@ def test_cli_errors_are_one_line_messages(tmp_path, capsys):
     ("out: o\ndatasets: {caer_s: {root: r, train_size: -1}}\n", "train_size must be"),
     ("out: o\ndatasets: {}\n", "'datasets' is empty"),
     ("out: o\nclosed_fraction: 2\ndatasets: {caer_s: {root: r}}\n", "not in \\[0, 1\\]"),
+    ("out: o\nseed: abc\ndatasets: {caer_s: {root: r}}\n", "seed: 'abc' is not an integer"),
+    ("out: o\nemotion_questions: twice\ndatasets: {caer_s: {root: r}}\n",
+     "emotion_questions 'twice' must be one of"),
+    ("out: o\ndatasets: {caer_s: {root: r, val_size: -2}}\n", "caer_s.val_size must be"),
 ])
 def test_config_errors(tmp_path, text, message):
     (tmp_path / "bench.yaml").write_text(text)

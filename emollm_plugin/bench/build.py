@@ -147,13 +147,19 @@ def load_config(path: str | Path) -> BuildConfig:
         specs.append(DatasetSpec(name, base / entry["root"], entry.get("train_size"),
                                  entry.get("test_size"), dict(entry.get("options") or {}),
                                  entry.get("val_size")))
-    return BuildConfig(
-        datasets=specs, out=base / data["out"], seed=int(data.get("seed", 0)),
-        closed_fraction=float(data.get("closed_fraction", 0.5)),
-        check_media=bool(data.get("check_media", True)),
-        templates=base / data["templates"] if data.get("templates") else None,
-        link_media=bool(data.get("link_media", True)),
-        emotion_questions=str(data.get("emotion_questions", "both")), jobs=data.get("jobs"))
+    convert = {"seed": int, "closed_fraction": float, "check_media": bool, "link_media": bool,
+               "emotion_questions": str, "jobs": int}
+    given = {}
+    for key in convert:
+        if data.get(key) is not None:
+            try:
+                given[key] = convert[key](data[key])
+            except (TypeError, ValueError):
+                kind = {int: "an integer", float: "a number"}.get(convert[key], "valid")
+                raise ValueError(f"{path}: {key}: {data[key]!r} is not {kind}") from None
+    if data.get("templates"):
+        given["templates"] = base / data["templates"]
+    return BuildConfig(datasets=specs, out=base / data["out"], **given)  # absent: its default
 
 
 def hash_key(*parts: object) -> int:

@@ -10,6 +10,8 @@ from .adapters import list_adapters
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .build import DEFAULT_VAL, BuildConfig
+
     parser = argparse.ArgumentParser(prog="emollm bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -25,11 +27,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="share of emotion train samples asked closed-set (default: 0.5)")
     b.add_argument("--val-size", type=int, metavar="N",
                    help="val samples per dataset, carved out of the training side by whole "
-                        "groups (default: min(500, 5%% of the dataset's usable training "
-                        "samples); 0: no val files)")
+                        f"groups (default: {DEFAULT_VAL.replace('%', '%%')}; 0: no val files)")
     b.add_argument("--emotion-questions", choices=("both", "split"),
                    help="val/test emotion samples asked closed AND open (both) or one way, like "
-                        "train (split) (default: both)")
+                        f"train (split) (default: {BuildConfig.emotion_questions})")
     b.add_argument("--jobs", type=int, metavar="N",
                    help="processes checking media (default: the CPUs available); the output "
                         "does not depend on it")
