@@ -1,5 +1,5 @@
 """`emollm serve` on the tiny trained checkpoint, driven by the official `openai` client on 127.0.0.1:
-image / video / video+audio, streaming and not, refusals with their status codes, and a bounded
+image / video / video+audio / audio, streaming and not, refusals with their status codes, and a bounded
 load test (64 requests from 16 concurrent clients) that prints latency and throughput."""
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_image_video_and_video_with_audio_streaming_and_not(server):
     sound = {"type": "input_audio", "input_audio": {"data": base64.b64encode(
         _wav(setup, server)).decode(), "format": "wav"}}
     texts = []
-    for parts in ((image, QUESTION), (clip, QUESTION), (clip, sound, QUESTION),
+    for parts in ((image, QUESTION), (clip, QUESTION), (clip, sound, QUESTION), (sound, QUESTION),
                   ({"type": "video_url", "video_url": {"url": _data_url(setup.clip(), "video/mp4")}}, QUESTION)):
         reply = _ask(client, *parts)
         text = reply.choices[0].message.content
