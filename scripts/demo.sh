@@ -26,10 +26,10 @@ echo "== 2/4 tiny dataset: images, video clips, clips with audio -> $DEMO_DIR/da
 python -c "from emollm_plugin.demo_data import make_demo_data as m; \
 m('$DEMO_DIR/data', per_label=6, kinds=('image', 'video', 'video+audio'), video_frames=8)"
 
-echo "== 3/4 LoRA training through LLaVA's train(): MVP projector + Whisper audio tower"
+echo "== 3/4 LoRA training through LLaVA's train(): MVP projector + Whisper audio tower + EmoPrompt (the packaged toy exemplars)"
 rm -rf "$CKPT"
 python -m emollm_plugin.train \
-  --model_name_or_path "$DEMO_DIR/models/llm" --version v1 \
+  --model_name_or_path "$DEMO_DIR/models/llm" --version emoprompt_v1 --emoprompt_bank illustrative \
   --data_path "$DEMO_DIR/data/train.json" --image_folder "$DEMO_DIR/data/media" \
   --vision_tower "$DEMO_DIR/models/clip" --mm_vision_select_layer -2 \
   --mm_projector_type mvp --mvp_num_clusters 16 8 4 --mvp_knn 3 3 2 --mvp_frames_per_event 4 \
@@ -42,7 +42,7 @@ python -m emollm_plugin.train \
   --dataloader_num_workers 0 --report_to none --seed 0 --disable_tqdm True
 
 echo "== 4/4 reload with LLaVA's load_pretrained_model, answer the test split, score"
-TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" \
+TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" CONV_MODE=emoprompt_v1 \
   bash "$REPO/scripts/eval_emobench.sh" "$CKPT" "$DEMO_DIR/models/llm"
 python - "$DEMO_DIR/eval/answers.jsonl" "$DEMO_DIR/data/test.json" <<'PY'
 import json, sys

@@ -1,16 +1,36 @@
 #!/usr/bin/env bash
-# EmoLLM fine-tuning through LLaVA's own train(): LoRA on the LLM, the MVP visual projector and the
-# Whisper audio projector trained in full, DeepSpeed ZeRO-2. The defaults are the paper's recipe
-# (arXiv 2406.16442): Vicuna-7B v1.5, CLIP ViT-L/14 224 px, Whisper-base, MVP, LoRA, 5 epochs,
-# global batch 16, AdamW lr 2e-5, cosine schedule, warmup 0.03, bf16, gradient checkpointing.
+# Trains EmoLLM through LLaVA's own train(): LoRA on the LLM, the MVP visual projector and the
+# Whisper audio projector trained in full, EmoPrompt exemplars in every EmoBench prompt.
 #
-#   bash scripts/finetune_emo_lora.sh [more training flags...]     # flags are passed to the trainer
+# From the paper (arXiv 2406.16442): EmoPrompt (§4.4, --version emoprompt_v1 with a bank), the
+# MVP projector, the Whisper-base audio encoder, LoRA, and the sequential strategy of its headline
+# row (Table 2's EmoLLM row, Overall 60.36, is Table 4's sequential row: objective data first, then
+# EmoBench), 5 epochs, global batch 16, lr 2e-5. This project's choices (the paper states none):
+# LoRA r = 128 / alpha 256 (LLaVA v1.5's), DeepSpeed ZeRO-2, bf16 + TF32, the micro-batch /
+# accumulation split, cosine schedule with 3% warm-up, LLaVA v1.5's 665k instruction mix as the
+# objective data. docs/differences.md lists every departure; docs/training.md explains each setting.
+#
+#   EMOPROMPT_BANK=work/bank.jsonl bash scripts/finetune_emo_lora.sh [more training flags...]
 #   PRESET=tiny bash scripts/finetune_emo_lora.sh                  # offline tiny run, 2 CPU processes (GPUs hidden)
 #   HOSTFILE=hostfile bash scripts/finetune_emo_lora.sh            # several nodes (deepspeed + pdsh)
-#   DRY_RUN=1 bash scripts/finetune_emo_lora.sh                    # print the launch command only
+#   DRY_RUN=1 bash scripts/finetune_emo_lora.sh                    # print the launch commands only
+#   SEEDS="1 2 3" bash scripts/finetune_emo_lora.sh                # one run per seed: ${OUTPUT_DIR}-seed1 ...
+#
+# Strategy (the rows of the paper's Table 4):
+#  sequential  stage 1 on the objective data (STAGE1_DATA, EmoPrompt off), stage 1's LoRA merged into
+#              the base (${OUTPUT_DIR}-stage1-merged), stage 2 on EmoBench from it -> OUTPUT_DIR
+#  emo         one run on EmoBench only -> OUTPUT_DIR
+#  mix         one run on both files shuffled together (${OUTPUT_DIR}-mixed_train.json) -> OUTPUT_DIR
+# A sequential stage whose output is complete is not run again: delete its folder to redo it.
 #
 # Environment (relative paths are taken from the repository root; docs/training.md has the details):
-#  PRESET              "" = the paper's recipe, "tiny" = offline tiny models + demo data  (default: "")
+#  STRATEGY            sequential | emo | mix                     (default: sequential; PRESET=tiny: emo)
+#  EMOPROMPT           on | off: off trains plain --version v1, without exemplars (default: on)
+#  EMOPROMPT_BANK      exemplar bank from `emollm emoprompt generate`, or "illustrative" for the 18
+#                      hand-written toy exemplars; required with EMOPROMPT=on (default: none;
+#                      PRESET=tiny: illustrative)
+#  SEEDS               several seeds, one run each, checkpoints ${OUTPUT_DIR}-seed${SEED} (default: "")
+#  PRESET              "" = the full-size run, "tiny" = offline tiny models + demo data  (default: "")
 #  WORK_DIR            PRESET=tiny: where tiny models, data and checkpoints go   (default: work/preset_tiny)
 #  MODELS_DIR          folder holding the downloaded base models                 (default: models)
 #  MODEL_BASE          base LLM, a folder or a Hub id        (default: $MODELS_DIR/vicuna-7b-v1.5)
@@ -19,6 +39,12 @@
 #                                                             (default: $MODELS_DIR/whisper-base.pt)
 #  DATA_PATH           EmoBench training records (JSON)      (default: data/emobench/train.json)
 #  MEDIA_FOLDER        root of the records' image/video/audio paths (default: data/emobench/media)
+#  STAGE1_DATA         objective instruction records for sequential / mix: LLaVA v1.5's mix
+#                      (default: data/llava_v1_5/llava_v1_5_mix665k.json; PRESET=tiny: generated)
+#  STAGE1_MEDIA        root of STAGE1_DATA's image paths (coco/, gqa/, ocr_vqa/, textvqa/, vg/)
+#                                                             (default: data/llava_v1_5)
+#  STAGE1_EPOCHS       epochs of stage 1                      (default: 1)
+#  MERGE_DEVICE        device for merging stage 1 (cpu needs RAM for the fp16 model) (default: cpu)
 #  OUTPUT_DIR          checkpoint folder; its name must contain "llava" and "lora"
 #                                                             (default: checkpoints/emollm-llava-lora-7b)
 #  PRETRAIN_MM_ADAPTER LLaVA mm_projector.bin to start MVP's content projection from; needs
@@ -50,7 +76,6 @@
 #  MVP_KNN             DPC-KNN neighbours per step            (default: "5 3 3"; PRESET=tiny: "3 3 2")
 #  MVP_FRAMES_PER_EVENT frames per video event               (default: 16; PRESET=tiny: 4)
 #  MVP_CONTENT_PROJ    linear | mlp2x_gelu                    (default: linear)
-#  CONV_VERSION        LLaVA conversation template            (default: v1)
 #  SAVE_STEPS / SAVE_TOTAL_LIMIT  checkpoint-N every SAVE_STEPS steps, keep the last N; a new run
 #                      with the same OUTPUT_DIR resumes from the last one (default: 1000 / 2)
 #  DATA_WORKERS        dataloader workers per process         (default: 4; PRESET=tiny: 0)
@@ -84,10 +109,12 @@ case "$PRESET" in
     : "${LORA_R:=8}" "${LORA_ALPHA:=16}" "${MAX_LEN:=512}" "${NUM_VIDEO_FRAMES:=8}" "${AUDIO_TOKENS:=8}"
     : "${MVP_CLUSTERS:=16 8 4}" "${MVP_KNN:=3 3 2}" "${MVP_FRAMES_PER_EVENT:=4}"
     : "${DATA_WORKERS:=0}" "${SEED:=0}" "${SAVE_STEPS:=2}" "${TINY_KINDS:=image video video+audio}"
+    : "${STRATEGY:=emo}" "${EMOPROMPT_BANK:=illustrative}"
+    : "${STAGE1_DATA:=$WORK_DIR/data/general_train.json}" "${STAGE1_MEDIA:=$WORK_DIR/data/media}"
     # always the CPU, also on a GPU machine: DeepSpeed's CPU accelerator with gloo
     export CUDA_VISIBLE_DEVICES="" DS_ACCELERATOR=cpu
     ;;
-  *) die "unknown PRESET=$PRESET: use PRESET=tiny or leave it unset for the paper's recipe" ;;
+  *) die "unknown PRESET=$PRESET: use PRESET=tiny or leave it unset for the full-size run" ;;
 esac
 
 MODELS_DIR="${MODELS_DIR:-models}"
@@ -101,10 +128,134 @@ MODELS_DIR="${MODELS_DIR:-models}"
 : "${WEIGHT_DECAY:=0.0}" "${PRECISION:=bf16}" "${GRAD_CKPT:=True}"
 : "${LORA_R:=128}" "${LORA_ALPHA:=256}" "${LORA_DROPOUT:=0.05}" "${MAX_LEN:=2048}"
 : "${NUM_VIDEO_FRAMES:=32}" "${AUDIO_TOKENS:=32}" "${MVP_CLUSTERS:=64 32 16}" "${MVP_KNN:=5 3 3}"
-: "${MVP_FRAMES_PER_EVENT:=16}" "${MVP_CONTENT_PROJ:=linear}" "${CONV_VERSION:=v1}"
+: "${MVP_FRAMES_PER_EVENT:=16}" "${MVP_CONTENT_PROJ:=linear}"
 : "${SAVE_STEPS:=1000}" "${SAVE_TOTAL_LIMIT:=2}" "${DATA_WORKERS:=4}" "${REPORT_TO:=none}" "${SEED:=42}"
 if [ "$PRECISION" = bf16 ]; then : "${TF32=True}"; else : "${TF32=}"; fi
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO/work/torch_extensions}"
+
+# ---- EmoPrompt: on by default, and then with a bank chosen on purpose ----------------------------
+: "${STRATEGY:=sequential}" "${EMOPROMPT:=on}" "${EMOPROMPT_BANK:=}" "${SEEDS:=}"
+: "${STAGE1_DATA:=data/llava_v1_5/llava_v1_5_mix665k.json}" "${STAGE1_MEDIA:=data/llava_v1_5}"
+: "${STAGE1_EPOCHS:=1}" "${MERGE_DEVICE:=cpu}"
+case "$EMOPROMPT" in
+  on)
+    [ -n "$EMOPROMPT_BANK" ] || die "EmoPrompt is on (--version emoprompt_v1) but EMOPROMPT_BANK is not set.
+  Make a bank from the EmoBench training records once:
+    emollm emoprompt generate --bench $DATA_PATH --out work/emoprompt_bank.jsonl --per-task 100 --base-url URL --model MODEL
+  then run EMOPROMPT_BANK=work/emoprompt_bank.jsonl bash scripts/finetune_emo_lora.sh (docs/emoprompt.md).
+  EMOPROMPT_BANK=illustrative takes the 18 hand-written exemplars packaged with the plugin (a toy, not training data).
+  EMOPROMPT=off trains without EmoPrompt on purpose (plain --version v1, not the paper's EmoLLM)."
+    CONV_VERSION=emoprompt_v1 ;;
+  off) CONV_VERSION=v1 ;;
+  *) die "EMOPROMPT=$EMOPROMPT: use on (the paper's EmoPrompt, needs EMOPROMPT_BANK) or off" ;;
+esac
+case "$STRATEGY" in
+  sequential|emo|mix) ;;
+  *) die "STRATEGY=$STRATEGY: use sequential (objective data, then EmoBench: the paper's headline row), emo (EmoBench only) or mix" ;;
+esac
+for seed in $SEEDS; do
+  [[ "$seed" =~ ^[0-9]+$ ]] || die "SEEDS=\"$SEEDS\": each seed must be a non-negative integer"
+done
+SELF=(bash "$REPO/scripts/finetune_emo_lora.sh")
+
+# ---- several seeds: one complete run per seed, ${OUTPUT_DIR}-seed${SEED} -------------------------
+if [ -n "$SEEDS" ]; then
+  for seed in $SEEDS; do
+    echo "[finetune] seed $seed -> ${OUTPUT_DIR}-seed$seed"
+    SEEDS= SEED="$seed" OUTPUT_DIR="${OUTPUT_DIR}-seed$seed" STRATEGY="$STRATEGY" EMOPROMPT="$EMOPROMPT" \
+      EMOPROMPT_BANK="$EMOPROMPT_BANK" "${SELF[@]}" "$@"
+  done
+  exit 0
+fi
+
+# ---- sequential and mix: each stage is a STRATEGY=emo run of this script -------------------------
+if [ "$STRATEGY" != emo ]; then
+  if [ "$PRESET" = tiny ] && [ -z "${DRY_RUN:-}" ]; then
+    if [ ! -f "$DATA_PATH" ]; then
+      "$PYTHON" -c 'import sys; from emollm_plugin.demo_data import make_demo_data
+make_demo_data(sys.argv[1], per_label=3, kinds=tuple(sys.argv[2:]))' "$(dirname "$DATA_PATH")" $TINY_KINDS
+    fi
+    if [ ! -f "$STAGE1_DATA" ]; then
+      # tiny objective data: plain description requests about the demo media (no emotion words)
+      "$PYTHON" - "$DATA_PATH" "$STAGE1_DATA" <<'EOF'
+import json, sys
+general = []
+for rec in json.load(open(sys.argv[1])):
+    media = {k: rec[k] for k in ("image", "video", "audio") if k in rec}
+    prefix = "".join(f"<{k}>\n" for k in ("video", "image", "audio") if k in media)
+    kind = "clip" if "video" in media else "picture"
+    general.append({"id": "general/" + rec["id"], **media, "conversations": [
+        {"from": "human", "value": prefix + f"Describe this {kind} in a few words."},
+        {"from": "gpt", "value": f"A short {kind} filled with one flat colour."}]})
+json.dump(general, open(sys.argv[2], "w"), indent=1)
+print(f"[finetune] wrote {len(general)} tiny objective-instruction records to {sys.argv[2]}")
+EOF
+    fi
+  fi
+  if [ -z "${DRY_RUN:-}" ]; then
+    [ -f "$STAGE1_DATA" ] || die "STRATEGY=$STRATEGY needs the objective (stage-1) instruction data, and STAGE1_DATA=$STAGE1_DATA does not exist.
+  Download LLaVA v1.5's instruction mix (llava_v1_5_mix665k.json and its image folders) as docs/training.md shows, or set STAGE1_DATA and STAGE1_MEDIA,
+  or train on EmoBench only with STRATEGY=emo (the paper's Table 4 \"emo\" row, not its headline row)."
+    [ -d "$STAGE1_MEDIA" ] || die "STAGE1_MEDIA=$STAGE1_MEDIA is not a folder: set it to the root of STAGE1_DATA's image paths (docs/training.md), or use STRATEGY=emo"
+    [ -f "$DATA_PATH" ] || die "DATA_PATH=$DATA_PATH does not exist: build EmoBench with 'emollm bench build ...' (docs/training.md) or set DATA_PATH"
+  fi
+  STAGE=(env SEEDS= STRATEGY=emo "EMOPROMPT_BANK=$EMOPROMPT_BANK")
+fi
+
+if [ "$STRATEGY" = mix ]; then
+  MIXED="${OUTPUT_DIR}-mixed_train.json"
+  MIXED_ROOT="(the deepest folder holding $STAGE1_MEDIA and $MEDIA_FOLDER)"
+  echo "[finetune] strategy mix: $STAGE1_DATA and $DATA_PATH shuffled together -> $OUTPUT_DIR"
+  if [ -z "${DRY_RUN:-}" ]; then
+    mkdir -p "$(dirname "$MIXED")"
+    # one file needs one media root: the deepest folder holding both roots, paths relative to it
+    MIXED_ROOT="$("$PYTHON" - "$MIXED" "$STAGE1_DATA" "$STAGE1_MEDIA" "$DATA_PATH" "$MEDIA_FOLDER" <<'EOF'
+import json, os, sys
+out, pairs = sys.argv[1], list(zip(sys.argv[2::2], sys.argv[3::2]))
+root = os.path.commonpath([os.path.abspath(media) for _, media in pairs])
+mixed = []
+for data, media in pairs:
+    records = json.load(open(data))
+    prefix = os.path.relpath(os.path.abspath(media), root)
+    for rec in records:
+        for key in ("image", "video", "audio"):
+            if key in rec:
+                rec[key] = os.path.normpath(os.path.join(prefix, rec[key]))
+    mixed += records
+    print(f"[finetune] {len(records)} records from {data}", file=sys.stderr)
+json.dump(mixed, open(out, "w"), indent=1)
+print(f"[finetune] mixed {len(mixed)} records into {out}, media root {root}", file=sys.stderr)
+print(root)
+EOF
+)"
+  fi
+  "${STAGE[@]}" DATA_PATH="$MIXED" MEDIA_FOLDER="$MIXED_ROOT" OUTPUT_DIR="$OUTPUT_DIR" "${SELF[@]}" "$@"
+  exit 0
+fi
+
+if [ "$STRATEGY" = sequential ]; then
+  STAGE1_DIR="${OUTPUT_DIR}-stage1"
+  MERGED_DIR="${OUTPUT_DIR}-stage1-merged"
+  echo "[finetune] strategy sequential: stage 1 on $STAGE1_DATA (EmoPrompt off) -> $STAGE1_DIR;" \
+       "merged into its base -> $MERGED_DIR; stage 2 on $DATA_PATH -> $OUTPUT_DIR"
+  if [ -f "$STAGE1_DIR/non_lora_trainables.bin" ]; then
+    echo "[finetune] stage 1 done before: $STAGE1_DIR"
+  else
+    "${STAGE[@]}" DATA_PATH="$STAGE1_DATA" MEDIA_FOLDER="$STAGE1_MEDIA" OUTPUT_DIR="$STAGE1_DIR" \
+      EPOCHS="$STAGE1_EPOCHS" EMOPROMPT=off "${SELF[@]}" "$@"
+  fi
+  if [ -n "${DRY_RUN:-}" ]; then
+    echo "[finetune] merge: $STAGE1_DIR into its base -> $MERGED_DIR"
+  elif [ -f "$MERGED_DIR/emollm_merged.json" ]; then
+    echo "[finetune] stage 1 merged before: $MERGED_DIR"
+  else
+    "$PYTHON" -m emollm_plugin.train.merge "$STAGE1_DIR" "$MERGED_DIR" --device "$MERGE_DEVICE"
+  fi
+  "${STAGE[@]}" MODEL_BASE="$MERGED_DIR" DATA_PATH="$DATA_PATH" MEDIA_FOLDER="$MEDIA_FOLDER" \
+    OUTPUT_DIR="$OUTPUT_DIR" PRETRAIN_MM_ADAPTER= "${SELF[@]}" "$@"
+  echo "[finetune] sequential done: evaluate $OUTPUT_DIR with base $MERGED_DIR"
+  exit 0
+fi
 
 # ---- world size: processes on this node, or the slots of every host in HOSTFILE -----------------
 count_gpus() {
@@ -182,6 +333,10 @@ if [ -z "${DRY_RUN:-}" ]; then
   [ -d "$MEDIA_FOLDER" ] || die "MEDIA_FOLDER=$MEDIA_FOLDER is not a folder: set it to the root the records' media paths are relative to"
   [ -f "$DS_CONFIG" ] || die "DS_CONFIG=$DS_CONFIG does not exist (see zero_configs/)"
   [ -z "$PRETRAIN_MM_ADAPTER" ] || [ -f "$PRETRAIN_MM_ADAPTER" ] || die "PRETRAIN_MM_ADAPTER=$PRETRAIN_MM_ADAPTER does not exist"
+  if [ "$CONV_VERSION" = emoprompt_v1 ] && [ "$EMOPROMPT_BANK" != illustrative ]; then
+    [ -f "$EMOPROMPT_BANK" ] || die "EMOPROMPT_BANK=$EMOPROMPT_BANK does not exist: make it with 'emollm emoprompt generate' (docs/emoprompt.md), or set EMOPROMPT=off"
+    EMOPROMPT_BANK="$(abspath "$EMOPROMPT_BANK")"
+  fi
 fi
 
 # ---- the training command ----------------------------------------------------------------------
@@ -205,6 +360,7 @@ TRAIN_ARGS=(
   --logging_steps 1 --model_max_length "$MAX_LEN" --gradient_checkpointing "$GRAD_CKPT"
   --dataloader_num_workers "$DATA_WORKERS" --lazy_preprocess True --report_to "$REPORT_TO" --seed "$SEED"
 )
+[ "$CONV_VERSION" != emoprompt_v1 ] || TRAIN_ARGS+=(--emoprompt_bank "$EMOPROMPT_BANK")
 [ -z "$AUDIO_TOWER" ] || TRAIN_ARGS+=(--audio_tower "$AUDIO_TOWER" --mm_audio_num_tokens "$AUDIO_TOKENS")
 [ -z "$PRETRAIN_MM_ADAPTER" ] || TRAIN_ARGS+=(--pretrain_mm_mlp_adapter "$PRETRAIN_MM_ADAPTER")
 TRAIN_ARGS+=("$@")
@@ -226,6 +382,11 @@ case "$LAUNCHER" in
   *) die "LAUNCHER=$LAUNCHER: use deepspeed or torchrun" ;;
 esac
 
+if [ "$CONV_VERSION" = emoprompt_v1 ]; then
+  echo "[finetune] EmoPrompt on: --version emoprompt_v1, bank $EMOPROMPT_BANK; data $DATA_PATH"
+else
+  echo "[finetune] EmoPrompt off: --version v1; data $DATA_PATH"
+fi
 echo "[finetune] $WORLD processes x micro-batch $MICRO_BATCH x accumulation $ACCUM = global batch $GLOBAL_BATCH; $PRECISION; $DS_CONFIG"
 echo "[finetune] output: $OUTPUT_DIR"
 if [ -n "${DRY_RUN:-}" ]; then

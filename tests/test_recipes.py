@@ -1,9 +1,9 @@
-"""scripts/finetune_emo_lora.sh and scripts/finetune_sequential.sh, run for real on the tiny preset:
-two CPU processes under DeepSpeed ZeRO-2 through LLaVA's own train(), checkpoints loaded back with
-LLaVA's own load_pretrained_model, resume from checkpoint-2, stage 1 -> merge -> stage 2.
+"""scripts/finetune_emo_lora.sh, run for real on the tiny preset: two CPU processes under DeepSpeed
+ZeRO-2 through LLaVA's own train(), checkpoints loaded back with LLaVA's own load_pretrained_model,
+resume from checkpoint-2, the sequential strategy's stage 1 -> merge -> stage 2.
 
-The launch arithmetic (batch split, hostfile, errors) is checked with DRY_RUN=1, which prints the
-command without starting anything.
+The launch arithmetic (batch split, hostfile, errors), the EmoPrompt and strategy choices and the
+seeds are checked with DRY_RUN=1, which prints the commands without starting anything.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE = REPO / "scripts" / "finetune_emo_lora.sh"
-SEQUENTIAL = REPO / "scripts" / "finetune_sequential.sh"
 TINY_NAME = "emollm-llava-lora-tiny"
 
 
@@ -34,7 +33,8 @@ def _free_port() -> int:
 def _run(script: Path, *args: str, timeout: int = 400, **env: str) -> subprocess.CompletedProcess:
     full = dict(os.environ, PYTHON=sys.executable, MASTER_PORT=str(_free_port()), **env)
     full.setdefault("TORCH_EXTENSIONS_DIR", str(REPO / "work" / "torch_extensions"))
-    for key in ("CUDA_VISIBLE_DEVICES", "HOSTFILE", "DRY_RUN"):  # the test decides these
+    for key in ("CUDA_VISIBLE_DEVICES", "HOSTFILE", "DRY_RUN", "STRATEGY", "EMOPROMPT", "EMOPROMPT_BANK",
+                "SEEDS", "OUTPUT_DIR", "DATA_PATH", "STAGE1_DATA"):  # the test decides these
         if key not in env:
             full.pop(key, None)
     return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=full, timeout=timeout)
@@ -67,7 +67,6 @@ def tiny_run(tmp_path_factory):
     return work, work / "checkpoints" / TINY_NAME, output
 
 
-@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 @pytest.mark.current_stack
 def test_tiny_preset_trains_two_processes_under_zero2(tiny_run):
     work, ckpt, output = tiny_run
@@ -137,14 +136,12 @@ def _assert_loaded(result: dict) -> None:
     assert result["generated"] >= 1  # greedy decoding runs on the loaded model
 
 
-@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 @pytest.mark.current_stack
 def test_checkpoint_loads_with_llavas_loader(tiny_run):
     work, ckpt, _ = tiny_run
     _assert_loaded(_load_with_llava(ckpt, work / "models" / "llm"))
 
 
-@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
     """Interrupted after checkpoint-2: the same command again continues from it (LLaVA's train()
     resumes when output_dir has checkpoint-*) and ends where the uninterrupted run ended."""
@@ -163,16 +160,17 @@ def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
         torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
 
 
-@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
 def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
     from safetensors.torch import load_file
 
     work, _, _ = tiny_run
-    run_dir = tmp_path / "sequential"
-    _ok(_run(SEQUENTIAL, PRESET="tiny", WORK_DIR=str(work), RUN_DIR=str(run_dir), MAX_STEPS="2",
-             SAVE_STEPS="100"))
-    stage1, merged, stage2 = run_dir / "stage1-llava-lora", run_dir / "stage1-merged", run_dir / "stage2-llava-lora"
-    general = json.loads((run_dir / "general" / "train.json").read_text())
+    stage2 = tmp_path / "seq-llava-lora"
+    stage1, merged = tmp_path / "seq-llava-lora-stage1", tmp_path / "seq-llava-lora-stage1-merged"
+    output = _ok(_run(FINETUNE, PRESET="tiny", STRATEGY="sequential", WORK_DIR=str(work), OUTPUT_DIR=str(stage2),
+                      STAGE1_DATA=str(tmp_path / "general.json"), MAX_STEPS="2", SAVE_STEPS="100"))
+    assert "EmoPrompt off: --version v1; data " + str(tmp_path / "general.json") in output
+    assert "EmoPrompt on: --version emoprompt_v1, bank illustrative" in output
+    general = json.loads((tmp_path / "general.json").read_text())
     assert general and all("emotion" not in r["conversations"][1]["value"] for r in general)
     assert sorted(_losses(stage1)) == [1, 2] and sorted(_losses(stage2)) == [1, 2]
 
@@ -196,39 +194,51 @@ def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
     _assert_loaded(_load_with_llava(stage2, merged))
 
 
-@pytest.mark.slow  # a real 2-process ZeRO-2 run of the tiny preset
-def test_mix_writes_one_file_with_both_sources_under_one_media_root(tiny_run, tmp_path):
-    work, _, _ = tiny_run
+def test_mix_writes_one_file_with_both_sources_under_one_media_root(tmp_path):
+    """mix: one file, one media root (the deepest folder holding both), relative paths below it."""
+    media = tmp_path / "data" / "emobench" / "media"
+    (media / "clips").mkdir(parents=True)
+    (media / "clips" / "a.mp4").write_bytes(b"x")
+    emobench = tmp_path / "data" / "emobench" / "train.json"
+    emobench.write_text(json.dumps([{"id": "e0", "task": "emotion_open", "video": "clips/a.mp4", "conversations": [
+        {"from": "human", "value": "<video>\nHow does he feel?"}, {"from": "gpt", "value": "joy"}]}]))
+    gmedia = tmp_path / "data" / "llava" / "coco"
+    gmedia.mkdir(parents=True)
+    (gmedia / "pic.png").write_bytes(b"x")
     general = tmp_path / "general.json"
-    general.write_text(json.dumps([{"id": "g0", "image": "demo/pic.png", "conversations": [
-        {"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "A picture."}]}]))
-    (tmp_path / "gmedia").mkdir()
-    run_dir = tmp_path / "mix"
-    proc = _run(SEQUENTIAL, PRESET="tiny", WORK_DIR=str(work), RUN_DIR=str(run_dir), MIX="1", DRY_RUN="1",
-                STAGE1_DATA=str(general), STAGE1_MEDIA=str(tmp_path / "gmedia"))
+    general.write_text(json.dumps([{"id": "g0", "image": "coco/pic.png", "conversations": [
+        {"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "A picture."}]},
+        {"id": "g1", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}]))
+    out = tmp_path / "ckpt" / "mix-llava-lora"
+    proc = _run(FINETUNE, STRATEGY="mix", NUM_GPUS="1", EMOPROMPT_BANK="illustrative", OUTPUT_DIR=str(out),
+                DATA_PATH=str(emobench), MEDIA_FOLDER=str(media), STAGE1_DATA=str(general),
+                STAGE1_MEDIA=str(tmp_path / "data" / "llava"), MODEL_BASE=str(tmp_path / "none"))
+    # stops at the missing model (after mixing), naming it: nothing was launched
+    assert proc.returncode == 2 and "MODEL_BASE=" in proc.stderr, proc.stderr
+    mixed = json.loads((tmp_path / "ckpt" / "mix-llava-lora-mixed_train.json").read_text())
+    assert [r["id"] for r in mixed] == ["g0", "g1", "e0"]
+    assert mixed[0]["image"] == "llava/coco/pic.png" and mixed[2]["video"] == "emobench/media/clips/a.mp4"
+    assert all((tmp_path / "data" / r[k]).is_file() for r in mixed for k in ("image", "video") if k in r)
+    proc, command = _dry(STRATEGY="mix", NUM_GPUS="1", EMOPROMPT_BANK="b.jsonl", OUTPUT_DIR=str(out))
     _ok(proc)
-    mixed = json.loads((run_dir / "mixed_train.json").read_text())
-    emobench = json.loads((work / "data" / "train.json").read_text())
-    assert len(mixed) == 1 + len(emobench)
-    from emollm_plugin.media.paths import resolve_media
-    media = run_dir / "mixed_media"
-    assert mixed[0]["image"] == "stage1/demo/pic.png"
-    assert resolve_media(media, "stage1/demo/pic.png") == media / "stage1" / "demo" / "pic.png"
-    assert (media / "stage1").resolve() == (tmp_path / "gmedia").resolve()
-    assert all(r[k].startswith("stage2/") and resolve_media(media, r[k]).exists() for r in mixed[1:]
-               for k in ("video", "audio") if k in r)
-    command = shlex.split(proc.stdout.strip().splitlines()[-1])
-    assert command[command.index("--data_path") + 1] == str(run_dir / "mixed_train.json")
-    assert command[command.index("--image_folder") + 1] == str(media)
-    assert command[command.index("--output_dir") + 1] == str(run_dir / "mix-llava-lora")
+    assert _flag(command, "--data_path") == str(out) + "-mixed_train.json"
+    assert _flag(command, "--output_dir") == str(out) and _flag(command, "--version") == "emoprompt_v1"
 
 
 # ---- launch arithmetic, without starting anything --------------------------------------------------
 
+def _commands(proc: subprocess.CompletedProcess) -> list[list[str]]:
+    """The launch commands a dry run printed, in order (the other lines start with [finetune])."""
+    return [shlex.split(line) for line in proc.stdout.splitlines() if line and not line.startswith("[")]
+
+
 def _dry(*args: str, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """A dry run of one EmoBench training run (STRATEGY=emo, a bank named) unless env says otherwise;
+    returns the last launch command."""
+    env = {"STRATEGY": "emo", "EMOPROMPT_BANK": "work/bank.jsonl", **env}
     proc = _run(FINETUNE, *args, DRY_RUN="1", **env)
-    command = shlex.split(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else []
-    return proc, command
+    commands = _commands(proc) if proc.returncode == 0 else []
+    return proc, (commands[-1] if commands else [])
 
 
 def _flag(command: list[str], name: str) -> str:
@@ -250,7 +260,7 @@ def test_batch_split_keeps_the_global_batch(gpus, global_batch, max_micro, micro
     assert _flag(command, "--num_gpus") == gpus and "--module" in command
 
 
-def test_paper_recipe_is_the_default():
+def test_full_size_defaults():
     proc, command = _dry(NUM_GPUS="4")
     _ok(proc)
     expected = {"--deepspeed": "zero_configs/zero2.json", "--model_name_or_path": "models/vicuna-7b-v1.5",
@@ -294,6 +304,9 @@ def test_extra_flags_reach_the_trainer_and_empty_audio_tower_drops_audio():
     ({"NUM_GPUS": "1", "OUTPUT_DIR": "checkpoints/my-run"}, "must contain 'llava' and 'lora'"),
     ({"NUM_GPUS": "1", "PRECISION": "fp8"}, "PRECISION=fp8: use bf16, fp16 or fp32"),
     ({"PRESET": "huge"}, "unknown PRESET=huge"),
+    ({"STRATEGY": "both"}, "STRATEGY=both: use sequential"),
+    ({"EMOPROMPT": "yes"}, "EMOPROMPT=yes: use on"),
+    ({"SEEDS": "1 two"}, 'SEEDS="1 two": each seed must be a non-negative integer'),
     ({"NUM_GPUS": "0"}, "no GPU found"),
     ({"NUM_GPUS": "2", "LAUNCHER": "mpirun"}, "LAUNCHER=mpirun: use deepspeed or torchrun"),
 ])
@@ -310,6 +323,75 @@ def test_bad_hostfile_line_is_named(tmp_path):
 
 
 def test_missing_model_names_the_variable_and_the_download(tmp_path):
-    proc = _run(FINETUNE, NUM_GPUS="1", MODELS_DIR=str(tmp_path / "none"))
+    proc = _run(FINETUNE, NUM_GPUS="1", MODELS_DIR=str(tmp_path / "none"), STRATEGY="emo", EMOPROMPT_BANK="illustrative")
     assert proc.returncode == 2
     assert "MODEL_BASE=" in proc.stderr and "huggingface-cli download lmsys/vicuna-7b-v1.5" in proc.stderr
+
+
+# ---- EmoLLM by default: EmoPrompt with a chosen bank, the sequential strategy, events ---------------
+
+def test_default_command_trains_emollm_sequentially_with_emoprompt():
+    """Only the documented inputs (a bank): stage 1 on LLaVA v1.5's mix without EmoPrompt, then
+    stage 2 on EmoBench from the merged stage 1, with EmoPrompt and enough frames for 2 events."""
+    proc = _run(FINETUNE, DRY_RUN="1", NUM_GPUS="4", EMOPROMPT_BANK="work/emoprompt_bank.jsonl")
+    output = _ok(proc)
+    assert "strategy sequential" in output
+    stage1, stage2 = _commands(proc)
+    assert _flag(stage1, "--data_path") == "data/llava_v1_5/llava_v1_5_mix665k.json"
+    assert _flag(stage1, "--image_folder") == "data/llava_v1_5"
+    assert _flag(stage1, "--version") == "v1" and "--emoprompt_bank" not in stage1
+    assert _flag(stage1, "--output_dir") == "checkpoints/emollm-llava-lora-7b-stage1"
+    assert _flag(stage2, "--model_name_or_path") == "checkpoints/emollm-llava-lora-7b-stage1-merged"
+    assert _flag(stage2, "--data_path") == "data/emobench/train.json"
+    assert _flag(stage2, "--version") == "emoprompt_v1"
+    assert _flag(stage2, "--emoprompt_bank") == "work/emoprompt_bank.jsonl"
+    assert _flag(stage2, "--output_dir") == "checkpoints/emollm-llava-lora-7b"
+    # uniform sampling takes --num_video_frames from any clip, a 3 s one included
+    frames, per_event = int(_flag(stage2, "--num_video_frames")), int(_flag(stage2, "--mvp_frames_per_event"))
+    assert -(-frames // per_event) >= 2
+
+
+def test_emoprompt_without_a_bank_stops_with_how_to_make_one():
+    for env in ({}, {"STRATEGY": "emo"}, {"STRATEGY": "mix"}):
+        proc = _run(FINETUNE, DRY_RUN="1", NUM_GPUS="4", **env)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert "EmoPrompt is on (--version emoprompt_v1) but EMOPROMPT_BANK is not set" in proc.stderr
+        assert "emollm emoprompt generate --bench data/emobench/train.json" in proc.stderr
+        assert "EMOPROMPT=off trains without EmoPrompt on purpose" in proc.stderr
+
+
+def test_emoprompt_off_trains_plain_v1():
+    proc, command = _dry(NUM_GPUS="1", EMOPROMPT="off", EMOPROMPT_BANK="")
+    _ok(proc)
+    assert _flag(command, "--version") == "v1" and "--emoprompt_bank" not in command
+
+
+def test_missing_bank_file_is_named(tmp_path):
+    proc = _run(FINETUNE, NUM_GPUS="1", STRATEGY="emo", EMOPROMPT_BANK=str(tmp_path / "bank.jsonl"),
+                MODEL_BASE=str(tmp_path), VISION_TOWER=str(tmp_path), AUDIO_TOWER="",
+                DATA_PATH=__file__, MEDIA_FOLDER=str(tmp_path))
+    assert proc.returncode == 2
+    assert f"EMOPROMPT_BANK={tmp_path / 'bank.jsonl'} does not exist" in proc.stderr
+
+
+def test_missing_stage1_data_names_the_file_and_strategy_emo(tmp_path):
+    missing = tmp_path / "llava_v1_5_mix665k.json"
+    proc = _run(FINETUNE, NUM_GPUS="1", EMOPROMPT_BANK="illustrative", STAGE1_DATA=str(missing))
+    assert proc.returncode == 2 and proc.stdout.count("python") == 0
+    assert f"STAGE1_DATA={missing} does not exist" in proc.stderr
+    assert "STRATEGY=emo" in proc.stderr and "docs/training.md" in proc.stderr
+
+
+def test_seeds_train_one_run_per_seed_with_the_eval_names():
+    proc = _run(FINETUNE, DRY_RUN="1", NUM_GPUS="1", STRATEGY="emo", EMOPROMPT_BANK="b.jsonl", SEEDS="1 2 3")
+    _ok(proc)
+    commands = _commands(proc)
+    assert [_flag(c, "--seed") for c in commands] == ["1", "2", "3"]
+    assert [_flag(c, "--output_dir") for c in commands] == [
+        f"checkpoints/emollm-llava-lora-7b-seed{s}" for s in (1, 2, 3)]
+    proc = _run(FINETUNE, DRY_RUN="1", NUM_GPUS="1", EMOPROMPT_BANK="b.jsonl", SEEDS="7 8")
+    _ok(proc)
+    sequential = _commands(proc)
+    assert [_flag(c, "--output_dir") for c in sequential] == [
+        "checkpoints/emollm-llava-lora-7b-seed7-stage1", "checkpoints/emollm-llava-lora-7b-seed7",
+        "checkpoints/emollm-llava-lora-7b-seed8-stage1", "checkpoints/emollm-llava-lora-7b-seed8"]

@@ -81,5 +81,10 @@ class EmoPromptRuntime:
         return reasoning_then_answer(reasoning, answer)
 
     def conversation_for(self, record: Mapping[str, Any], base_conversation):
+        """The conversation with the record's exemplar, and the exemplar. A record without a
+        ``task`` (general instruction data in ``STRATEGY=mix``) is no EmoBench question: it keeps
+        the template's own system prompt and gets no exemplar (``None``)."""
+        if "task" not in record:
+            return base_conversation, None
         exemplar = self.selector_for(record).select(record)
         return with_exemplar(base_conversation, exemplar), exemplar
