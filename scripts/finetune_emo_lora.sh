@@ -20,7 +20,8 @@
 #  sequential  stage 1 on the objective data (STAGE1_DATA, EmoPrompt off), stage 1's LoRA merged into
 #              the base (${OUTPUT_DIR}-stage1-merged), stage 2 on EmoBench from it -> OUTPUT_DIR
 #  emo         one run on EmoBench only -> OUTPUT_DIR
-#  mix         one run on both files shuffled together (${OUTPUT_DIR}-mixed_train.json) -> OUTPUT_DIR
+#  mix         one run on both files shuffled together (${OUTPUT_DIR}-mixed_train.json, media root
+#              ${OUTPUT_DIR}-mixed_media linking both roots' top-level folders) -> OUTPUT_DIR
 # A sequential stage whose output is complete is not run again: delete its folder to redo it.
 #
 # Environment (relative paths are taken from the repository root; docs/training.md has the details):
@@ -204,30 +205,39 @@ fi
 
 if [ "$STRATEGY" = mix ]; then
   MIXED="${OUTPUT_DIR}-mixed_train.json"
-  MIXED_ROOT="(the deepest folder holding $STAGE1_MEDIA and $MEDIA_FOLDER)"
+  MIXED_ROOT="${OUTPUT_DIR}-mixed_media"
   echo "[finetune] strategy mix: $STAGE1_DATA and $DATA_PATH shuffled together -> $OUTPUT_DIR"
   if [ -z "${DRY_RUN:-}" ]; then
-    mkdir -p "$(dirname "$MIXED")"
-    # one file needs one media root: the deepest folder holding both roots, paths relative to it
-    MIXED_ROOT="$("$PYTHON" - "$MIXED" "$STAGE1_DATA" "$STAGE1_MEDIA" "$DATA_PATH" "$MEDIA_FOLDER" <<'EOF'
+    # one run reads one media root: MIXED_ROOT links every top-level folder of both roots (the way
+    # `emollm bench build` links media/<dataset>), so every record keeps its own relative path
+    "$PYTHON" - "$MIXED" "$MIXED_ROOT" "$STAGE1_DATA" "$STAGE1_MEDIA" "$DATA_PATH" "$MEDIA_FOLDER" <<'EOF'
 import json, os, sys
-out, pairs = sys.argv[1], list(zip(sys.argv[2::2], sys.argv[3::2]))
-root = os.path.commonpath([os.path.abspath(media) for _, media in pairs])
+out, root, pairs = sys.argv[1], sys.argv[2], list(zip(sys.argv[3::2], sys.argv[4::2]))
+os.makedirs(root, exist_ok=True)
+owner = {}
+for _, media in pairs:
+    for name in sorted(os.listdir(media)):
+        source, link = os.path.realpath(os.path.join(media, name)), os.path.join(root, name)
+        if name in owner and owner[name] != source:
+            sys.exit(f"finetune_emo_lora.sh: STRATEGY=mix: {owner[name]} and {source} are both top-level "
+                     f"'{name}' of a media root; one run reads one media root, so rename one of them")
+        owner[name] = source
+        if os.path.lexists(link):
+            if os.path.realpath(link) == source:
+                continue
+            os.remove(link)
+        if os.path.isdir(source):
+            os.symlink(source, link)
+        else:
+            os.link(source, link)  # a top-level file: a hard link stays inside the root
 mixed = []
-for data, media in pairs:
+for data, _ in pairs:
     records = json.load(open(data))
-    prefix = os.path.relpath(os.path.abspath(media), root)
-    for rec in records:
-        for key in ("image", "video", "audio"):
-            if key in rec:
-                rec[key] = os.path.normpath(os.path.join(prefix, rec[key]))
     mixed += records
-    print(f"[finetune] {len(records)} records from {data}", file=sys.stderr)
+    print(f"[finetune] {len(records)} records from {data}")
 json.dump(mixed, open(out, "w"), indent=1)
-print(f"[finetune] mixed {len(mixed)} records into {out}, media root {root}", file=sys.stderr)
-print(root)
+print(f"[finetune] mixed {len(mixed)} records into {out}, media root {root}")
 EOF
-)"
   fi
   "${STAGE[@]}" DATA_PATH="$MIXED" MEDIA_FOLDER="$MIXED_ROOT" OUTPUT_DIR="$OUTPUT_DIR" "${SELF[@]}" "$@"
   exit 0

@@ -67,6 +67,7 @@ def tiny_run(tmp_path_factory):
     return work, work / "checkpoints" / TINY_NAME, output
 
 
+@pytest.mark.slow
 @pytest.mark.current_stack
 def test_tiny_preset_trains_two_processes_under_zero2(tiny_run):
     work, ckpt, output = tiny_run
@@ -136,12 +137,14 @@ def _assert_loaded(result: dict) -> None:
     assert result["generated"] >= 1  # greedy decoding runs on the loaded model
 
 
+@pytest.mark.slow
 @pytest.mark.current_stack
 def test_checkpoint_loads_with_llavas_loader(tiny_run):
     work, ckpt, _ = tiny_run
     _assert_loaded(_load_with_llava(ckpt, work / "models" / "llm"))
 
 
+@pytest.mark.slow
 def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
     """Interrupted after checkpoint-2: the same command again continues from it (LLaVA's train()
     resumes when output_dir has checkpoint-*) and ends where the uninterrupted run ended."""
@@ -160,6 +163,7 @@ def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
         torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
 
 
+@pytest.mark.slow
 def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
     from safetensors.torch import load_file
 
@@ -167,7 +171,7 @@ def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
     stage2 = tmp_path / "seq-llava-lora"
     stage1, merged = tmp_path / "seq-llava-lora-stage1", tmp_path / "seq-llava-lora-stage1-merged"
     output = _ok(_run(FINETUNE, PRESET="tiny", STRATEGY="sequential", WORK_DIR=str(work), OUTPUT_DIR=str(stage2),
-                      STAGE1_DATA=str(tmp_path / "general.json"), MAX_STEPS="2", SAVE_STEPS="100"))
+                      STAGE1_DATA=str(tmp_path / "general.json"), MAX_STEPS="2", SAVE_STEPS="100", timeout=1500))
     assert "EmoPrompt off: --version v1; data " + str(tmp_path / "general.json") in output
     assert "EmoPrompt on: --version emoprompt_v1, bank illustrative" in output
     general = json.loads((tmp_path / "general.json").read_text())
@@ -194,34 +198,46 @@ def test_sequential_stage2_starts_from_merged_stage1(tiny_run, tmp_path):
     _assert_loaded(_load_with_llava(stage2, merged))
 
 
-def test_mix_writes_one_file_with_both_sources_under_one_media_root(tmp_path):
-    """mix: one file, one media root (the deepest folder holding both), relative paths below it."""
+@pytest.mark.slow
+def test_mix_writes_one_file_and_one_media_root_linking_both(tmp_path):
+    """mix: one file, one media root whose top-level folders link both roots (as the build links
+    media/<dataset>), so every record keeps its relative path and the path rule accepts it."""
+    from emollm_plugin.media.paths import resolve_media
+
     media = tmp_path / "data" / "emobench" / "media"
-    (media / "clips").mkdir(parents=True)
-    (media / "clips" / "a.mp4").write_bytes(b"x")
+    (tmp_path / "MELD" / "clips").mkdir(parents=True)
+    (tmp_path / "MELD" / "clips" / "a.mp4").write_bytes(b"x")
+    media.mkdir(parents=True)
+    (media / "meld").symlink_to(tmp_path / "MELD")             # what `emollm bench build` writes
     emobench = tmp_path / "data" / "emobench" / "train.json"
-    emobench.write_text(json.dumps([{"id": "e0", "task": "emotion_open", "video": "clips/a.mp4", "conversations": [
+    emobench.write_text(json.dumps([{"id": "e0", "task": "emotion_open", "video": "meld/clips/a.mp4", "conversations": [
         {"from": "human", "value": "<video>\nHow does he feel?"}, {"from": "gpt", "value": "joy"}]}]))
-    gmedia = tmp_path / "data" / "llava" / "coco"
-    gmedia.mkdir(parents=True)
-    (gmedia / "pic.png").write_bytes(b"x")
+    (tmp_path / "data" / "llava" / "coco").mkdir(parents=True)
+    (tmp_path / "data" / "llava" / "coco" / "pic.png").write_bytes(b"x")
     general = tmp_path / "general.json"
     general.write_text(json.dumps([{"id": "g0", "image": "coco/pic.png", "conversations": [
         {"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "A picture."}]},
         {"id": "g1", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}]))
     out = tmp_path / "ckpt" / "mix-llava-lora"
-    proc = _run(FINETUNE, STRATEGY="mix", NUM_GPUS="1", EMOPROMPT_BANK="illustrative", OUTPUT_DIR=str(out),
-                DATA_PATH=str(emobench), MEDIA_FOLDER=str(media), STAGE1_DATA=str(general),
-                STAGE1_MEDIA=str(tmp_path / "data" / "llava"), MODEL_BASE=str(tmp_path / "none"))
+    env = dict(STRATEGY="mix", NUM_GPUS="1", EMOPROMPT_BANK="illustrative", OUTPUT_DIR=str(out),
+               DATA_PATH=str(emobench), MEDIA_FOLDER=str(media), STAGE1_DATA=str(general),
+               STAGE1_MEDIA=str(tmp_path / "data" / "llava"), MODEL_BASE=str(tmp_path / "none"))
+    proc = _run(FINETUNE, **env)
     # stops at the missing model (after mixing), naming it: nothing was launched
     assert proc.returncode == 2 and "MODEL_BASE=" in proc.stderr, proc.stderr
     mixed = json.loads((tmp_path / "ckpt" / "mix-llava-lora-mixed_train.json").read_text())
     assert [r["id"] for r in mixed] == ["g0", "g1", "e0"]
-    assert mixed[0]["image"] == "llava/coco/pic.png" and mixed[2]["video"] == "emobench/media/clips/a.mp4"
-    assert all((tmp_path / "data" / r[k]).is_file() for r in mixed for k in ("image", "video") if k in r)
+    root = tmp_path / "ckpt" / "mix-llava-lora-mixed_media"
+    for record, field in ((mixed[0], "image"), (mixed[2], "video")):
+        assert resolve_media(root, record[field]).read_bytes() == b"x"
+    assert _ok(_run(FINETUNE, DRY_RUN="1", **env))  # a second run reuses the links
+    (tmp_path / "data" / "llava" / "meld").mkdir()         # the same top-level name in both roots
+    proc = _run(FINETUNE, **env)
+    assert proc.returncode != 0 and "are both top-level 'meld' of a media root" in proc.stderr
     proc, command = _dry(STRATEGY="mix", NUM_GPUS="1", EMOPROMPT_BANK="b.jsonl", OUTPUT_DIR=str(out))
     _ok(proc)
     assert _flag(command, "--data_path") == str(out) + "-mixed_train.json"
+    assert _flag(command, "--image_folder") == str(out) + "-mixed_media"
     assert _flag(command, "--output_dir") == str(out) and _flag(command, "--version") == "emoprompt_v1"
 
 
