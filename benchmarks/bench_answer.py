@@ -11,10 +11,12 @@ Models (random weights, real shapes, built offline from transformers configs):
   tokens around the visual tokens.
 
 Paths: (a) image + MVP, (b) image + mlp2x_gelu, (c) clips of each ``--frames`` count + MVP events,
-(d) the same clips frame by frame at 576 tokens each. Per path: CLIP time, projector time, prefill
-(one forward over S = visual + text tokens, KV cache on), 8 new tokens (greedy decode steps on the
-cache), peak memory (CPU: resident-set growth sampled every 2 ms over the path; CUDA:
-max_memory_allocated over the path), and ratios to (b).
+(d) the same clips frame by frame at 576 tokens each. Per path: CLIP time (measured once per input:
+(a) and (b), and (c) and (d), run the same tower on the same pixels), projector time, prefill (one
+forward over S = visual + text tokens, KV cache on), 8 new tokens (greedy decode steps on the
+cache), peak memory (CPU: resident-set growth sampled every 2 ms; CUDA: max_memory_allocated; the
+larger of the CLIP phase and the projector + LLM phase with the CLIP features held), and ratios
+to (b).
 
 Extrapolation to Vicuna-7B's 32 layers: forward hooks time every decoder layer; with t_layer the
 mean per-layer time of a phase (prefill or decode) and t_rest the phase time outside the layers
@@ -226,12 +228,21 @@ def measure(args) -> tuple[list[Result], dict]:
     size = clip.config.image_size
     max_tokens = args.max_prefill_tokens
 
-    def one(path: str, frames: int | None) -> Result:
+    def encode(frames: int | None):
+        """CLIP once per input: (a)/(b) and (c)/(d) feed the same pixels to the same tower, so
+        both paths of a pair are charged this one measurement. Returns features, seconds, peak."""
         pixels = torch.randn(frames or 1, 3, size, size, generator=gen).to(device=device, dtype=dtype)
-        upstream = path.startswith(("(b)", "(d)"))
+        with torch.no_grad(), PeakMemory(device) as peak:
+            start = clock.now()
+            features = clip_features(clip, pixels)
+            seconds = clock.now() - start
+        return features, seconds, peak.peak
+
+    def one(path: str, upstream: bool, frames: int | None, encoded) -> Result:
+        features, clip_seconds, clip_peak = encoded
         visual_tokens = (upstream_per_image * (frames or 1) if upstream else
                          (mvp.num_tokens_video(frames) if frames else mvp.num_tokens_image))
-        result = Result(path, visual_tokens, visual_tokens + args.text_tokens)
+        result = Result(path, visual_tokens, visual_tokens + args.text_tokens, clip=clip_seconds)
         if result.seq_len > CONTEXT:
             result.notes.append(f"{result.seq_len} tokens exceed Vicuna-7B v1.5's {CONTEXT}-token context: "
                                 "upstream LLaVA-1.5 cannot take this clip")
@@ -239,9 +250,6 @@ def measure(args) -> tuple[list[Result], dict]:
             result.skipped = f"not run: {result.seq_len} tokens > --max-prefill-tokens {max_tokens}"
             return result
         with torch.no_grad(), PeakMemory(device) as peak:
-            start = clock.now()
-            features = clip_features(clip, pixels)
-            result.clip = clock.now() - start
             start = clock.now()
             if upstream:
                 visual = mlp(features).flatten(0, 1)          # frame by frame, as LLaVA splices images
@@ -253,20 +261,24 @@ def measure(args) -> tuple[list[Result], dict]:
             assert visual.shape[0] == visual_tokens, (path, visual.shape)
             (result.prefill, result.prefill_layers,
              result.decode, result.decode_layers) = run_llm(llm, visual, args.text_tokens, clock, timer, gen)
-        result.peak_bytes = peak.peak
+        # the path's peak: its CLIP phase, or its projector + LLM phase with the CLIP features held
+        result.peak_bytes = max(clip_peak, peak.peak + features.numel() * features.element_size())
         return result
 
-    paths = [("a", None), ("b", None)]
-    for frames in args.frames:
-        paths += [("c", frames), ("d", frames)]
-    one("(a) warm-up", None)  # first calls allocate and pick kernels
+    one("(a) warm-up", False, None, encode(None))  # first calls allocate and pick kernels
+    one("(b) warm-up", True, None, encode(None))
     results: dict[str, list[Result]] = {}
     for _ in range(args.repeats):  # every repeat runs all paths back to back: load hits all alike
-        for letter, frames in paths:
-            name = {"a": "(a) image, MVP", "b": "(b) image, mlp2x_gelu (upstream)",
-                    "c": f"(c) {frames}-frame clip, MVP events",
-                    "d": f"(d) {frames}-frame clip, {upstream_per_image}/frame (upstream)"}[letter]
-            results.setdefault(name, []).append(one(name, frames))
+        for frames in [None, *args.frames]:
+            encoded = encode(frames)
+            if frames is None:
+                pair = (("(a) image, MVP", False), ("(b) image, mlp2x_gelu (upstream)", True))
+            else:
+                pair = ((f"(c) {frames}-frame clip, MVP events", False),
+                        (f"(d) {frames}-frame clip, {upstream_per_image}/frame (upstream)", True))
+            for name, upstream in pair:
+                results.setdefault(name, []).append(one(name, upstream, frames, encoded))
+            del encoded
     medians = []
     for name, runs in results.items():
         pick = sorted(runs, key=lambda r: r.answer)[len(runs) // 2]

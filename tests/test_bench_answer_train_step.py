@@ -1,5 +1,5 @@
-"""benchmarks/bench_answer.py runs end to end on tiny sizes and writes its table and chart (a smoke
-test: the timings themselves are the benchmark's business, not a test's)."""
+"""benchmarks/bench_answer.py and bench_train_step.py run end to end on tiny sizes and write their
+tables (smoke tests: the timings themselves are the benchmarks' business, not a test's)."""
 from __future__ import annotations
 
 import subprocess
@@ -25,3 +25,19 @@ def test_bench_answer_writes_the_table_and_the_chart(tmp_path):
     assert rows["(b) image, mlp2x_gelu (upstream)"].split("|")[8].strip() == "1.00"  # ratio of (b) to itself
     assert "target: EmoLLM image answer <= 0.5x upstream at 32 layers" in table
     assert (tmp_path / "answer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_bench_train_step_runs_both_projectors_through_llavas_trainer_step(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_train_step.py"), "--tiny", "--device", "cpu",
+                           "--hidden", "128", "--heads", "2", "--intermediate", "256", "--layers", "1",
+                           "--steps", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (tmp_path / "train_step.md").read_text()
+    rows = {line.split("|")[1].strip(): line.split("|") for line in table.splitlines() if line.startswith("| ")}
+    assert int(rows["mvp (EmoLLM)"][2]) == 112 and int(rows["mlp2x_gelu (upstream)"][2]) == 64
+    for name in ("mvp (EmoLLM)", "mlp2x_gelu (upstream)"):
+        step, clip, proj_fwd, llm_fwd, proj_bwd, bwd = (float(x) for x in rows[name][4:10])
+        assert step > 0 and clip > 0 and proj_fwd > 0 and proj_bwd > 0 and bwd > 0  # every hook fired
+        assert abs(clip + proj_fwd + llm_fwd + proj_bwd + bwd - step) < 1e-2 * step + 1e-3
+    assert "target: MVP training step <= 1.0x the mlp2x_gelu step" in table
