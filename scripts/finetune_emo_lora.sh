@@ -17,8 +17,9 @@
 #   SEEDS="1 2 3" bash scripts/finetune_emo_lora.sh                # one run per seed: ${OUTPUT_DIR}-seed1 ...
 #
 # Strategy (the rows of the paper's Table 4):
-#  sequential  stage 1 on the objective data (STAGE1_DATA, EmoPrompt off), stage 1's LoRA merged into
-#              the base (${OUTPUT_DIR}-stage1-merged), stage 2 on EmoBench from it -> OUTPUT_DIR
+#  sequential  stage 1 on the objective data (STAGE1_DATA, EmoPrompt off) -> ${OUTPUT_DIR}-stage1, its
+#              LoRA merged into the base (${OUTPUT_DIR}-stage1-merged), stage 2 on EmoBench from it
+#              -> OUTPUT_DIR; with SEEDS, stage 1 is trained once (first seed) and shared
 #  emo         one run on EmoBench only -> OUTPUT_DIR
 #  mix         one run on both files shuffled together (${OUTPUT_DIR}-mixed_train.json, media root
 #              ${OUTPUT_DIR}-mixed_media linking both roots' top-level folders) -> OUTPUT_DIR
@@ -30,7 +31,8 @@
 #  EMOPROMPT_BANK      exemplar bank from `emollm emoprompt generate`, or "illustrative" for the 18
 #                      hand-written toy exemplars; required with EMOPROMPT=on (default: none;
 #                      PRESET=tiny: illustrative)
-#  SEEDS               several seeds, one run each, checkpoints ${OUTPUT_DIR}-seed${SEED} (default: "")
+#  SEEDS               several seeds, one run each, checkpoints ${OUTPUT_DIR}-seed${SEED}; sequential
+#                      shares one stage 1 (${OUTPUT_DIR}-stage1, its first seed) (default: "")
 #  PRESET              "" = the full-size run, "tiny" = offline tiny models + demo data  (default: "")
 #  WORK_DIR            PRESET=tiny: where tiny models, data and checkpoints go   (default: work/preset_tiny)
 #  MODELS_DIR          folder holding the downloaded base models                 (default: models)
@@ -137,7 +139,7 @@ export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO/work/torch_extensions
 # ---- EmoPrompt: on by default, and then with a bank chosen on purpose ----------------------------
 : "${STRATEGY:=sequential}" "${EMOPROMPT:=on}" "${EMOPROMPT_BANK:=}" "${SEEDS:=}"
 : "${STAGE1_DATA:=data/llava_v1_5/llava_v1_5_mix665k.json}" "${STAGE1_MEDIA:=data/llava_v1_5}"
-: "${STAGE1_EPOCHS:=1}" "${MERGE_DEVICE:=cpu}"
+: "${STAGE1_EPOCHS:=1}" "${MERGE_DEVICE:=cpu}" "${STAGE1_OUTPUT:=${OUTPUT_DIR}-stage1}"
 case "$EMOPROMPT" in
   on)
     [ -n "$EMOPROMPT_BANK" ] || die "EmoPrompt is on (--version emoprompt_v1) but EMOPROMPT_BANK is not set.
@@ -163,8 +165,10 @@ SELF=(bash "$REPO/scripts/finetune_emo_lora.sh")
 if [ -n "$SEEDS" ]; then
   for seed in $SEEDS; do
     echo "[finetune] seed $seed -> ${OUTPUT_DIR}-seed$seed"
+    # sequential: one stage 1 for all seeds (the first seed trains it), so every seed's stage 2
+    # starts from the same merged base and evaluates against it
     SEEDS= SEED="$seed" OUTPUT_DIR="${OUTPUT_DIR}-seed$seed" STRATEGY="$STRATEGY" EMOPROMPT="$EMOPROMPT" \
-      EMOPROMPT_BANK="$EMOPROMPT_BANK" "${SELF[@]}" "$@"
+      EMOPROMPT_BANK="$EMOPROMPT_BANK" STAGE1_OUTPUT="$STAGE1_OUTPUT" "${SELF[@]}" "$@"
   done
   exit 0
 fi
@@ -244,8 +248,8 @@ EOF
 fi
 
 if [ "$STRATEGY" = sequential ]; then
-  STAGE1_DIR="${OUTPUT_DIR}-stage1"
-  MERGED_DIR="${OUTPUT_DIR}-stage1-merged"
+  STAGE1_DIR="$STAGE1_OUTPUT"
+  MERGED_DIR="${STAGE1_OUTPUT}-merged"
   echo "[finetune] strategy sequential: stage 1 on $STAGE1_DATA (EmoPrompt off) -> $STAGE1_DIR;" \
        "merged into its base -> $MERGED_DIR; stage 2 on $DATA_PATH -> $OUTPUT_DIR"
   if [ -f "$STAGE1_DIR/non_lora_trainables.bin" ]; then

@@ -63,7 +63,7 @@ def _trainables(output_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("preset_tiny")
-    output = _ok(_run(FINETUNE, PRESET="tiny", WORK_DIR=str(work)))
+    output = _ok(_run(FINETUNE, PRESET="tiny", WORK_DIR=str(work), timeout=1500))
     return work, work / "checkpoints" / TINY_NAME, output
 
 
@@ -152,7 +152,7 @@ def test_resumed_run_ends_with_the_uninterrupted_weights(tiny_run, tmp_path):
     resumed = tmp_path / TINY_NAME
     resumed.mkdir()
     shutil.copytree(ckpt / "checkpoint-2", resumed / "checkpoint-2")
-    output = _ok(_run(FINETUNE, PRESET="tiny", WORK_DIR=str(work), OUTPUT_DIR=str(resumed)))
+    output = _ok(_run(FINETUNE, PRESET="tiny", WORK_DIR=str(work), OUTPUT_DIR=str(resumed), timeout=1500))
     assert output.count("{'loss': ") == 2  # only steps 3 and 4 were trained in this run
     # log_history: steps 1-2 restored from checkpoint-2, steps 3-4 trained again to the same losses
     assert sorted(_losses(resumed)) == [1, 2, 3, 4]
@@ -408,6 +408,9 @@ def test_seeds_train_one_run_per_seed_with_the_eval_names():
     proc = _run(FINETUNE, DRY_RUN="1", NUM_GPUS="1", EMOPROMPT_BANK="b.jsonl", SEEDS="7 8")
     _ok(proc)
     sequential = _commands(proc)
+    # one stage 1 for all seeds (a dry run prints it for each seed: nothing is there yet to skip it)
     assert [_flag(c, "--output_dir") for c in sequential] == [
-        "checkpoints/emollm-llava-lora-7b-seed7-stage1", "checkpoints/emollm-llava-lora-7b-seed7",
-        "checkpoints/emollm-llava-lora-7b-seed8-stage1", "checkpoints/emollm-llava-lora-7b-seed8"]
+        "checkpoints/emollm-llava-lora-7b-stage1", "checkpoints/emollm-llava-lora-7b-seed7",
+        "checkpoints/emollm-llava-lora-7b-stage1", "checkpoints/emollm-llava-lora-7b-seed8"]
+    assert [_flag(c, "--seed") for c in sequential] == ["7", "7", "8", "8"]
+    assert {_flag(c, "--model_name_or_path") for c in sequential[1::2]} == {"checkpoints/emollm-llava-lora-7b-stage1-merged"}
