@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 COMMAND_REGISTERS: frozenset[tuple[str, str]] = frozenset({
     ("eval.infer", "__init__"),
     ("train.launch", "__init__"),
+    ("train.merge", "__init__"),
 })
 
 LAYER_OF: dict[str, int] = {unit: i for i, (_, units) in enumerate(LAYERS) for unit in units}

@@ -19,8 +19,8 @@ import sys
 
 def merge(ckpt: str, out: str, device: str = "cpu") -> int:
     """Merge ``ckpt`` into its base, save to ``out``; returns the number of tensors saved."""
-    import emollm_plugin
-    emollm_plugin.register()
+    from .. import register
+    register()
     from llava.model.builder import load_pretrained_model
 
     adapter_config = os.path.join(ckpt, "adapter_config.json")
