@@ -83,11 +83,13 @@ def lmms_run(bench):
     return results, samples
 
 
-def test_every_task_runs_and_reports_an_accuracy(lmms_run):
+def test_every_task_runs_and_reports_an_accuracy(lmms_run, bench):
     results, samples = lmms_run
-    for task in TASKS:
+    _, questions, _ = bench
+    records = json.loads(questions.read_text())
+    for task, emobench_task in TASKS.items():
         assert "emobench_accuracy,none" in results["results"][task], results["results"][task]
-        assert len(samples[task]) == LIMIT
+        assert len(samples[task]) == min(LIMIT, sum(r["task"] == emobench_task for r in records))
 
 
 def test_accuracies_equal_emollm_eval_score_on_the_same_answers(lmms_run, bench, tmp_path):

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.current_stack
 
 
 def _restore_and_import_llava_train():
+    """llava.train.train, importable on either row."""
     from emollm_plugin import seams
     seams.restore_moved_trainer_names()
     import llava.train.train as train_mod
@@ -43,9 +44,8 @@ def test_all_layernorm_layers_is_restored_before_llava_trainer_imports():
 
 def test_train_sampler_accepts_the_dataset_argument():
     _restore_and_import_llava_train()
-    from emollm_plugin.seams import original
     from emollm_plugin.train.trainer import make_trainer_class
-    upstream = original("llava.train.train", "LLaVATrainer")
+    from llava.train.llava_trainer import LLaVATrainer as upstream  # where LLaVA defines it; never patched
     cls = make_trainer_class(upstream)
     dataset = type("Lengths", (), {"modality_lengths": [5, -3, 4, -2], "__len__": lambda self: 4})()
     fake = object.__new__(cls)
@@ -65,9 +65,8 @@ def _tiny_llama(tiny_models):
 
 def test_trainer_gets_the_tokenizer_as_processing_class(tiny_models, tmp_path):
     train_mod = _restore_and_import_llava_train()
-    from emollm_plugin.seams import original
     from emollm_plugin.train.trainer import make_trainer_class
-    upstream = original("llava.train.train", "LLaVATrainer")
+    from llava.train.llava_trainer import LLaVATrainer as upstream  # where LLaVA defines it; never patched
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(tiny_models.llm), use_fast=False)
     args = train_mod.TrainingArguments(output_dir=str(tmp_path), report_to="none")
     trainer = make_trainer_class(upstream)(model=_tiny_llama(tiny_models), tokenizer=tokenizer, args=args)
@@ -79,9 +78,8 @@ def test_trainer_gets_the_tokenizer_as_processing_class(tiny_models, tmp_path):
 
 def test_save_checkpoint_calls_the_trainer_without_metrics(monkeypatch):
     train_mod = _restore_and_import_llava_train()
-    from emollm_plugin.seams import original
     from emollm_plugin.train import trainer as emo_trainer
-    upstream = original("llava.train.train", "LLaVATrainer")
+    from llava.train.llava_trainer import LLaVATrainer as upstream  # where LLaVA defines it; never patched
     takes_metrics = emo_trainer.hf_save_checkpoint_takes_metrics()
     assert takes_metrics != NEW
     calls = []
@@ -118,9 +116,8 @@ def test_deepspeed_resume_passes_load_module_strict_through(monkeypatch):
 
 def test_legacy_training_flags_still_parse(tmp_path):
     train_mod = _restore_and_import_llava_train()
-    from emollm_plugin.seams import original
     from emollm_plugin.train.arguments import extend_training_arguments
-    upstream = original("llava.train.train", "TrainingArguments")
+    upstream = next(c for c in train_mod.TrainingArguments.__mro__ if c.__module__ == "llava.train.train")
     argv = ["--output_dir", str(tmp_path), "--warmup_ratio", "0.03", "--evaluation_strategy", "no",
             "--report_to", "none"]
     (args,) = transformers.HfArgumentParser((extend_training_arguments(upstream),)).parse_args_into_dataclasses(argv)
