@@ -42,7 +42,7 @@ python -m emollm_plugin.train \
   --dataloader_num_workers 0 --report_to none --seed 0 --disable_tqdm True
 
 echo "== 4/4 reload with LLaVA's load_pretrained_model, answer the test split, score"
-TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" CONV_MODE=emoprompt_v1 \
+TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" NUM_VIDEO_FRAMES=8 \
   bash "$REPO/scripts/eval_emobench.sh" "$CKPT" "$DEMO_DIR/models/llm"
 python - "$DEMO_DIR/eval/answers.jsonl" "$DEMO_DIR/data/test.json" <<'PY'
 import json, sys
