@@ -61,16 +61,14 @@ def test_the_record_is_read_from_the_checkpoint_config(tmp_path):
 
 def test_the_server_asks_free_questions_with_the_plain_template_of_an_emoprompt_checkpoint(tmp_path, monkeypatch):
     """EmoPrompt's exemplar needs a task; the server's free questions have none."""
-    import argparse
-
-    from emollm_plugin.apps import engine
+    from emollm_plugin.apps import engine, serve
     seen = []
     monkeypatch.setattr(engine.infer, "Answerer", lambda args: seen.append(args.conv_mode))
     (tmp_path / "config.json").write_text(json.dumps({CONV_MODE_CONFIG_KEY: "emoprompt_v1"}))
 
-    def start(conv_mode):
-        args = argparse.Namespace(conv_mode=conv_mode, model_path=str(tmp_path), media_root=None,
-                                  model_id="m", max_new_tokens=8)
+    def start(conv_mode):  # the arguments `emollm serve` parses
+        args = serve.build_parser().parse_args(["--model", str(tmp_path), "--model-id", "m", "--max-new-tokens", "8"]
+                                               + (["--conv-mode", conv_mode] if conv_mode else []))
         engine.Engine(args)
         return seen.pop()
 
