@@ -7,11 +7,13 @@
 # Environment (all optional):
 #   DEMO_DIR     where everything is written            (default: <repo>/work/demo)
 #   DEMO_STEPS   training steps                         (default: 60)
-#   EMOLLM_VENV  venv used when none is active          (default: <repo>/.venv)
+#   EMOLLM_STACK version row: pinned | current           (default: pinned; README, Tested versions)
+#   EMOLLM_VENV  venv used when none is active          (default: <repo>/.venv, or .venv-current)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$REPO/scripts/install.sh"
-if [ -z "${VIRTUAL_ENV:-}" ]; then . "${EMOLLM_VENV:-$REPO/.venv}/bin/activate"; fi
+if [ "${EMOLLM_STACK:-pinned}" = current ]; then DEFAULT_VENV="$REPO/.venv-current"; else DEFAULT_VENV="$REPO/.venv"; fi
+if [ -z "${VIRTUAL_ENV:-}" ]; then . "${EMOLLM_VENV:-$DEFAULT_VENV}/bin/activate"; fi
 cd "$REPO"
 
 DEMO_DIR="${DEMO_DIR:-$REPO/work/demo}"
