@@ -97,9 +97,10 @@ def extend_training_arguments(upstream_cls):
                                                                "(given to --warmup_steps, which reads < 1 as a ratio)")))
     if not fields:
         return upstream_cls
+    maps_ratio = "warmup_ratio" not in names  # 4.5x still has it natively; 5.x does not
 
     def __post_init__(self):
-        ratio = getattr(self, "warmup_ratio", None)
+        ratio = self.warmup_ratio if maps_ratio else None
         if ratio is not None:
             if not 0 <= ratio < 1:
                 raise ValueError(f"--warmup_ratio {ratio}: give a fraction in [0, 1) or use --warmup_steps N")
