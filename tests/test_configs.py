@@ -107,9 +107,12 @@ def test_audio_config_round_trips_through_the_model_config_under_mm_audio_keys()
                         "mm_audio_window": "trimmed"}
     assert AudioConfig.from_model_config(hf) == config
     assert AudioConfig.from_model_config(dict(vars(hf))) == config
-    # a checkpoint saved before the window existed reads back with the default window
+    # a checkpoint saved before the window existed was trained on the trimmed window: it keeps it
     del hf.mm_audio_window
-    assert AudioConfig.from_model_config(hf).window == "padded"
+    assert AudioConfig.from_model_config(hf).window == "trimmed"
+    assert AudioConfig.from_model_config(dict(vars(hf))).window == "trimmed"
+    # without an audio tower there is no window to keep: the default stands
+    assert AudioConfig.from_model_config(SimpleNamespace()).window == "padded"
 
 
 @pytest.mark.parametrize("kwargs, flag", [

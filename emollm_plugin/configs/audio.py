@@ -18,10 +18,10 @@ the clip's own length only (faster, but a window the encoder never saw in traini
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from .base import ModelConfigFields, check_choice, fail
+from .base import ModelConfigFields, check_choice, fail, has_key
 
 AUDIO_PROJECTOR_TYPES = ("mlp2x_gelu", "linear")  # built in; a plugin may register more
 AUDIO_WINDOWS = ("padded", "trimmed")
@@ -60,3 +60,12 @@ class AudioConfig(ModelConfigFields):
         if self.num_tokens < 1:
             fail("mm_audio_num_tokens", self.num_tokens, "1 or more, e.g. 32")
         check_choice("audio_window", self.window, AUDIO_WINDOWS)
+
+    @classmethod
+    def from_model_config(cls, hf_config):
+        """As the base reads it, except that a checkpoint with an audio tower saved before
+        ``mm_audio_window`` existed keeps ``trimmed``: the only window those checkpoints knew."""
+        config = super().from_model_config(hf_config)
+        if config.tower and not has_key(hf_config, cls.key_of(cls.__dataclass_fields__["window"])):
+            return replace(config, window="trimmed")
+        return config

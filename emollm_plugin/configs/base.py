@@ -29,6 +29,11 @@ class CliField(NamedTuple):
     help: str
 
 
+def has_key(source: Any, name: str) -> bool:
+    """Whether a model config (attribute) or mapping (key) holds ``name`` at all."""
+    return _lookup(source, name)[0]
+
+
 def _lookup(source: Any, name: str) -> tuple[bool, Any]:
     if isinstance(source, Mapping):
         return name in source, source.get(name)
