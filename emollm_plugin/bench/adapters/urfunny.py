@@ -1,6 +1,6 @@
 """UR-FUNNY v2 (Hasan et al., EMNLP 2019): TED punchline clips -> humor (yes/no).
 
-EmoBench's "SMILE" humor set has UR-FUNNY v2's sizes (datasets.md section 6), so this adapter,
+EmoBench's "SMILE" humor set has UR-FUNNY v2's sizes (docs/emobench.md, "Why this dataset"), so this adapter,
 CLI name ``urfunny``, reads UR-FUNNY v2. Layout (the two Dropbox downloads, extracted)::
 
     <root>/data_folds.pkl           {"train": [id, ...], "dev": [...], "test": [...]}
