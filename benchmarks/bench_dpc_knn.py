@@ -12,7 +12,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -21,19 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from chatunivi_reference import chatunivi_cluster, chatunivi_merge  # noqa: E402
 
 from emollm_plugin.projectors.mvp.dpc_knn import dpc_knn_cluster, merge_clusters  # noqa: E402
+from timing import timed  # noqa: E402  (benchmarks/timing.py)
 
 TARGET = 1.5
 SHAPES = ((16, 576, 1024), (64, 576, 1024))
 
-
-def timed(fn, device: torch.device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, out
 
 
 def ours(x, m, k):

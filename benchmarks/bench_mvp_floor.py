@@ -22,7 +22,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -31,19 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mvp_video import synthetic_clip  # noqa: E402
 
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector  # noqa: E402
+from timing import timed  # noqa: E402  (benchmarks/timing.py)
 
 TARGET = 1.5
 C, D, TOKENS = 1024, 4096, 576
 
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def _rand(device, *shape):
@@ -132,8 +123,8 @@ def main() -> None:
             module_call(), floor()                                     # warm-up
             t_module, t_floor = [], []
             for _ in range(args.repeats):
-                t_module.append(timed(module_call, device))
-                t_floor.append(timed(floor, device))
+                t_module.append(timed(module_call, device)[0])
+                t_floor.append(timed(floor, device)[0])
             a, b = statistics.median(t_module) * 1e3, statistics.median(t_floor) * 1e3
             print(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x | "
                   f"{'met' if a / b <= TARGET else 'NOT met'} |")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
+from timing import timed  # noqa: E402  (benchmarks/timing.py)
 
 TARGET = 0.03
 
@@ -26,15 +26,6 @@ def clip_vit_l14() -> CLIPVisionModel:
         hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
         image_size=224, patch_size=14))
 
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -72,9 +63,9 @@ def main() -> None:
         times: dict[str, list[float]] = {"CLIP ViT-L/14 @224": []}
         times.update({name: [] for name in projectors})
         for _ in range(args.repeats):
-            times["CLIP ViT-L/14 @224"].append(timed(encode, device))
+            times["CLIP ViT-L/14 @224"].append(timed(encode, device)[0])
             for name, module in projectors.items():
-                times[name].append(timed(lambda: module(features), device))
+                times[name].append(timed(lambda: module(features), device)[0])
 
     clip_ms = statistics.median(times["CLIP ViT-L/14 @224"]) * 1e3
     print(f"device={device} threads={args.threads} batch={args.batch} repeats={args.repeats} "

@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import torch
 
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
 from emollm_plugin.projectors.mvp.dpc_knn import dpc_knn_merge, multi_step_merge
 from emollm_plugin.projectors.mvp.video import num_events, segment_events
+from timing import timed  # noqa: E402  (benchmarks/timing.py)
 
 TARGET = 3.0
 
@@ -52,15 +52,6 @@ def per_event_loop(mvp: MVPProjector, frames: torch.Tensor) -> torch.Tensor:
         outputs.append(mvp.fuse(steps, frames.dtype)[0])                          # (L, D)
     return torch.cat(outputs)
 
-
-def timed(fn, device: torch.device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, out
 
 
 def main() -> None:
