@@ -6,6 +6,7 @@ session and shared with the eval tests), so the apps add no training time to the
 from __future__ import annotations
 
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,3 +52,10 @@ def own_media_folder(setup: AppsSetup, folder: Path) -> Path:
     write_corrupt_video(folder / "clips" / "broken.mp4")
     (folder / "notes.txt").write_text("not media")
     return folder
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from apps_helpers import apps_setup
+from apps_helpers import apps_setup, free_port
 
 pytestmark = pytest.mark.slow
 STARTUP_S = 180
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +33,7 @@ def demo(tiny_models, tmp_path_factory):
 
     setup = apps_setup(tiny_models, tmp_path_factory)
     work = tmp_path_factory.mktemp("demo_ui")
-    port = _free_port()
+    port = free_port()
     log = work / "demo.log"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(work / "gradio")}
     with open(log, "w") as log_file:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -15,17 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from apps_helpers import apps_setup
+from apps_helpers import apps_setup, free_port
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-0123456789"
 STARTUP_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +34,7 @@ def server(tiny_models, tmp_path_factory):
     (root / "face.png").write_bytes(setup.image().read_bytes())
     (work / "outside.png").write_bytes(setup.image().read_bytes())
     (root / "escape.png").symlink_to(work / "outside.png")
-    port = _free_port()
+    port = free_port()
     log = work / "server.log"
     env = {**os.environ, "EMOLLM_API_KEY": KEY}
     with open(log, "w") as log_file:
