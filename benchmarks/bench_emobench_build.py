@@ -57,7 +57,7 @@ class Media:
         import numpy as np
         from PIL import Image
 
-        from emollm_plugin.media.synth import tone, write_video
+        from emollm_plugin.testing.synth import tone, write_video
 
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(0)

@@ -17,10 +17,10 @@ import os
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
-from emollm_plugin.projectors.mvp.config import VARIANTS
+from emollm_plugin.configs.mvp import VARIANTS
 from emollm_plugin.projectors.mvp.dpc_knn import DensityRule, multi_step_merge
 from emollm_plugin.projectors.mvp.graph import edges_per_node, relation_adjacency
-from emollm_plugin.tiny import TINY_CLIP
+from emollm_plugin.testing.tiny import TINY_CLIP
 
 TAUS = (0.05, 0.1, 0.2, 0.5)
 TOWERS = {

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     import whisper
 
     from emollm_plugin.audio.mel import log_mel_for
-    from emollm_plugin.audio.tiny import make_tiny_whisper
+    from emollm_plugin.testing.tiny_audio import make_tiny_whisper
     from emollm_plugin.audio.tower import WhisperAudioTower
 
     torch.set_num_threads(args.threads)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from emollm_plugin.bench.labels import TASKS
+from emollm_plugin.tasks.labels import TASKS
 from emollm_plugin.eval.paper_overall import paper_style_overall
 
 

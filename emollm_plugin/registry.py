@@ -6,7 +6,7 @@ name raises unless ``exist_ok=True``; an unknown name raises listing the known o
 ``ProjectorSpec`` and the projector lookups the model and the seams make (``plugin_projector``,
 ``uses_plugin``) live here too, so the model layer finds its parts by name and never imports the
 modules that define them (``model/parts.py`` does the same for the audio parts);
-``components.py`` registers the built-in ones when ``register()`` runs. Foundation layer: imports
+``plugin/wiring.py`` registers the built-in ones when ``register()`` runs. Foundation layer: imports
 nothing from the plugin.
 """
 from __future__ import annotations

@@ -25,7 +25,7 @@ echo "== 1/4 tiny models (random weights, real classes) -> $DEMO_DIR/models"
 emollm make-tiny "$DEMO_DIR/models"
 
 echo "== 2/4 tiny dataset: images, video clips, clips with audio -> $DEMO_DIR/data"
-python -c "from emollm_plugin.demo_data import make_demo_data as m; \
+python -c "from emollm_plugin.testing.demo_data import make_demo_data as m; \
 m('$DEMO_DIR/data', per_label=6, kinds=('image', 'video', 'video+audio'), video_frames=8)"
 
 echo "== 3/4 LoRA training through LLaVA's train(): MVP projector + Whisper audio tower + EmoPrompt (the packaged toy exemplars)"

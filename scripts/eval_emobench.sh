@@ -23,7 +23,7 @@
 #   NUM_VIDEO_FRAMES  frames sampled per clip                   (default: 32, as in training)
 #   RESUME            1: keep the answers already in OUT_DIR/answers.jsonl and answer the rest;
 #                     0: start over                             (default: 1)
-#   INFER_ARGS        more flags for python -m emollm_plugin.eval.infer, e.g. "--device cuda:1"
+#   INFER_ARGS        more flags for python -m emollm_plugin.commands.infer, e.g. "--device cuda:1"
 #                                                               (default: none)
 #   EMOLLM_VENV       venv used when none is active             (default: <repo>/.venv)
 #
@@ -57,7 +57,7 @@ if [ -n "${SEEDS:-}" ]; then
     RUN_DIRS+=("$OUT_BASE-seed$SEED")
   done
   echo "== mean ± sample std over seeds $SEEDS -> $OUT_BASE/aggregate" >&2
-  python -m emollm_plugin.cli eval aggregate "${RUN_DIRS[@]}" --out "$OUT_BASE/aggregate"
+  python -m emollm_plugin.commands.cli eval aggregate "${RUN_DIRS[@]}" --out "$OUT_BASE/aggregate"
   exit 0
 fi
 
@@ -71,7 +71,7 @@ done
 mkdir -p "$OUT_DIR"
 ANSWERS="$OUT_DIR/answers.jsonl"
 
-INFER=(python -m emollm_plugin.eval.infer --model-path "$CKPT"
+INFER=(python -m emollm_plugin.commands.infer --model-path "$CKPT"
   --question-file "$TEST_FILE" --media-root "$MEDIA_ROOT" --answers-file "$ANSWERS"
   --batch-size "${BATCH_SIZE:-8}"
   --max-new-tokens "${MAX_NEW_TOKENS:-128}" --num-video-frames "${NUM_VIDEO_FRAMES:-32}")
@@ -85,13 +85,13 @@ echo "== 1/3 answers -> $ANSWERS" >&2
 "${INFER[@]}"
 
 echo "== 2/3 scores -> $OUT_DIR/scores.json, scores.md" >&2
-python -m emollm_plugin.cli eval score --answers "$ANSWERS" --questions "$TEST_FILE" \
+python -m emollm_plugin.commands.cli eval score --answers "$ANSWERS" --questions "$TEST_FILE" \
   --out-json "$OUT_DIR/scores.json" --out-md "$OUT_DIR/scores.md"
 
 echo "== 3/3 plots -> $OUT_DIR" >&2
 # the report repeats the score's table and warnings: show its log only when it fails
 LOG="$OUT_DIR/report.log"
-if ! python -m emollm_plugin.cli eval report --answers "$ANSWERS" --questions "$TEST_FILE" \
+if ! python -m emollm_plugin.commands.cli eval report --answers "$ANSWERS" --questions "$TEST_FILE" \
     --out "$OUT_DIR" >"$LOG" 2>&1; then
   cat "$LOG" >&2
   exit 1

@@ -177,7 +177,7 @@ fi
 if [ "$STRATEGY" != emo ]; then
   if [ "$PRESET" = tiny ] && [ -z "${DRY_RUN:-}" ]; then
     if [ ! -f "$DATA_PATH" ]; then
-      "$PYTHON" -c 'import sys; from emollm_plugin.demo_data import make_demo_data
+      "$PYTHON" -c 'import sys; from emollm_plugin.testing.demo_data import make_demo_data
 make_demo_data(sys.argv[1], per_label=3, kinds=tuple(sys.argv[2:]))' "$(dirname "$DATA_PATH")" $TINY_KINDS
     fi
     if [ ! -f "$STAGE1_DATA" ]; then
@@ -263,7 +263,7 @@ if [ "$STRATEGY" = sequential ]; then
   elif [ -f "$MERGED_DIR/emollm_merged.json" ]; then
     echo "[finetune] stage 1 merged before: $MERGED_DIR"
   else
-    "$PYTHON" -m emollm_plugin.train.merge "$STAGE1_DIR" "$MERGED_DIR" --device "$MERGE_DEVICE"
+    "$PYTHON" -m emollm_plugin.commands.merge "$STAGE1_DIR" "$MERGED_DIR" --device "$MERGE_DEVICE"
   fi
   "${STAGE[@]}" MODEL_BASE="$MERGED_DIR" DATA_PATH="$DATA_PATH" MEDIA_FOLDER="$MEDIA_FOLDER" \
     OUTPUT_DIR="$OUTPUT_DIR" PRETRAIN_MM_ADAPTER= "${SELF[@]}" "$@"
@@ -320,10 +320,10 @@ name="$(basename "$OUTPUT_DIR" | tr '[:upper:]' '[:lower:]')"
 # ---- PRESET=tiny: build tiny models and demo data once (offline, seconds) ------------------------
 if [ "$PRESET" = tiny ] && [ -z "${DRY_RUN:-}" ]; then
   if [ ! -f "$WORK_DIR/models/tiny.json" ]; then
-    "$PYTHON" -m emollm_plugin.cli make-tiny "$WORK_DIR/models"
+    "$PYTHON" -m emollm_plugin.commands.cli make-tiny "$WORK_DIR/models"
   fi
   if [ ! -f "$DATA_PATH" ]; then
-    "$PYTHON" -c 'import sys; from emollm_plugin.demo_data import make_demo_data
+    "$PYTHON" -c 'import sys; from emollm_plugin.testing.demo_data import make_demo_data
 make_demo_data(sys.argv[1], per_label=3, kinds=tuple(sys.argv[2:]))' "$(dirname "$DATA_PATH")" $TINY_KINDS
   fi
 fi

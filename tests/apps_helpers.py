@@ -42,7 +42,7 @@ def apps_setup(tiny_models, tmp_path_factory) -> AppsSetup:
 
 def own_media_folder(setup: AppsSetup, folder: Path) -> Path:
     """An image, a silent clip, a clip with sound, a wav recording, a corrupt clip and a note."""
-    from emollm_plugin.media.synth import tone, write_corrupt_video, write_wav
+    from emollm_plugin.testing.synth import tone, write_corrupt_video, write_wav
 
     (folder / "clips").mkdir(parents=True)
     shutil.copy(setup.image(), folder / "face.png")

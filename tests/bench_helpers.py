@@ -7,7 +7,7 @@ from pathlib import Path
 from emollm_plugin.bench.adapters import get_adapter
 from emollm_plugin.bench.adapters.base import SourceSample
 from emollm_plugin.bench.build import BuildConfig, DatasetSpec, build
-from emollm_plugin.bench.schema import check_record
+from emollm_plugin.tasks.schema import check_record
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

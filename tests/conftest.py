@@ -12,7 +12,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    from emollm_plugin.tiny import make_tiny
+    from emollm_plugin.testing.tiny import make_tiny
     return make_tiny(tmp_path_factory.mktemp("tiny_models"))
 
 
@@ -25,7 +25,7 @@ def registered():
 
 
 def _restoring_plugin_state():
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     was_installed = seams.installed()
     yield
     if not was_installed and seams.installed():

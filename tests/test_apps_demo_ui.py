@@ -38,7 +38,7 @@ def demo(tiny_models, tmp_path_factory):
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(work / "gradio")}
     with open(log, "w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "emollm_plugin.cli", "demo-ui", *setup.model_args, "--port", str(port),
+            [sys.executable, "-m", "emollm_plugin.commands.cli", "demo-ui", *setup.model_args, "--port", str(port),
              "--exemplar-bank", str(example_bank_path()), "--example", str(setup.image()),
              "--example-task", "emotion_closed"], stdout=log_file, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
@@ -73,7 +73,7 @@ def _ask(url, image=None, video=None, task="emotion_closed", question="", explai
 
 
 def _predicted(setup, tmp_path, *args) -> str:
-    from emollm_plugin.cli import main
+    from emollm_plugin.commands.cli import main
     out = tmp_path / "a.jsonl"
     with contextlib.redirect_stderr(io.StringIO()):
         assert main(["predict", *setup.model_args, *args, "--out", str(out)]) == 0
@@ -102,8 +102,8 @@ def test_page_answers_through_gradio_client_as_predict_does(demo, tmp_path):
         _same_picture(picture, image.convert("RGB"), setup)
     assert answer == _predicted(setup, tmp_path, str(setup.image()), "--task", "emotion_closed")
     assert reasoning == "" and "Asked about the image: Which emotion does the person in this image" in shown
-    from emollm_plugin.bench.answers import parse_answer
-    from emollm_plugin.bench.labels import CANONICAL_EMOTIONS
+    from emollm_plugin.tasks.answers import parse_answer
+    from emollm_plugin.tasks.labels import CANONICAL_EMOTIONS
     parsed = parse_answer(answer, "emotion_closed", CANONICAL_EMOTIONS)
     assert label == (f"{parsed.label} ({parsed.status})" if parsed.label else parsed.status)
 

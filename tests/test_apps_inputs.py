@@ -84,7 +84,7 @@ def test_jsonl_manifest_and_bad_manifests_name_file_and_line(tmp_path):
 
 
 def test_task_presets_use_emobench_wording_and_options():
-    from emollm_plugin.bench.questions import QuestionBank
+    from emollm_plugin.tasks.questions import QuestionBank
     bank = QuestionBank.load().templates
     closed = Question("emotion_closed", options=("happy", "sad"))
     assert closed.text("image") == bank["emotion_closed"][0].format(subject="the person in this image",

@@ -20,7 +20,7 @@ def setup(tiny_models, tmp_path_factory):
 
 
 def predict(*argv: str) -> tuple[int, str, str]:
-    from emollm_plugin.cli import main
+    from emollm_plugin.commands.cli import main
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["predict", *argv])
@@ -43,8 +43,8 @@ def test_folder_of_three_kinds_answers_good_lists_corrupt_and_resume_adds_nothin
                                                "audio": str(folder / "clips" / "talking.mp4")}
     assert answers["silent.mp4"]["media"] == {"video": str(folder / "clips" / "silent.mp4")}  # no sound track
     assert answers["voice.wav"]["media"] == {"audio": str(folder / "voice.wav")}
-    from emollm_plugin.bench.labels import CANONICAL_EMOTIONS
-    from emollm_plugin.bench.answers import parse_answer
+    from emollm_plugin.tasks.labels import CANONICAL_EMOTIONS
+    from emollm_plugin.tasks.answers import parse_answer
     for row in answers.values():
         assert row["model_id"] == "emollm-llava-lora-eval" and row["task"] == "emotion_closed"
         assert row["prompt"].startswith("Which emotion does the ") and "anger, disgust, fear" in row["prompt"]
@@ -127,7 +127,7 @@ def test_checkpoint_trained_with_emoprompt_gets_exemplars_for_presets_and_plain_
     import shutil
 
     from emollm_plugin.emoprompt.bank import example_bank_path
-    from emollm_plugin.eval.infer import CONV_MODE_CONFIG_KEY
+    from emollm_plugin.constants import CONV_MODE_CONFIG_KEY
     ckpt = tmp_path / "emollm-llava-lora-emoprompt"
     shutil.copytree(setup.ckpt, ckpt)
     config = json.loads((ckpt / "config.json").read_text())

@@ -39,7 +39,7 @@ def server(tiny_models, tmp_path_factory):
     env = {**os.environ, "EMOLLM_API_KEY": KEY}
     with open(log, "w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "emollm_plugin.cli", "serve", *setup.model_args, "--port", str(port),
+            [sys.executable, "-m", "emollm_plugin.commands.cli", "serve", *setup.model_args, "--port", str(port),
              "--media-root", str(root), "--batch-size", "8", "--max-body-mb", "2", "--max-media-seconds", "5",
              "--max-tokens", "16"], stdout=log_file, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -113,7 +113,7 @@ def test_image_video_and_video_with_audio_streaming_and_not(server):
 
 
 def _wav(setup, server) -> bytes:
-    from emollm_plugin.media.synth import tone, write_wav
+    from emollm_plugin.testing.synth import tone, write_wav
     path = Path(server[2]).parent / "tone.wav"
     if not path.exists():
         write_wav(path, tone(1.0, 550.0))
@@ -122,7 +122,7 @@ def _wav(setup, server) -> bytes:
 
 def test_refusals_get_their_status_codes(server, tmp_path):
     import openai
-    from emollm_plugin.media.synth import tone, write_corrupt_video, write_wav
+    from emollm_plugin.testing.synth import tone, write_corrupt_video, write_wav
 
     _, setup, log = server
     client = _client(server)

@@ -17,9 +17,9 @@ from whisper.model import AudioEncoder
 
 from emollm_plugin.audio import mel as mel_module
 from emollm_plugin.audio.mel import log_mel_trimmed, num_mel_frames
-from emollm_plugin.audio.tiny import make_tiny_whisper
+from emollm_plugin.testing.tiny_audio import make_tiny_whisper
 from emollm_plugin.audio.tower import WhisperAudioTower
-from emollm_plugin.media import synth
+from emollm_plugin.testing import synth
 
 
 def noise(seconds: float, seed: int = 0) -> np.ndarray:

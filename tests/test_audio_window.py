@@ -7,7 +7,7 @@ import torch
 import whisper
 
 from emollm_plugin.audio.mel import covered_mel_frames, log_mel_for, log_mel_trimmed, num_mel_frames
-from emollm_plugin.audio.tiny import make_tiny_whisper
+from emollm_plugin.testing.tiny_audio import make_tiny_whisper
 from emollm_plugin.audio.tower import WhisperAudioTower
 
 WHISPER_BASE = dict(n_mels=80, n_audio_state=512, n_audio_head=8, n_audio_layer=6)  # n_audio_ctx 1500
@@ -70,7 +70,7 @@ def test_padded_tower_equals_whisper_encoder_whisper_base_dims(tmp_path):
 def test_model_config_chooses_the_window(tmp_path):
     from transformers import PretrainedConfig
 
-    from emollm_plugin.components import register_builtin_components
+    from emollm_plugin.plugin.wiring import register_builtin_components
     from emollm_plugin.registry import AUDIO_TOWERS
     register_builtin_components()
     checkpoint = make_tiny_whisper(tmp_path / "tiny.pt")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from emollm_plugin.bench.answers import (AMBIGUOUS, OK, UNPARSEABLE, final_answer_text,
+from emollm_plugin.tasks.answers import (AMBIGUOUS, OK, UNPARSEABLE, final_answer_text,
                                          parse_answer, parse_closed, parse_open_emotion,
                                          parse_yes_no)
-from emollm_plugin.bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS
-from emollm_plugin.bench.lexicon import (EMOTION_LEXICON, EMOTION_PHRASES, INTENT_LEXICON,
+from emollm_plugin.tasks.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS
+from emollm_plugin.tasks.lexicon import (EMOTION_LEXICON, EMOTION_PHRASES, INTENT_LEXICON,
                                          INTENT_PHRASES, NEGATORS, YES_NO_LEXICONS, Lexicon,
                                          canonical_emotion, clauses, normalize)
 
@@ -270,7 +270,7 @@ def test_reasoning_then_answer_parses_to_the_label_after_the_last_marker(task, a
 def test_final_answer_rule_cases_differ_from_the_whole_answer():
     """The fixtures are not trivial: 12 of the 16 read differently without the rule (the number
     docs/evaluation.md and docs/differences.md give)."""
-    from emollm_plugin.bench.answers import _parse_task
+    from emollm_plugin.tasks.answers import _parse_task
     changed = 0
     for task, answer, label, without_rule in REASONING_THEN_ANSWER:
         label_set = {"emotion_closed": EMOTIONS, "intention": INTENTS}.get(task)

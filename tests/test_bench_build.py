@@ -17,7 +17,7 @@ from emollm_plugin.bench.build import (BuildConfig, DatasetSpec, assign_tasks, b
 from emollm_plugin.bench.cli import main as bench_main
 from emollm_plugin.bench.adapters.caer_s import CaerSAdapter
 from emollm_plugin.bench.adapters.mmsd2 import Mmsd2Adapter
-from emollm_plugin.bench.labels import TASKS
+from emollm_plugin.tasks.labels import TASKS
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from bench_emobench_mmhs150k import make_synthetic_mmhs150k  # noqa: E402

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from emollm_plugin.bench import labels as L
-from emollm_plugin.bench.labels import LabelError
+from emollm_plugin.tasks import labels as L
+from emollm_plugin.tasks.labels import LabelError
 
 
 def test_meld_identity_and_unknown():

@@ -14,7 +14,7 @@ from emollm_plugin.bench.adapters import get_adapter
 from emollm_plugin.bench.adapters.base import DropCounter, LayoutError, SourceFormatError
 from emollm_plugin.bench.adapters.meld import MeldAdapter, clean_text
 from emollm_plugin.bench.media_check import clip_problem
-from emollm_plugin.bench.labels import CANONICAL_EMOTIONS
+from emollm_plugin.tasks.labels import CANONICAL_EMOTIONS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "meld"
 
@@ -225,7 +225,7 @@ def build_records(out: Path, seed: int = 0) -> tuple[dict, dict[str, list[dict]]
 
 
 def test_built_records_carry_clip_context_and_question(tmp_path: Path):
-    from emollm_plugin.bench.schema import check_record
+    from emollm_plugin.tasks.schema import check_record
     from emollm_plugin.bench.validate import validate_file
 
     manifest, records = build_records(tmp_path / "out")

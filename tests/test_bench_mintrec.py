@@ -12,7 +12,7 @@ import pytest
 from emollm_plugin.bench.adapters import get_adapter
 from emollm_plugin.bench.adapters.base import DropCounter, LayoutError, SourceFormatError
 from emollm_plugin.bench.adapters.mintrec import MintrecAdapter
-from emollm_plugin.bench.labels import MINTREC_INTENTS
+from emollm_plugin.tasks.labels import MINTREC_INTENTS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mintrec"
 
@@ -126,7 +126,7 @@ def test_clip_in_test_and_train_is_kept_in_test_only(mintrec_copy: Path):
 
 def test_built_records_carry_clip_utterance_and_intent_options(tmp_path: Path):
     from emollm_plugin.bench.build import BuildConfig, DatasetSpec, build
-    from emollm_plugin.bench.schema import check_record
+    from emollm_plugin.tasks.schema import check_record
     from emollm_plugin.bench.validate import validate_file
 
     out = tmp_path / "out"

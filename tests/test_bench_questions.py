@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from emollm_plugin.bench.labels import CANONICAL_EMOTIONS, CLOSED_TASKS, MINTREC_INTENTS, TASKS
-from emollm_plugin.bench.questions import MIN_TEMPLATES, QuestionBank, QuestionTemplateError
+from emollm_plugin.tasks.labels import CANONICAL_EMOTIONS, CLOSED_TASKS, MINTREC_INTENTS, TASKS
+from emollm_plugin.tasks.questions import MIN_TEMPLATES, QuestionBank, QuestionTemplateError
 
 
 @pytest.fixture(scope="module")

@@ -163,7 +163,7 @@ def test_python2_pickle_strings_fall_back_to_latin1(tmp_path: Path):
 
 def test_built_records_ask_yes_no_about_the_last_sentence(tmp_path: Path):
     from emollm_plugin.bench.build import BuildConfig, DatasetSpec, build
-    from emollm_plugin.bench.schema import check_record
+    from emollm_plugin.tasks.schema import check_record
     from emollm_plugin.bench.validate import validate_file
 
     out = tmp_path / "out"

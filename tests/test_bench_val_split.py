@@ -15,7 +15,7 @@ from emollm_plugin.bench.adapters.base import SourceSample
 from emollm_plugin.bench.adapters.meld import MeldAdapter
 from emollm_plugin.bench.build import DEFAULT_VAL, carve_val, val_count, DatasetSpec
 from emollm_plugin.bench.cli import main as bench_main
-from emollm_plugin.bench.labels import EMOTION_TASKS
+from emollm_plugin.tasks.labels import EMOTION_TASKS
 
 SPLITS = ("train", "val", "test")
 

@@ -11,7 +11,7 @@ import pytest
 
 from emollm_plugin.configs import (AudioConfig, ConfigError, EmoPromptConfig, MissingBankError,
                                    TEMPLATE_NAME)
-from emollm_plugin.projectors.mvp.config import MVPConfig
+from emollm_plugin.configs.mvp import MVPConfig
 from emollm_plugin.train.arguments import config_flags, extend_model_arguments
 
 PACKAGE = Path(__file__).resolve().parents[1] / "emollm_plugin"

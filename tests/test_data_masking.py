@@ -15,7 +15,7 @@ CONVERSATION = [{"from": "human", "value": "<image>\nWhat emotion?"}, {"from": "
 
 @pytest.fixture()
 def image_data(tiny_models, tmp_path):
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     data = make_demo_data(tmp_path / "d", per_label=1, kinds=("image",))
     records = json.loads((data / "train.json").read_text())
     records[0]["conversations"] = CONVERSATION
@@ -27,7 +27,7 @@ def _dataset(tiny_models, data, legacy=True, max_len=512, image_tokens=None, ver
     from llava import conversation as conversation_lib
     from transformers import CLIPImageProcessor, LlamaTokenizer
 
-    from emollm_plugin.llava_compat import default_conversation
+    from emollm_plugin.plugin.compat import default_conversation
     from emollm_plugin.model.tokens import MediaTokenCounts
     from emollm_plugin.train.data import EmoSupervisedDataset
     tokenizer = LlamaTokenizer.from_pretrained(str(tiny_models.llm), legacy=legacy, model_max_length=max_len)
@@ -53,7 +53,7 @@ def test_a_sample_keeps_the_template_the_dataset_was_made_with(tiny_models, imag
     """LLaVA's preprocess reads a module global; changing it later changes no sample."""
     from llava import conversation as conversation_lib
 
-    from emollm_plugin.llava_compat import default_conversation
+    from emollm_plugin.plugin.compat import default_conversation
     dataset, tokenizer = _dataset(tiny_models, image_data)
     before = dataset[0]["input_ids"].tolist()
     assert "USER:" in tokenizer.decode([t for t in before if t >= 0])
@@ -89,7 +89,7 @@ def test_truncated_json_names_file_and_position(tiny_models, image_data, registe
 
 def test_media_token_tokenizer_matches_upstream_for_image_prompts(tiny_models):
     from llava.mm_utils import tokenizer_image_token as upstream  # noqa: F401 (may be patched)
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     from emollm_plugin.constants import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX
     from emollm_plugin.model.tokens import tokenizer_media_token
     from transformers import LlamaTokenizer

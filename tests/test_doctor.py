@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emollm_plugin import doctor, versions
+from emollm_plugin import versions
+from emollm_plugin.commands import doctor
 
 GIB = 2 ** 30
 HEALTHY = {**versions.ROWS["pinned"].pins, "av": "12.3.0", "sentencepiece": "0.2.0", "flash-attn": "2.5.8",

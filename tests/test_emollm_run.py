@@ -32,7 +32,7 @@ def test_plain_python_leaves_llava_untouched():
 def test_under_emollm_run_llava_is_registered_on_import():
     proc = _run(EMOLLM_RUN, sys.executable, "-c", PROBE)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["EmoLlavaLlamaForCausalLM", "emollm_plugin.seams"]
+    assert proc.stdout.split() == ["EmoLlavaLlamaForCausalLM", "emollm_plugin.plugin.seams"]
 
 
 def test_an_existing_sitecustomize_still_runs(tmp_path):
@@ -43,7 +43,7 @@ def test_an_existing_sitecustomize_still_runs(tmp_path):
 
 
 def test_llavas_own_train_under_emollm_run_trains_mvp(tiny_models, tmp_path):
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     data = make_demo_data(tmp_path / "data", per_label=1, kinds=("image",))
     out = tmp_path / "emollm-llava-lora-upstream"
     args = tiny_train_args(tiny_models, data, out, max_steps=2)

@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from emollm_plugin.bench.labels import TASKS
+from emollm_plugin.tasks.labels import TASKS
 from emollm_plugin.emoprompt.bank import (BankError, Exemplar, append_exemplar, example_bank_path,
                                           bank_file, load_bank, validate_bank)
 

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from emollm_plugin.bench.schema import make_record
+from emollm_plugin.tasks.schema import make_record
 from emollm_plugin.emoprompt.bank import load_bank, validate_bank
 from emollm_plugin.emoprompt.generator import (GenerationError, GeneratorConfig, RateLimiter, ReplyError,
                                                build_messages, generate_bank, parse_reply)
@@ -102,7 +102,7 @@ def bench(tmp_path):
     with audio (intention); plus a test-split record that must never be used."""
     from PIL import Image
 
-    from emollm_plugin.media.synth import tone, write_video
+    from emollm_plugin.testing.synth import tone, write_video
     media = tmp_path / "media"
     (media / "demo").mkdir(parents=True)
     records = []

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from emollm_plugin.bench.schema import make_record
+from emollm_plugin.tasks.schema import make_record
 from emollm_plugin.emoprompt.generator import GenerationError, GeneratorConfig, generate_bank
 
 CUTS = (120, 200, 300)  # display lengths: reply text, non-chat body, HTTP error body

@@ -17,7 +17,7 @@ TURNS = [("<image>\nWhat emotion is shown? Options: joy, anger, fear.", "joy"),
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from emollm_plugin.tiny import build_tokenizer
+    from emollm_plugin.testing.tiny import build_tokenizer
     tok = build_tokenizer(tmp_path_factory.mktemp("emoprompt_tok"))
     tok.pad_token = tok.unk_token  # what LLaVA's train() does for v1 conversations
     return tok

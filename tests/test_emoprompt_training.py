@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow  # training runs through LLaVA's train()
 
 @pytest.fixture(scope="module")
 def trained_emoprompt(tiny_models, tmp_path_factory):
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     root = tmp_path_factory.mktemp("e2e_emoprompt")
     data = make_demo_data(root / "data", per_label=2, kinds=("image",))
     out = root / "emollm-llava-lora-emoprompt"
@@ -111,7 +111,7 @@ def test_eval_prompt_uses_the_same_template_with_a_leak_free_exemplar(trained_em
 
 def _bank_of_own_reasoning(records, path):
     """One exemplar per training record, made from that record (source_id = its id)."""
-    from emollm_plugin.bench.schema import answer_text
+    from emollm_plugin.tasks.schema import answer_text
     from emollm_plugin.emoprompt.bank import SCHEMA_VERSION, Exemplar, append_exemplar
     for k, record in enumerate(records):
         append_exemplar(path, Exemplar(

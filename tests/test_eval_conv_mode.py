@@ -1,5 +1,5 @@
 """Evaluation asks questions with the template training used: recorded at training time in the
-model config, read back by eval.infer, an explicit --conv-mode still winning."""
+model config, read back by the runtime, an explicit --conv-mode still winning."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import pytest
 
 from emollm_plugin.model.parts import write_conversation_config
 from emollm_plugin.constants import CONV_MODE_CONFIG_KEY
-from emollm_plugin.eval.infer import FALLBACK_CONV_MODE, checkpoint_conv_mode, resolve_conv_mode
+from emollm_plugin.runtime.loading import FALLBACK_CONV_MODE, checkpoint_conv_mode, resolve_conv_mode
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_the_server_asks_free_questions_with_the_plain_template_of_an_emoprompt_
     """EmoPrompt's exemplar needs a task; the server's free questions have none."""
     from emollm_plugin.apps import engine, serve
     seen = []
-    monkeypatch.setattr(engine.infer, "Answerer", lambda args: seen.append(args.conv_mode))
+    monkeypatch.setattr(engine, "Answerer", lambda args: seen.append(args.conv_mode))
     (tmp_path / "config.json").write_text(json.dumps({CONV_MODE_CONFIG_KEY: "emoprompt_v1"}))
 
     def start(conv_mode):  # the arguments `emollm serve` parses

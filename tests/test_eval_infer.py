@@ -39,7 +39,7 @@ class EvalSetup:
 
 def _question_records(data: Path) -> tuple[list[dict], str, str]:
     """Modalities interleaved so that batches mix images, clips and audio; two broken records."""
-    from emollm_plugin.media.synth import write_corrupt_video
+    from emollm_plugin.testing.synth import write_corrupt_video
 
     by_id = {r["id"]: r for name in ("train.json", "test.json") for r in json.loads((data / name).read_text())}
     pick = lambda kind, label, k: dict(by_id[f"demo/{kind}/{label}/{k}"])  # noqa: E731
@@ -57,7 +57,7 @@ def _question_records(data: Path) -> tuple[list[dict], str, str]:
 
 def eval_setup(tiny_models, tmp_path_factory) -> EvalSetup:
     """Train the tiny checkpoint once per session (shared by the three eval test modules)."""
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
 
     key = str(tmp_path_factory.getbasetemp())
     if key not in _SETUPS:
@@ -83,8 +83,8 @@ def eval_setup(tiny_models, tmp_path_factory) -> EvalSetup:
 
 
 def infer(setup: EvalSetup, answers: Path, *extra: str) -> tuple[int, str]:
-    """``python -m emollm_plugin.eval.infer`` in this process; (exit code, stderr)."""
-    from emollm_plugin.eval.infer import main
+    """``python -m emollm_plugin.commands.infer`` in this process; (exit code, stderr)."""
+    from emollm_plugin.commands.infer import main
 
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
@@ -229,7 +229,8 @@ def test_emoprompt_on_a_checkpoint_without_a_bank_stops_with_how_to_fix_it(setup
 
 
 def test_the_loader_route_follows_the_folder_contents(tmp_path):
-    from emollm_plugin.eval.infer import CheckpointError, routing_name
+    from emollm_plugin.runtime.errors import CheckpointError
+    from emollm_plugin.runtime.loading import routing_name
     lora, projector, full, empty = (tmp_path / n for n in ("lora", "projector", "full", "empty"))
     for folder in (lora, projector, full, empty):
         folder.mkdir()
@@ -252,7 +253,9 @@ def test_the_loader_route_follows_the_folder_contents(tmp_path):
 def test_records_the_model_cannot_take_say_why(tmp_path):
     import torch
 
-    from emollm_plugin.eval.infer import MediaLoader, Unanswerable, check_length
+    from emollm_plugin.runtime.errors import Unanswerable
+    from emollm_plugin.runtime.generation import check_length
+    from emollm_plugin.runtime.media import MediaLoader
     from emollm_plugin.model.tokens import MediaTokenCounts
     no_towers = MediaLoader(tmp_path, image_processor=None, model_config=None, n_mels=None)
     with pytest.raises(Unanswerable, match="no audio tower") as err:
@@ -318,7 +321,8 @@ def test_bad_question_records_are_all_named(tmp_path):
 
 
 def test_eval_asks_with_the_template_training_recorded_unless_told_otherwise(setup, tmp_path, monkeypatch):
-    import emollm_plugin.eval.infer as infer_module
+    import emollm_plugin.commands.infer as infer_module
+    import emollm_plugin.runtime.answerer as answerer_module
     from emollm_plugin.constants import CONV_MODE_CONFIG_KEY
     config = json.loads((setup.ckpt / "config.json").read_text())
     assert config[CONV_MODE_CONFIG_KEY] == "v1"  # the tiny run trained with --version v1
@@ -326,8 +330,8 @@ def test_eval_asks_with_the_template_training_recorded_unless_told_otherwise(set
     shutil.copytree(setup.ckpt, ckpt)
     (ckpt / "config.json").write_text(json.dumps({**config, CONV_MODE_CONFIG_KEY: "llava_v1"}))
     used: list[str] = []
-    build_prompt = infer_module.build_prompt
-    monkeypatch.setattr(infer_module, "build_prompt",
+    build_prompt = answerer_module.build_prompt
+    monkeypatch.setattr(answerer_module, "build_prompt",
                         lambda record, conv_mode, *rest: used.append(conv_mode) or build_prompt(record, conv_mode, *rest))
 
     def answer(*extra: str) -> set[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from emollm_plugin.cli import main as emollm
+from emollm_plugin.commands.cli import main as emollm
 from emollm_plugin.eval.report import to_markdown, write_report
 from emollm_plugin.eval.score import judge, load_questions, score_files, summarize
 

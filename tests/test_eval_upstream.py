@@ -52,7 +52,7 @@ def test_upstream_loader_builds_our_prompt_and_pixels(setup, exported, tiny_mode
     from llava.model.language_model.llava_llama import LlavaConfig
     from transformers import AutoTokenizer, CLIPImageProcessor
 
-    from emollm_plugin.eval.infer import MediaLoader
+    from emollm_plugin.runtime.media import MediaLoader
     from emollm_plugin.eval.questions import build_prompt
     from emollm_plugin.model.tokens import tokenizer_media_token
     tokenizer = AutoTokenizer.from_pretrained(setup.base, use_fast=False)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from emollm_plugin.llava_compat import choose_attn_implementation
-from emollm_plugin.train.launch import seed_from_argv
+from emollm_plugin.plugin.compat import choose_attn_implementation
+from emollm_plugin.commands.train import seed_from_argv
 
 
 @pytest.mark.parametrize("argv, seed", [(["--seed", "7"], 7), (["--x", "1", "--seed=3"], 3), (["--lr", "1"], 42)])

@@ -26,7 +26,7 @@ TASKS = {"emobench_emo_c": "emotion_closed", "emobench_emo_o": "emotion_open", "
 
 def _six_task_records(records: list[dict]) -> list[dict]:
     """The setup's emotion records, and the same media asked as intention and yes/no questions."""
-    from emollm_plugin.bench.labels import MINTREC_INTENTS
+    from emollm_plugin.tasks.labels import MINTREC_INTENTS
     out = [dict(r) for r in records]
     intents = list(MINTREC_INTENTS[:4])
     for k, base in enumerate(records):
@@ -150,7 +150,7 @@ def test_loglikelihood_equals_token_by_token_reference(bench, monkeypatch):
     growing prefixes, for an image record and a video+audio record."""
     import torch
     from emollm_plugin.apps.lmms_eval.documents import load_task_documents, record_of
-    from emollm_plugin.apps.lmms_eval.model import EmoLLM
+    from emollm_plugin.commands.lmms_eval import EmoLLM
     setup, questions, _ = bench
     monkeypatch.setenv("EMOBENCH_QUESTIONS", str(questions))
     monkeypatch.setenv("EMOBENCH_MEDIA_ROOT", str(setup.media))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from emollm_plugin.media import MediaError, load_audio
-from emollm_plugin.media import synth
+from emollm_plugin.testing import synth
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

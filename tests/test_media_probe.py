@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from emollm_plugin.media.probe import media_problem
-from emollm_plugin.media.synth import tone, write_corrupt_video, write_video, write_wav
+from emollm_plugin.testing.synth import tone, write_corrupt_video, write_video, write_wav
 
 
 def test_probe_names_each_problem(tmp_path):

@@ -35,7 +35,8 @@ def test_the_reader_refuses_paths_that_leave_the_media_root(rooted, rel):
 def test_inference_counts_a_refused_path_as_a_skip_reason(rooted):
     from types import SimpleNamespace
 
-    from emollm_plugin.eval.infer import MediaLoader, Unanswerable
+    from emollm_plugin.runtime.errors import Unanswerable
+    from emollm_plugin.runtime.media import MediaLoader
     root, _ = rooted
     loader = MediaLoader(root, image_processor=object(), model_config=SimpleNamespace(image_aspect_ratio="square"))
     with pytest.raises(Unanswerable, match="refused") as err:

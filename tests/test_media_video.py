@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from emollm_plugin.media import MediaError, frame_indices, sample_frames
-from emollm_plugin.media import synth
+from emollm_plugin.testing import synth
 
 
 def decode_all(path) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emollm_plugin.constants import NUM_VIDEO_FRAMES
-from emollm_plugin.media.synth import write_video
+from emollm_plugin.testing.synth import write_video
 from emollm_plugin.media.video import sample_frames
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
 
@@ -15,7 +15,7 @@ from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
 def test_four_second_clip_under_default_sampling_gives_events_of_112_tokens(tmp_path):
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
-    from emollm_plugin.tiny import TINY_CLIP
+    from emollm_plugin.testing.tiny import TINY_CLIP
     clip = write_video(tmp_path / "clip.mp4", num_frames=100, fps=25)        # 4 s at 25 fps
     frames = sample_frames(clip)                                              # default sampling
     assert len(frames) == NUM_VIDEO_FRAMES

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from emollm_plugin.apps.mvp_show import ClipView, ImageView, MVPShow, main, render_mvp
-from emollm_plugin.media.synth import frame_image, write_video
+from emollm_plugin.testing.synth import frame_image, write_video
 from emollm_plugin.media.video import sample_frames
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
 from emollm_plugin.projectors.mvp.dpc_knn import dpc_knn_cluster
@@ -19,7 +19,7 @@ CONFIG = MVPConfig(num_clusters=(16, 8, 4), knn=(3, 3, 2), frames_per_event=4, t
 
 @pytest.fixture(scope="module")
 def show(tmp_path_factory):
-    from emollm_plugin.tiny import build_clip
+    from emollm_plugin.testing.tiny import build_clip
     return MVPShow.from_vision_tower(build_clip(tmp_path_factory.mktemp("clip")), CONFIG)
 
 

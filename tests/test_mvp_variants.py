@@ -165,7 +165,7 @@ def test_variant_flags_round_trip_through_save_and_load_pretrained_model(tiny_mo
     import json
 
     from e2e_helpers import first_batch_inputs, reload_in_subprocess, tiny_train_args, train_in_process
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     data = make_demo_data(tmp_path / "data", per_label=2, kinds=("image",))
     out = tmp_path / "emollm-llava-lora-tiny"
     mp = pytest.MonkeyPatch()

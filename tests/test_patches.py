@@ -49,7 +49,7 @@ def test_patched_llava_activates_the_plugin_without_a_wrapper(llava_checkout):
     proc = _python(llava_checkout, code)
     assert proc.returncode == 0, proc.stderr
     assert str(llava_checkout) in proc.stdout  # the checkout, not site-packages
-    assert "EmoLlavaLlamaForCausalLM emollm_plugin.seams" in proc.stdout
+    assert "EmoLlavaLlamaForCausalLM emollm_plugin.plugin.seams" in proc.stdout
     off = _python(llava_checkout, code, LLAVA_NO_PLUGINS="1")
     assert "LlavaLlamaForCausalLM llava.model.multimodal_projector.builder" in off.stdout
 

@@ -12,7 +12,7 @@ from emollm_plugin.registry import PROJECTORS
 def test_registered_projector_shape_nan_grad(name):
     from transformers import LlamaConfig
 
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     config = LlamaConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64)
     config.mm_hidden_size, config.mm_projector_type = 24, name
     if name == "mvp":
@@ -34,7 +34,7 @@ def test_registered_projector_shape_nan_grad(name):
 def test_unknown_projector_lists_the_registered_ones():
     from types import SimpleNamespace
 
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     emollm_plugin.list_projectors()
     with pytest.raises(ValueError, match=r"unknown projector type 'nope'; registered: .*mvp"):
         seams.build_vision_projector(SimpleNamespace(mm_projector_type="nope", mm_hidden_size=8, hidden_size=8))

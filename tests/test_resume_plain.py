@@ -17,7 +17,7 @@ def _weights(trainer):
 
 
 def test_resumed_run_matches_the_uninterrupted_one(tiny_models, tmp_path, monkeypatch):
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     data = make_demo_data(tmp_path / "data", per_label=2, kinds=("image",))
     full = tmp_path / "emollm-llava-lora-full"
     args = ["--save_strategy", "steps", "--save_steps", "2", "--lora_dropout", "0.0"]
@@ -36,7 +36,7 @@ def test_resumed_run_matches_the_uninterrupted_one(tiny_models, tmp_path, monkey
 
 
 def test_resuming_from_a_checkpoint_without_projector_weights_is_an_error(tiny_models, tmp_path, monkeypatch):
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     data = make_demo_data(tmp_path / "data", per_label=2, kinds=("image",))
     out = tmp_path / "emollm-llava-lora-a"
     args = ["--save_strategy", "steps", "--save_steps", "2"]

@@ -38,7 +38,7 @@ def test_mlp2x_gelu_logits_identical_before_and_after_register(tiny_models, tmp_
 
 def test_register_is_idempotent_and_lists_projectors(registered):
     import emollm_plugin
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     bindings = seams.seam_bindings()
     emollm_plugin.register()
     assert seams.seam_bindings() == bindings
@@ -51,7 +51,7 @@ def test_projector_seam_installed_in_every_binding():
     import llava.model.multimodal_projector.builder as pb
     import llava.model.multimodal_encoder.builder as tb
     import emollm_plugin
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     with emollm_plugin.register():
         assert arch.build_vision_projector is seams.build_vision_projector
         assert pb.build_vision_projector is seams.build_vision_projector
@@ -64,7 +64,7 @@ def test_uninstall_resets_everything_register_set():
     import llava.conversation as conversation_lib
 
     import emollm_plugin
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     from emollm_plugin.model.emollm_llama import EmoLlavaLlamaModel
     emollm_plugin.register()
     assert emollm_plugin.is_registered() and seams.installed() and "emoprompt_v1" in conversation_lib.conv_templates

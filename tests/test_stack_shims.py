@@ -21,7 +21,7 @@ pytestmark = pytest.mark.current_stack
 
 def _restore_and_import_llava_train():
     """llava.train.train, importable on either row."""
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     seams.restore_moved_trainer_names()
     import llava.train.train as train_mod
     return train_mod
@@ -103,7 +103,7 @@ def test_save_checkpoint_calls_the_trainer_without_metrics(monkeypatch):
 
 
 def test_deepspeed_resume_passes_load_module_strict_through(monkeypatch):
-    from emollm_plugin import seams
+    from emollm_plugin.plugin import seams
     seen = {}
     monkeypatch.setattr(seams, "original", lambda module, name: lambda engine, path, **kw: seen.update(kw))
     engine = types.SimpleNamespace(module=torch.nn.Linear(1, 1))  # not a PEFT model: upstream loads it
@@ -116,7 +116,7 @@ def test_deepspeed_resume_passes_load_module_strict_through(monkeypatch):
 
 def test_legacy_training_flags_still_parse(tmp_path):
     train_mod = _restore_and_import_llava_train()
-    from emollm_plugin.train.arguments import extend_training_arguments
+    from emollm_plugin.plugin.training_arguments import extend_training_arguments
     upstream = next(c for c in train_mod.TrainingArguments.__mro__ if c.__module__ == "llava.train.train")
     argv = ["--output_dir", str(tmp_path), "--warmup_ratio", "0.03", "--evaluation_strategy", "no",
             "--report_to", "none"]
@@ -135,7 +135,7 @@ def test_legacy_training_flags_still_parse(tmp_path):
 
 def test_tiny_tokenizer_keeps_its_vocabulary_and_legacy_settings(tiny_models):
     import sentencepiece as spm
-    from emollm_plugin.tiny import TINY_VOCAB_SIZE
+    from emollm_plugin.testing.tiny import TINY_VOCAB_SIZE
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(tiny_models.llm), use_fast=False)
     assert len(tokenizer) >= TINY_VOCAB_SIZE // 2
     sp = spm.SentencePieceProcessor(model_file=str(tiny_models.llm / "tokenizer.model"))
@@ -158,7 +158,7 @@ def _tiny_emo_model(tiny_models):
 
 
 def test_generate_uses_the_kv_cache_and_matches_plain_llama(tiny_models, monkeypatch):
-    from emollm_plugin.model import stack
+    from emollm_plugin.plugin import stack
     model = _tiny_emo_model(tiny_models)
     plain = transformers.LlamaForCausalLM(model.config).eval()
     plain.load_state_dict(model.state_dict(), strict=False)

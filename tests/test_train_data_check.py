@@ -104,7 +104,7 @@ def _dataset(tiny_models, data: Path, on_bad_media: str):
 
 @pytest.fixture
 def image_data(tmp_path):
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     return make_demo_data(tmp_path / "d", per_label=1, kinds=("image",))
 
 
@@ -138,7 +138,7 @@ def test_skip_trains_on_the_next_record_and_counts(tiny_models, image_data, regi
 def test_training_refuses_a_placeholder_without_media_before_step_1(tiny_models, tmp_path, monkeypatch, registered):
     from e2e_helpers import tiny_train_args, train_in_process
 
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     data = make_demo_data(tmp_path / "data", per_label=1, kinds=("image", "video"))
     records = json.loads((data / "train.json").read_text())
     bad = next(i for i, r in enumerate(records) if "video" in r)
@@ -155,7 +155,7 @@ def test_media_deleted_after_the_check_stops_with_the_record_and_a_checkpoint(ti
     from e2e_helpers import tiny_train_args, train_in_process
 
     import emollm_plugin.train.data as data_module
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     from emollm_plugin.train.data import BadMediaError
     data = make_demo_data(tmp_path / "data", per_label=1, kinds=("image",))
     records = json.loads((data / "train.json").read_text())

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.current_stack]
 
 @pytest.fixture(scope="module")
 def trained(tiny_models, tmp_path_factory):
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     root = tmp_path_factory.mktemp("e2e_image")
     data = make_demo_data(root / "data", per_label=3, kinds=("image",))
     out = root / "emollm-llava-lora-tiny"

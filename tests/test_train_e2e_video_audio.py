@@ -20,7 +20,7 @@ HERE = Path(__file__).parent
 
 @pytest.fixture(scope="module")
 def trained_mixed(tiny_models, tmp_path_factory):
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     root = tmp_path_factory.mktemp("e2e_mixed")
     data = make_demo_data(root / "data", per_label=2, kinds=("image", "video", "video+audio"), video_frames=8)
     out = root / "emollm-llava-lora-mixed"
@@ -93,7 +93,7 @@ def test_lora_never_wraps_the_audio_tower_or_projectors(trained_mixed):
     from peft import LoraConfig, get_peft_model
 
     from emollm_plugin.model.emollm_llama import EmoLlavaLlamaForCausalLM
-    from emollm_plugin.seams import find_all_linear_names
+    from emollm_plugin.plugin.seams import find_all_linear_names
     trainer, _, _ = trained_mixed
     model = EmoLlavaLlamaForCausalLM(copy.deepcopy(trainer.model.config))
     model.get_model().load_audio_tower()

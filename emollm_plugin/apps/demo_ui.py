@@ -9,7 +9,7 @@ reasoning before the answer (an EmoPrompt worked example in the system prompt), 
 answer, the reasoning, the label the scorer's parser finds and the MVP picture (``emollm mvp
 show``'s drawing of the asked image, or of the clip's frames the model sees). ``--example`` prefills the page
 with a file and its answer, computed at start-up (a page that opens showing an answer).
-The same ``Engine`` as ``emollm serve`` answers (``eval/infer.py``'s loading, media and generate).
+The same ``Engine`` as ``emollm serve`` answers (``runtime/``: loading, media and generate).
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from html import escape
 from pathlib import Path
 from typing import Optional
 
-from ..bench.labels import TASKS
-from ..eval import infer
+from ..tasks.labels import TASKS
+from ..runtime.arguments import add_model_arguments
+from ..runtime.errors import InferInputError, Unanswerable
 from .inputs import media_kind
 from .prompts import PromptError, Question, split_explained
 
@@ -72,7 +73,7 @@ class DemoAnswerer:
         """(answer, reasoning, parsed label, the answer and question as HTML, MVP picture) for the page."""
         import gradio as gr
 
-        from ..bench.answers import parse_answer
+        from ..tasks.answers import parse_answer
         from .media_limits import has_sound
         from .openai_request import MediaPart
 
@@ -97,7 +98,7 @@ class DemoAnswerer:
                                           exemplars=self.exemplars if explain else None)
                 reply = self.engine.run_batch([job])[0]
                 picture = mvp_picture(self.mvp_show, Path(path), kind, self.engine.answerer.media.num_video_frames)
-        except infer.Unanswerable as err:
+        except Unanswerable as err:
             raise gr.Error(str(err)) from None
         reasoning, answer = split_explained(reply.text) if explain else (None, reply.text)
         label = ""
@@ -150,7 +151,7 @@ def build_demo(answerer: DemoAnswerer, example: Optional[Path] = None, example_t
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emollm demo-ui", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    infer.add_model_arguments(p)
+    add_model_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860, help="(default: 7860)")
     p.add_argument("--exemplar-bank", type=Path, default=None,
@@ -178,7 +179,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         except InputError:
             bank = None
         engine = Engine(args)
-    except (ValueError, infer.InferInputError) as err:
+    except (ValueError, InferInputError) as err:
         print(f"emollm demo-ui: {err}", file=sys.stderr)
         return 2
     show, mvp_note = mvp_show_for(engine)

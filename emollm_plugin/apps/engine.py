@@ -1,6 +1,6 @@
 """The loaded model behind ``emollm serve`` and ``emollm demo-ui``: a question with media in, text out.
 
-Loading, media decoding, prompts and generation are ``eval.infer``'s ``Answerer`` (the same code
+Loading, media decoding, prompts and generation are the runtime's ``Answerer`` (the same code
 path as ``emollm eval`` and ``emollm predict``); requests are grouped into its ``generate`` calls
 by a ``Batcher``. A clip's own sound track is its audio when no separate audio is given, the
 model has an audio tower and the clip has sound (as in ``predict``).
@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Optional
 
 from ..configs.emoprompt import TEMPLATE_NAME
-from ..eval import infer
+from ..runtime.answerer import Answerer
+from ..runtime.errors import InferInputError
+from ..runtime.generation import generate
+from ..runtime.loading import checkpoint_conv_mode, model_id_for
 from .prompts import record_for
 
 
 @dataclass
 class Job:
-    prepared: object          # infer.Prepared
+    prepared: object          # runtime.answerer.Prepared
     generation: tuple         # sorted generation kwargs: the batching key
 
 
@@ -50,13 +53,13 @@ class RequestMedia:
 class Engine:
     def __init__(self, args: argparse.Namespace):
         if args.conv_mode == TEMPLATE_NAME:
-            raise infer.InferInputError("--conv-mode emoprompt_v1 needs a task for its worked example; the server "
-                                        "answers free questions: use the checkpoint's plain template (vicuna_v1)")
-        if args.conv_mode is None and infer.checkpoint_conv_mode(args.model_path) == TEMPLATE_NAME:
+            raise InferInputError("--conv-mode emoprompt_v1 needs a task for its worked example; the server "
+                                  "answers free questions: use the checkpoint's plain template (vicuna_v1)")
+        if args.conv_mode is None and checkpoint_conv_mode(args.model_path) == TEMPLATE_NAME:
             args.conv_mode = "vicuna_v1"  # trained with EmoPrompt: free questions have no task for an exemplar
         args.media_root = getattr(args, "media_root", None) or Path(".")
-        self.answerer = infer.Answerer(args)
-        self.model_id = args.model_id or infer.model_id_for(args.model_path)
+        self.answerer = Answerer(args)
+        self.model_id = args.model_id or model_id_for(args.model_path)
         self.defaults = argparse.Namespace(temperature=args.temperature, top_p=args.top_p, num_beams=args.num_beams,
                                            max_new_tokens=args.max_new_tokens)
 
@@ -70,7 +73,7 @@ class Engine:
         """``media``: kind (image | video | audio) -> file. Generation settings not given are the
         command line's (--temperature, --top-p, --num-beams, --max-new-tokens). ``exemplars`` (with
         ``task``): ask with an EmoPrompt worked example (``predict.RandomExemplars``). Raises
-        infer.Unanswerable."""
+        runtime.errors.Unanswerable."""
         roots = {kind: path.parent for kind, path in media.items()}
         record = record_for(f"req-{uuid.uuid4().hex}", {k: p.name for k, p in media.items()}, question, task)
         prepared = self.answerer.prepare(record, RequestMedia(self.answerer.media, roots), exemplars)
@@ -85,8 +88,8 @@ class Engine:
     def run_batch(self, jobs: list[Job]) -> list[Reply]:
         """One ``generate`` call for jobs that share their generation settings."""
         settings = dict(jobs[0].generation)
-        texts = infer.generate(self.answerer.model, self.answerer.tokenizer, [j.prepared.input_ids for j in jobs],
-                               [j.prepared.visual for j in jobs], [j.prepared.audio for j in jobs], **settings)
+        texts = generate(self.answerer.model, self.answerer.tokenizer, [j.prepared.input_ids for j in jobs],
+                         [j.prepared.visual for j in jobs], [j.prepared.audio for j in jobs], **settings)
         replies = []
         for job, text in zip(jobs, texts):
             completion = len(self.answerer.tokenizer(text, add_special_tokens=False).input_ids)

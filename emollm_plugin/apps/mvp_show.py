@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..constants import NUM_VIDEO_FRAMES
-from ..projectors.mvp.config import VARIANTS, MVPConfig
+from ..configs.mvp import VARIANTS, MVPConfig
 from ..projectors.mvp.dpc_knn import DensityRule, dpc_knn_cluster, merge_clusters
 from ..projectors.mvp.graph import relation_adjacency
 from ..projectors.mvp.video import num_events, segment_events

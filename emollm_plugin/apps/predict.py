@@ -13,7 +13,7 @@ Each answer line (JSONL) holds ``question_id`` (the media path), ``media``, ``pr
 (the answer; with ``--explain``, the model's whole reply, ``reasoning`` and ``answer`` split),
 ``label`` and ``parse`` (the scorer's parser on the answer, with a task preset), ``gold`` (a
 manifest's label), ``timing`` and ``model_id``. The model, batching and generation are
-``eval.infer``'s, so an answer here equals ``emollm eval`` infer's for the same record.
+the runtime's (``runtime/``), so an answer here equals ``emollm eval`` infer's for the same record.
 
 Inputs that cannot be answered (unknown extension, missing or corrupt media) are listed with
 their reason on stderr and in ``OUT.skipped.jsonl``; the rest are answered. ``--resume`` keeps the
@@ -30,9 +30,13 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from ..bench.labels import TASKS
+from ..tasks.labels import TASKS
 from ..configs.emoprompt import ILLUSTRATIVE_BANK, TEMPLATE_NAME
-from ..eval import infer
+from ..runtime.answerer import Answerer
+from ..runtime.arguments import add_model_arguments
+from ..runtime.batch import answer_batches, read_answered, skipped_path
+from ..runtime.errors import InferInputError
+from ..runtime.loading import check_quantization, checkpoint_conv_mode, model_id_for, resolve_device_dtype
 from .inputs import InputError, Item, Rejected, collect
 from .prompts import PromptError, Question, record_for, split_explained
 
@@ -88,7 +92,7 @@ def exemplar_bank(args: argparse.Namespace) -> str:
 
 
 def answer_line(record: dict, item: Item, question: Question, text: str, timing: dict, model_id: str) -> str:
-    from ..bench.answers import parse_answer
+    from ..tasks.answers import parse_answer
     from ..eval.questions import question_without_placeholders
 
     reasoning, answer = split_explained(text) if question.explain else (None, text)
@@ -146,7 +150,7 @@ def _uses_exemplars(args: argparse.Namespace, question: Question) -> bool:
     trained with emoprompt_v1 (its recorded template) and a task preset names the exemplar's task.
     A free question on such a checkpoint has no task, so it is asked with vicuna_v1 (as serve does).
     Sets ``args.conv_mode`` to match."""
-    recorded = infer.checkpoint_conv_mode(args.model_path)
+    recorded = checkpoint_conv_mode(args.model_path)
     wanted = args.explain or (args.conv_mode or recorded) == TEMPLATE_NAME
     if wanted and question.task is None:
         args.conv_mode = args.conv_mode if args.conv_mode not in (None, TEMPLATE_NAME) else "vicuna_v1"
@@ -163,13 +167,13 @@ def run(args: argparse.Namespace) -> int:
                         if args.options else None, args.explain)
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
-    infer.check_quantization(infer.resolve_device_dtype(args.device, args.dtype)[0], args.load_4bit, args.load_8bit)
+    check_quantization(resolve_device_dtype(args.device, args.dtype)[0], args.load_4bit, args.load_8bit)
     items, rejected, passed_over = collect(args.inputs, own_audio=not args.no_audio, audio=args.audio)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     questions_file = _check_labels(items, question, out.with_name(out.name + ".questions.json"))
-    model_id = args.model_id or infer.model_id_for(args.model_path)
-    answered = infer.read_answered(out, model_id) if args.resume else set()
+    model_id = args.model_id or model_id_for(args.model_path)
+    answered = read_answered(out, model_id) if args.resume else set()
     if answered:
         _check_same_questions(out, items, question)
     pending = [i for i in items if i.id not in answered]
@@ -177,19 +181,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"emollm predict: passed over {passed_over} file(s) in folders that are not image, video or audio",
               file=sys.stderr)
     written = 0
-    with open(infer.skipped_path(out), "w", encoding="utf-8") as skip_out:
+    with open(skipped_path(out), "w", encoding="utf-8") as skip_out:
         skip_out.writelines(_skip_line(r) for r in rejected)
         if pending:
             with_exemplar = _uses_exemplars(args, question)
             args.media_root = root = media_root(items)
             exemplars = RandomExemplars(exemplar_bank(args), args.seed) if with_exemplar else None
-            answerer = infer.Answerer(args, emoprompt=exemplars)
+            answerer = Answerer(args, emoprompt=exemplars)
             audio_tower = answerer.media.n_mels is not None
             records = [item_record(i, root, question, audio_tower) for i in items]
             by_id = {i.id: i for i in items}
             with open(out, "a" if args.resume else "w", encoding="utf-8") as answers, \
                     tqdm(total=len(pending), desc="predicting", unit="item", disable=None) as bar:
-                written, _ = infer.answer_batches(
+                written, _ = answer_batches(
                     answerer, records, args.batch_size, answered, answers, skip_out, bar,
                     lambda record, text, timing: answer_line(record, by_id[record["id"]], question, text, timing,
                                                              model_id))
@@ -200,13 +204,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(out: Path, total: int, before: int, written: int) -> None:
-    lines = [json.loads(line) for line in infer.skipped_path(out).read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in skipped_path(out).read_text(encoding="utf-8").splitlines()]
     print(f"emollm predict: {total} item(s): {written} answered now, {before} already in {out}; "
           f"{len(lines)} input(s) not answered", file=sys.stderr)
     for row in lines[:SHOWN_SKIPS]:
         print(f"  not answered: {row['question_id']}: {row['reason']}: {row['message']}", file=sys.stderr)
     if len(lines) > SHOWN_SKIPS:
-        print(f"  ... and {len(lines) - SHOWN_SKIPS} more, all in {infer.skipped_path(out)}", file=sys.stderr)
+        print(f"  ... and {len(lines) - SHOWN_SKIPS} more, all in {skipped_path(out)}", file=sys.stderr)
 
 
 def _print_scores(out: Path, questions_file: Path) -> None:
@@ -218,7 +222,7 @@ def _print_scores(out: Path, questions_file: Path) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emollm predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    infer.add_model_arguments(p)
+    add_model_arguments(p)
     p.add_argument("inputs", nargs="+", help="media files, folders, or .csv/.jsonl manifests")
     p.add_argument("--out", required=True, type=Path, help="answers JSONL to write")
     p.add_argument("--task", choices=TASKS, default=None, help="ask EmoBench's question for this task")
@@ -241,6 +245,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (InputError, PromptError, ScoringInputError, infer.InferInputError) as err:
+    except (InputError, PromptError, ScoringInputError, InferInputError) as err:
         print(f"emollm predict: {err}", file=sys.stderr)
         return 2

@@ -1,13 +1,13 @@
 """Questions for your own media, in EmoBench's wording, as EmoBench records the model can answer.
 
-A task preset asks the first question of EmoBench's bank for that task (``bench/templates``),
+A task preset asks the first question of EmoBench's bank for that task (``tasks/templates``),
 with ``{subject}`` chosen by media kind (``SUBJECTS``) and, for the closed-set tasks, ``{options}``
 in the order given (default: the task's full EmoBench label set). ``explain`` appends
 ``EXPLAIN_SUFFIX``, which asks for the reasoning first, in the shape of the EmoPrompt worked
 example the system prompt carries (``Reasoning: ... Answer: ...``); ``split_explained`` takes the
 two parts apart again.
 
-The record has the EmoBench schema (``bench/schema.py``): ``<image>``/``<video>`` then ``<audio>``
+The record has the EmoBench schema (``tasks/schema.py``): ``<image>``/``<video>`` then ``<audio>``
 placeholders before the question, so the model sees the prompt layout it was trained on.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from ..bench.labels import CANONICAL_EMOTIONS, CLOSED_TASKS, MINTREC_INTENTS, TASKS
+from ..tasks.labels import CANONICAL_EMOTIONS, CLOSED_TASKS, MINTREC_INTENTS, TASKS
 from ..constants import DEFAULT_AUDIO_TOKEN, DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN
 from ..errors import EmoLLMError
 
@@ -63,7 +63,7 @@ class Question:
 
     def text(self, kind: str, prompt: Optional[str] = None) -> str:
         """The question for one item of ``kind``; ``prompt`` (a manifest row's) overrides."""
-        from ..bench.questions import QuestionBank
+        from ..tasks.questions import QuestionBank
 
         free = prompt or self.prompt
         if free:

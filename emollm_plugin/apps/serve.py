@@ -22,7 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from ..eval import infer
+from ..runtime.arguments import add_model_arguments
+from ..runtime.errors import InferInputError, Unanswerable
 from .openai_request import ApiError, ChatRequest, Limits, parse_body, read_parts
 
 API_KEY_ENV = "EMOLLM_API_KEY"
@@ -67,7 +68,7 @@ def _prepare(engine, request: ChatRequest, parts: list, media_root: Optional[Pat
     try:
         return engine.prepare(request.question, _media_for(engine, request), request.max_tokens,
                               request.temperature, request.top_p)
-    except infer.Unanswerable as err:
+    except Unanswerable as err:
         status, code = (400, "context_length_exceeded") if err.reason == "prompt_too_long" else \
             (400, "media_unreadable") if err.reason.startswith("media_") else (400, err.reason)
         raise ApiError(status, code, str(err)) from None
@@ -175,7 +176,7 @@ def create_app(engine, batcher, limits: Limits, media_root: Optional[Path] = Non
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emollm serve", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    infer.add_model_arguments(p)
+    add_model_arguments(p)
     defaults = Limits()
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="(default: 8000)")
@@ -207,11 +208,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         limits = Limits(int(args.max_body_mb * 2**20), args.max_media_seconds, args.max_video_frames,
                         args.max_image_pixels, args.max_tokens, args.request_timeout)
         if args.media_root is not None and not args.media_root.is_dir():
-            raise infer.InferInputError(f"--media-root {args.media_root} is not a folder")
+            raise InferInputError(f"--media-root {args.media_root} is not a folder")
         media_root = args.media_root.resolve() if args.media_root else None
         engine = Engine(args)
         batcher = Batcher(engine.run_batch, args.batch_size, args.max_queue, args.batch_wait_ms / 1000)
-    except (ValueError, infer.InferInputError) as err:
+    except (ValueError, InferInputError) as err:
         print(f"emollm serve: {err}", file=sys.stderr)
         return 2
     import uvicorn

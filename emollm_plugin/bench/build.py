@@ -51,9 +51,9 @@ from ..constants import __version__
 from .adapters import get_adapter
 from .adapters.base import SPLITS, DatasetAdapter, DropCounter, LayoutError, SourceSample
 from .media_check import default_jobs
-from .labels import CLOSED_TASKS, EMOTION_TASKS, TASKS
-from .questions import QuestionBank
-from .schema import make_record
+from ..tasks.labels import CLOSED_TASKS, EMOTION_TASKS, TASKS
+from ..tasks.questions import QuestionBank
+from ..tasks.schema import make_record
 
 FORMAT_VERSION = 2  # 2: val split, emotion_questions, file sizes in the manifest
 OUTPUT_SPLITS = ("train", "val", "test")

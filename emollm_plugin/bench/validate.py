@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import EmoLLMError
 from ..media.paths import MediaPathError, resolve_media
 from ..records import check_unique_ids, load_records
-from .schema import SchemaError, check_record
+from ..tasks.schema import SchemaError, check_record
 
 
 class RecordError(EmoLLMError, ValueError):

@@ -16,7 +16,7 @@
 
 Checks (``validate_bank``): every line is complete JSON with exactly these fields and types, the
 task is an EmoBench task, the label is one of the task's labels, the reasoning is non-empty, the
-answer parses (``bench.answers.parse_answer``) to the label, no text could break the conversation
+answer parses (``tasks.answers.parse_answer``) to the label, no text could break the conversation
 template (``template.TEMPLATE_BREAKERS``), ids are unique. A last line cut off by an interrupted
 write is reported as truncated; ``bank_file(path).repair_tail()`` removes it (the generator does so
 on resume, saying what it removed). The file is a ``records.AppendOnlyJsonl``.
@@ -30,9 +30,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..bench.answers import parse_answer
-from ..bench.labels import CLOSED_TASKS, TASKS
-from ..bench.schema import TASK_LABELS
+from ..tasks.answers import parse_answer
+from ..tasks.labels import CLOSED_TASKS, TASKS
+from ..tasks.schema import TASK_LABELS
 from ..configs.emoprompt import ILLUSTRATIVE_BANK
 from ..errors import EmoLLMError
 from ..records import AppendOnlyJsonl

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ..bench.labels import YES_NO_TASKS
+from ..tasks.labels import YES_NO_TASKS
 from ..configs import EmoPromptConfig
 from .bank import load_bank, resolve_bank
 from .select import ExemplarSelector

@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..bench.labels import TASKS
+from ..tasks.labels import TASKS
 from ..errors import EmoLLMError
 from .report import MACRO_TITLE, MICRO_TITLE, PAPER_TITLE, TASK_TITLES, _figure, _table
 

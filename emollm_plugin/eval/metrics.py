@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from ..bench.labels import EMOTION_TASKS, YES_NO_TASKS
+from ..tasks.labels import EMOTION_TASKS, YES_NO_TASKS
 
 RECOGNITION_METRICS = ("uar", "war", "weighted_f1")
 MACRO_METRICS = ("macro_precision", "macro_recall", "macro_f1")

@@ -22,7 +22,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Mapping
 
-from ..bench.labels import EMOTION_TASKS, TASKS
+from ..tasks.labels import EMOTION_TASKS, TASKS
 
 
 @lru_cache(maxsize=None)

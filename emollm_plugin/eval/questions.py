@@ -1,7 +1,7 @@
 """EmoBench records as generation prompts, and as question lines for LLaVA's own eval scripts.
 
 A record's first human turn is ``"<image>\\n"`` or ``"<video>\\n"``, then ``"<audio>\\n"`` when it has
-audio, then the question (``bench/schema.py``). The prompt for a record is the one training saw:
+audio, then the question (``tasks/schema.py``). The prompt for a record is the one training saw:
 ``<video>`` becomes ``<image>`` (the clip's tokens take its place), LLaVA's
 ``preprocess_multimodal`` rules put ``<image>`` first (wrapped in ``<im_start>``/``<im_end>`` when
 the model uses them, in ``<Image>...</Image>`` for ``mmtag`` templates), and the conversation

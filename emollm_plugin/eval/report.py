@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..bench.labels import EMOTION_TASKS, TASKS, YES_NO_TASKS
+from ..tasks.labels import EMOTION_TASKS, TASKS, YES_NO_TASKS
 from .metrics import BINARY_METRICS, MACRO_METRICS, RECOGNITION_METRICS
 
 TASK_TITLES = {"emotion_closed": "Emo-C", "emotion_open": "Emo-O", "intention": "Intention",

@@ -26,9 +26,9 @@ from typing import Iterable, Mapping
 
 from tqdm import tqdm
 
-from ..bench.answers import AMBIGUOUS, UNPARSEABLE, Parsed, parse_answer
-from ..bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO, YES_NO_TASKS
-from ..bench.lexicon import normalize
+from ..tasks.answers import AMBIGUOUS, UNPARSEABLE, Parsed, parse_answer
+from ..tasks.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO, YES_NO_TASKS
+from ..tasks.lexicon import normalize
 from ..errors import EmoLLMError
 from .metrics import per_label_metrics, task_metrics
 from .paper_overall import paper_style_overall, paper_task_weights

@@ -24,7 +24,7 @@ from transformers import LlamaForCausalLM, LlamaPreTrainedModel
 
 from .. import registry
 from . import parts
-from . import stack
+from ..plugin import stack
 from .splice import splice
 
 logger = logging.getLogger(__name__)

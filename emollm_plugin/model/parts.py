@@ -1,7 +1,7 @@
 """The model's parts found by name: the registered audio tower and projector, and the training
 flags each part writes into the model config (so a checkpoint rebuilds itself).
 
-The model layer never imports the modules that define its parts; ``components.py`` registers the
+The model layer never imports the modules that define its parts; ``plugin/wiring.py`` registers the
 built-in ones (``register()``), and the lookups here read the registries and the validated configs
 (``configs/audio.py``, ``configs/emoprompt.py``, the projector's own ``ProjectorSpec``).
 """

@@ -1,3 +1,3 @@
-from .launch import main
+from ..commands.train import main
 
 main()

@@ -8,7 +8,7 @@ flag's name, type, default and help are defined once, in its config class.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 from ..constants import NUM_VIDEO_FRAMES
 from .data_check import DEFAULT_DATA_CHECK, DEFAULT_ON_BAD_MEDIA
@@ -17,7 +17,7 @@ from .data_check import DEFAULT_DATA_CHECK, DEFAULT_ON_BAD_MEDIA
 def _model_configs() -> tuple[Any, ...]:
     """The config classes whose fields become ModelArguments flags."""
     from ..configs import AudioConfig, EmoPromptConfig
-    from ..projectors.mvp.config import MVPConfig
+    from ..configs.mvp import MVPConfig
     return (MVPConfig, AudioConfig, EmoPromptConfig)
 
 
@@ -37,7 +37,7 @@ def check_model_arguments(args) -> None:
     """Validate the plugin's flags when they are parsed, before any model is loaded: each config
     is built from them (its checks run), and ``--version emoprompt_v1`` needs a bank."""
     from ..configs import TEMPLATE_NAME, AudioConfig, EmoPromptConfig
-    from ..projectors.mvp.config import MVPConfig
+    from ..configs.mvp import MVPConfig
     MVPConfig.from_model_config(args)
     AudioConfig.from_args(args)
     emoprompt = EmoPromptConfig.from_args(args)
@@ -83,38 +83,9 @@ def extend_data_arguments(upstream_cls):
     return dataclasses.make_dataclass("DataArguments", fields, bases=(upstream_cls,))
 
 
-def extend_training_arguments(upstream_cls):
-    """Accept transformers 4.x training flags that newer transformers dropped, so LLaVA's scripts
-    and the recipes keep one command line: ``--evaluation_strategy`` (now ``--eval_strategy``) and
-    ``--warmup_ratio`` (in 5.x a ``--warmup_steps`` below 1 is the ratio). Unchanged when upstream
-    still has both."""
-    names = {f.name for f in dataclasses.fields(upstream_cls)}
-    fields = []
-    if "evaluation_strategy" not in names:
-        fields.append(("evaluation_strategy", Optional[str], _spec(None, "old name of --eval_strategy")))
-    if "warmup_ratio" not in names:
-        fields.append(("warmup_ratio", Optional[float], _spec(None, "fraction of the steps to warm up over "
-                                                               "(given to --warmup_steps, which reads < 1 as a ratio)")))
-    if not fields:
-        return upstream_cls
-    maps_ratio = "warmup_ratio" not in names  # 4.5x still has it natively; 5.x does not
-
-    def __post_init__(self):
-        ratio = self.warmup_ratio if maps_ratio else None
-        if ratio is not None:
-            if not 0 <= ratio < 1:
-                raise ValueError(f"--warmup_ratio {ratio}: give a fraction in [0, 1) or use --warmup_steps N")
-            if self.warmup_steps:
-                raise ValueError("give --warmup_ratio or --warmup_steps, not both")
-            self.warmup_steps = ratio
-        if getattr(self, "evaluation_strategy", None) is not None:
-            self.eval_strategy = self.evaluation_strategy
-        upstream_cls.__post_init__(self)
-
-    cls = dataclasses.make_dataclass("TrainingArguments", fields, bases=(upstream_cls,),
-                                     namespace={"__post_init__": __post_init__})
-    cls.__module__ = __name__
-    # the Trainer pickles its arguments into every checkpoint (training_args.bin): pickle finds the
-    # class by module and name, so the generated class is published here
-    globals()["TrainingArguments"] = cls
-    return cls
+def __getattr__(name: str):
+    # training_args.bin pickled by a run before the generated class moved to plugin.training_arguments
+    if name == "TrainingArguments":
+        from ..plugin import training_arguments
+        return getattr(training_arguments, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from ..audio.mel import log_mel_for
 from ..constants import DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, NUM_VIDEO_FRAMES
 from ..errors import EmoLLMError
-from ..llava_compat import current_default_conversation, default_conversation
+from ..plugin.compat import current_default_conversation, default_conversation
 from ..media.errors import MediaError
 from ..media.paths import MediaPathError
 from ..media.reader import MediaReader

@@ -53,9 +53,8 @@ import math
 import sys
 from dataclasses import asdict, dataclass, field
 
-from ..configs import AudioConfig
+from ..configs import AudioConfig, MVPConfig
 from ..constants import NUM_VIDEO_FRAMES
-from ..projectors.mvp.config import MVPConfig
 
 GIB = 2 ** 30
 _AUDIO, _MVP = AudioConfig(), MVPConfig()
@@ -192,7 +191,6 @@ def projector_params(run: RunSpec) -> dict[str, int]:
     """Parameters of the plugin's own MVP and audio projectors, built on the meta device."""
     import torch
     from ..audio.projector import AudioProjector
-    from ..projectors.mvp import MVPConfig
     from ..projectors.mvp.module import MVPProjector
 
     with torch.device("meta"):

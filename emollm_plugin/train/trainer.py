@@ -18,10 +18,11 @@ is called with the dataset (4.5x), and ``Trainer._save_checkpoint`` lost its ``m
 """
 from __future__ import annotations
 
-import inspect
 import os
 
 import torch
+
+from ..plugin.hf_trainer import hf_save_checkpoint_takes_metrics, trainer_takes
 
 NON_LORA_FILE = "non_lora_trainables.bin"
 
@@ -29,17 +30,6 @@ NON_LORA_FILE = "non_lora_trainables.bin"
 def non_lora_trainables(model) -> dict:
     return {name: p.detach().cpu().clone() for name, p in model.named_parameters()
             if p.requires_grad and "lora_" not in name}
-
-
-def trainer_takes(name: str) -> bool:
-    """Whether transformers' Trainer.__init__ still has the keyword ``name``."""
-    from transformers import Trainer
-    return name in inspect.signature(Trainer.__init__).parameters
-
-
-def hf_save_checkpoint_takes_metrics() -> bool:
-    from transformers import Trainer
-    return "metrics" in inspect.signature(Trainer._save_checkpoint).parameters
 
 
 def make_trainer_class(upstream_cls):

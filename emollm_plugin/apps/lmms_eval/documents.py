@@ -14,7 +14,7 @@ from ...errors import EmoLLMError
 
 QUESTIONS_ENV = "EMOBENCH_QUESTIONS"
 MEDIA_ENV = "EMOBENCH_MEDIA_ROOT"
-# lmms-eval task name -> EmoBench task (bench.labels.TASKS)
+# lmms-eval task name -> EmoBench task (tasks.labels.TASKS)
 LMMS_TASKS = {"emobench_emo_c": "emotion_closed", "emobench_emo_o": "emotion_open",
               "emobench_intention": "intention", "emobench_hate": "hate", "emobench_humor": "humor",
               "emobench_sarcasm": "sarcasm"}

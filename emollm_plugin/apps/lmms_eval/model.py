@@ -3,7 +3,7 @@
 
 generate_until: the request's document is an EmoBench record (``tasks/emobench``); its prompt and
 media (image, clip, clip with audio) are built exactly as ``emollm eval infer`` builds them
-(``eval.infer.Answerer``), so the answers equal that command's for the same checkpoint and flags.
+(``runtime.answerer.Answerer``), so the answers equal that command's for the same checkpoint and flags.
 
 loglikelihood: for the prompt ids p (1..P, media placeholders spliced by the model) and a
 continuation c (1..C) appended after the assistant role,
@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 def answerer_args(pretrained: str, model_base: str | None, **options) -> argparse.Namespace:
-    """eval.infer's own options (defaults included), as its command line would parse them."""
-    from ...eval.infer import add_model_arguments
+    """The runtime's own options (defaults included), as its command line would parse them."""
+    from ...runtime.arguments import add_model_arguments
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)
     argv = ["--model-path", pretrained] + (["--model-base", model_base] if model_base else [])
@@ -50,7 +50,7 @@ class EmoLLM(lmms):
         super().__init__()
         if unused:
             logger.warning("emollm: ignoring model_args %s", sorted(unused))
-        from ...eval.infer import Answerer
+        from ...runtime.answerer import Answerer
         self.args = answerer_args(pretrained, model_base, conv_mode=conv_mode, device=device, dtype=dtype,
                                   num_video_frames=num_video_frames, max_new_tokens=max_new_tokens)
         self.answerer = Answerer(self.args)
@@ -69,7 +69,7 @@ class EmoLLM(lmms):
         return record_of(self.task_dict[task][split][doc_id])
 
     def generate_until(self, requests: list[Instance]) -> list[str]:
-        from ...eval.infer import Unanswerable
+        from ...runtime.errors import Unanswerable
         answers: list[str] = [""] * len(requests)
         pending: list[tuple[int, object]] = []
 

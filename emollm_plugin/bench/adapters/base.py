@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 from ...errors import EmoLLMError
-from ..labels import LabelError
+from ...tasks.labels import LabelError
 
 SPLITS = ("train", "test")
 

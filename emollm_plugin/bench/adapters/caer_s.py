@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from ..labels import CANONICAL_EMOTIONS, EMOTION_TASKS, caer_s_emotion
+from ...tasks.labels import CANONICAL_EMOTIONS, EMOTION_TASKS, caer_s_emotion
 from .base import DatasetAdapter, LayoutError, SourceSample, mapped
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -19,7 +19,7 @@ import ast
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..labels import CANONICAL_EMOTIONS, EMOTION_TASKS, emotic_emotion
+from ...tasks.labels import CANONICAL_EMOTIONS, EMOTION_TASKS, emotic_emotion
 from .base import (DatasetAdapter, LayoutError, SourceFormatError, SourceSample, mapped,
                    read_csv_rows)
 

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator
 
-from ..labels import CANONICAL_EMOTIONS, EMOTION6_PROB_ORDER, EMOTION_TASKS, emotion6_emotion
+from ...tasks.labels import CANONICAL_EMOTIONS, EMOTION6_PROB_ORDER, EMOTION_TASKS, emotion6_emotion
 from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped, read_text
 
 N_COLUMNS = 3 + len(EMOTION6_PROB_ORDER)  # filename, valence, arousal, 7 probabilities

@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from ..labels import CANONICAL_EMOTIONS, EMOTION_TASKS, meld_emotion
+from ...tasks.labels import CANONICAL_EMOTIONS, EMOTION_TASKS, meld_emotion
 from .base import DatasetAdapter, LayoutError, SourceFormatError, SourceSample, mapped, read_csv_rows
 
 # MELD split -> (EmoBench split, clip folder candidates relative to the root, first preferred)

@@ -22,7 +22,7 @@ import io
 from pathlib import Path
 from typing import Iterator
 
-from ..labels import MINTREC_INTENTS, mintrec_intent
+from ...tasks.labels import MINTREC_INTENTS, mintrec_intent
 from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped, read_text
 
 SPLITS = {"train": "train", "dev": "train", "test": "test"}  # MIntRec split -> EmoBench split

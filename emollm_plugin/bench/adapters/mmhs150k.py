@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..labels import YES_NO, mmhs150k_is_hate
+from ...tasks.labels import YES_NO, mmhs150k_is_hate
 from .base import DatasetAdapter, SourceFormatError, SourceSample, mapped, read_json, read_text
 
 SPLIT_FILES = (("train", "train"), ("val", "train"), ("test", "test"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from ..labels import YES_NO, binary_yes_no
+from ...tasks.labels import YES_NO, binary_yes_no
 from .base import (DatasetAdapter, LayoutError, SourceFormatError, SourceSample, mapped,
                    read_json)
 

@@ -30,7 +30,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..labels import YES_NO, binary_yes_no
+from ...tasks.labels import YES_NO, binary_yes_no
 from .base import DatasetAdapter, LayoutError, SourceFormatError, SourceSample, mapped
 
 PICKLES = ("data_folds.pkl", "language_sdk.pkl", "humor_label_sdk.pkl")

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...bench.labels import TASKS
+from ...tasks.labels import TASKS
 from .prompt import PROMPT_VERSION
 
 

@@ -9,7 +9,7 @@ import base64
 import io
 from pathlib import Path
 
-from ...bench.schema import answer_text
+from ...tasks.schema import answer_text
 from ...constants import DEFAULT_AUDIO_TOKEN, DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN
 from ..template import TASK_PHRASES, TEMPLATE_BREAKERS
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from ...bench.answers import parse_answer
-from ...bench.labels import CLOSED_TASKS
-from ...bench.schema import TASK_LABELS
+from ...tasks.answers import parse_answer
+from ...tasks.labels import CLOSED_TASKS
+from ...tasks.schema import TASK_LABELS
 from ..template import TEMPLATE_BREAKERS
 from .errors import ReplyError
 

@@ -5,7 +5,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...bench.labels import TASKS
+from ...tasks.labels import TASKS
 
 
 @dataclass

@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ...bench.labels import TASKS
-from ...bench.schema import SchemaError, answer_text, check_record
+from ...tasks.labels import TASKS
+from ...tasks.schema import SchemaError, answer_text, check_record
 from ...records import check_unique_ids
 from ..bank import MEDIA_KEYS, SCHEMA_VERSION, Exemplar, append_exemplar, bank_file, load_bank
 from .client import ChatClient, RateLimiter, RetryPolicy

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import MVPConfig
+from ...configs.mvp import MVPConfig
 
 __all__ = ["MVPConfig", "MVPProjector", "build_mvp_projector"]
 

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import MVPConfig
+from ...configs.mvp import MVPConfig
 from .dpc_knn import DensityRule, multi_step_merge
 from .graph import RelationGCN, block_diagonal, edges_per_node, relation_adjacency
 from .video import merge_events, num_events, segment_events

@@ -1,5 +1,5 @@
 """EmoBench as lmms-eval tasks: documents from the built questions file, answers judged and scored by
-the plugin's own parser and scorer (bench.answers, eval.score).
+the plugin's own parser and scorer (tasks.answers, eval.score).
 
 EMOBENCH_QUESTIONS: the built questions file (JSON list or JSONL, as `emollm bench build` writes
 it); its media are read from EMOBENCH_MEDIA_ROOT (default: ``media`` next to it). Nothing is read

@@ -1,6 +1,6 @@
 """Turn a model's free-text answer into the EmoBench label it names, or say why it names none.
 
-Rules (all matching on lowercased, punctuation-stripped tokens, see ``bench.lexicon``):
+Rules (all matching on lowercased, punctuation-stripped tokens, see ``tasks.lexicon``):
 
 - closed set (emotion_closed, intention), in order, the first rule that names something decides:
   1. ``exact``: the whole answer is one of the options (``"  Joy!"`` -> ``joy``);

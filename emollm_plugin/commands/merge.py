@@ -1,7 +1,7 @@
 """Fold a LoRA checkpoint into its base and save a complete LLaVA model (the sequential strategy's
 step between stage 1 and stage 2).
 
-    python -m emollm_plugin.train.merge STAGE1_CKPT OUT_DIR [--device cpu]
+    python -m emollm_plugin.commands.merge STAGE1_CKPT OUT_DIR [--device cpu]
 
 The checkpoint is loaded with LLaVA's own ``load_pretrained_model`` (LoRA merged as
 W' = W + (alpha / r) B A, ``non_lora_trainables.bin`` loaded into the projectors) from the base
@@ -39,7 +39,7 @@ def merge(ckpt: str, out: str, device: str = "cpu") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m emollm_plugin.train.merge", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m emollm_plugin.commands.merge", description=__doc__.split("\n")[0])
     ap.add_argument("ckpt", help="LoRA checkpoint folder (adapter_config.json names its base)")
     ap.add_argument("out", help="folder for the merged model")
     ap.add_argument("--device", default="cpu", help="device to merge on (default: cpu)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-from . import versions
+from .. import versions
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 INSTALL = "bash scripts/install.sh (or pip install -c constraints/pinned.txt -e '.[train,audio]')"

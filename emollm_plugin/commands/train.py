@@ -6,7 +6,7 @@ flash-attn; here the attention implementation follows what is installed.
 """
 from __future__ import annotations
 
-from ..llava_compat import choose_attn_implementation
+from ..plugin.compat import choose_attn_implementation
 
 
 def seed_from_argv(argv: list[str], default: int = 42) -> int:

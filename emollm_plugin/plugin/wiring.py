@@ -8,29 +8,29 @@ points (see the layer table in ``tests/layers.py``).
 """
 from __future__ import annotations
 
-from .configs import AudioConfig
-from .configs.audio import AUDIO_PROJECTOR_TYPES
-from .registry import AUDIO_PROJECTORS, AUDIO_TOWERS, PROJECTORS, UPSTREAM_PROJECTORS, VISION_TOWERS, ProjectorSpec
+from ..configs import AudioConfig
+from ..configs.audio import AUDIO_PROJECTOR_TYPES
+from ..registry import AUDIO_PROJECTORS, AUDIO_TOWERS, PROJECTORS, UPSTREAM_PROJECTORS, VISION_TOWERS, ProjectorSpec
 
 
 def _build_mvp(hf_config):
-    from .projectors.mvp import build_mvp_projector
+    from ..projectors.mvp import build_mvp_projector
     return build_mvp_projector(hf_config)
 
 
 def _write_mvp_config(hf_config, model_args) -> None:
-    from .projectors.mvp import MVPConfig
+    from ..configs import MVPConfig
     MVPConfig.from_model_config(model_args).write_to(hf_config)
 
 
 def _build_whisper_tower(hf_config):
-    from .audio.tower import WhisperAudioTower
+    from ..audio.tower import WhisperAudioTower
     config = AudioConfig.from_model_config(hf_config)
     return WhisperAudioTower(config.tower, frozen=True, window=config.window)
 
 
 def _build_audio_projector(hf_config):
-    from .audio.projector import build_audio_projector
+    from ..audio.projector import build_audio_projector
     return build_audio_projector(hf_config)
 
 
@@ -53,5 +53,5 @@ def register_builtin_components() -> None:
     AUDIO_TOWERS.register("whisper", _build_whisper_tower)
     for name in AUDIO_PROJECTOR_TYPES:
         AUDIO_PROJECTORS.register(name, _build_audio_projector)
-    from .emoprompt.template import register_templates
+    from ..emoprompt.template import register_templates
     register_templates()

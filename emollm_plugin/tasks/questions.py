@@ -1,6 +1,6 @@
 """Question banks: per task, many phrasings; one is drawn per record by a seeded RNG.
 
-Banks live in ``bench/templates/<task>.json`` (``{"task": ..., "templates": [...]}``). A template
+Banks live in ``tasks/templates/<task>.json`` (``{"task": ..., "templates": [...]}``). A template
 holds ``{subject}`` (the adapter's noun phrase, e.g. "the speaker") and, for closed-set tasks,
 ``{options}``: the record's label set in a shuffled order, joined with ", ". An extra templates
 file (``{"emotion_open": ["...", ...], ...}``) adds phrasings to the built-in banks.

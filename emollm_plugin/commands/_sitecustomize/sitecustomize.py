@@ -27,7 +27,7 @@ class _RegisterAfterLlava(importlib.abc.MetaPathFinder):
             from emollm_plugin import register
             register()
             if os.environ.get("EMOLLM_RUN_CPU") == "1":
-                from emollm_plugin.run import map_cuda_to_cpu
+                from emollm_plugin.commands.run import map_cuda_to_cpu
                 map_cuda_to_cpu()
 
         spec.loader.exec_module = exec_module

@@ -6,17 +6,20 @@ import sys
 
 # command -> (module with main(argv), one-line help)
 COMMANDS = {
-    "make-tiny": ("emollm_plugin.tiny", "build tiny random-initialised Llama/CLIP/Whisper models offline"),
+    "make-tiny": ("emollm_plugin.testing.tiny", "build tiny random-initialised Llama/CLIP/Whisper models offline"),
     "bench": ("emollm_plugin.bench.cli", "EmoBench: build | validate | stats"),
     "eval": ("emollm_plugin.eval.cli", "score | report (tables, plots) | aggregate (runs: mean ± std) | export-questions"),
     "emoprompt": ("emollm_plugin.emoprompt.cli", "EmoPrompt exemplar bank: generate | validate"),
     "memory": ("emollm_plugin.train.memory", "GPU memory budget for a LoRA + ZeRO-2 run"),
-    "doctor": ("emollm_plugin.doctor", "check the environment against the tested matrix"),
+    "doctor": ("emollm_plugin.commands.doctor", "check the environment against the tested matrix"),
     "predict": ("emollm_plugin.apps.predict", "answer questions about your own images, clips and recordings"),
     "mvp": ("emollm_plugin.apps.mvp_show", "mvp show: picture of MVP's clusters, relation graphs and video events"),
     "serve": ("emollm_plugin.apps.serve", "OpenAI-compatible HTTP API (chat completions with image, video, audio)"),
     "demo-ui": ("emollm_plugin.apps.demo_ui", "Gradio page: upload an image or clip, ask, see answer and reasoning"),
 }
+
+# the commands that load a checkpoint through LLaVA's loader: the plugin is registered first
+LOAD_A_MODEL = frozenset({"predict", "serve", "demo-ui"})
 
 
 def _usage() -> str:
@@ -35,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"emollm: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    if command in LOAD_A_MODEL:
+        from .. import register
+        register()
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest) or 0)
 

@@ -19,7 +19,7 @@ Seams:
   conversation templates llava.conversation.conv_templates gains the plugin's registered templates
   trainer                llava.train.train.LLaVATrainer: checkpoints also hold the projectors (no DeepSpeed)
   resuming               transformers.trainer.deepspeed_load_checkpoint / Trainer._load_rng_state
-                         (LoRA + DeepSpeed checkpoints resume; see train/resume.py)
+                         (LoRA + DeepSpeed checkpoints resume; see plugin/resume.py)
   training model         EmoLlavaLlamaModel.on_vision_modules_initialized -> STATE.training_model
                          (the data seam reads the model's projector token counts from it)
 
@@ -93,7 +93,7 @@ def _import_llava_model():
 
 # ----- builders ----------------------------------------------------------------------------------
 def build_vision_projector(config, delay_load=False, **kwargs):
-    from .registry import PROJECTORS, plugin_projector
+    from ..registry import PROJECTORS, plugin_projector
     name = getattr(config, "mm_projector_type", "linear")
     spec = plugin_projector(name)
     if spec is not None:
@@ -107,7 +107,7 @@ def build_vision_projector(config, delay_load=False, **kwargs):
 
 
 def build_vision_tower(vision_tower_cfg, **kwargs):
-    from .registry import VISION_TOWERS
+    from ..registry import VISION_TOWERS
     type_name = getattr(vision_tower_cfg, "mm_vision_tower_type", None)
     if type_name:
         return VISION_TOWERS.get(type_name)(vision_tower_cfg, **kwargs)
@@ -136,8 +136,8 @@ def find_all_linear_names(model):
 def make_supervised_data_module(tokenizer, data_args):
     import llava.conversation as conversation_lib
 
-    from .emoprompt.runtime import is_emoprompt
-    from .train.data import check_data, load_training_records, make_emo_data_module
+    from ..emoprompt.runtime import is_emoprompt
+    from ..train.data import check_data, load_training_records, make_emo_data_module
     model = STATE.model_for_training()
     if model is None or not (model.uses_plugin() or is_emoprompt(conversation_lib.default_conversation)):
         check_data(data_args, load_training_records(data_args.data_path), has_audio_tower=False)
@@ -147,13 +147,13 @@ def make_supervised_data_module(tokenizer, data_args):
 
 def deepspeed_load_checkpoint(deepspeed_engine, checkpoint_path, **kwargs):
     """kwargs: ``load_module_strict`` (transformers >= 4.4x passes it)."""
-    from .train.resume import load_deepspeed_checkpoint
+    from .resume import load_deepspeed_checkpoint
     return load_deepspeed_checkpoint(deepspeed_engine, checkpoint_path,
                                      original("transformers.trainer", "deepspeed_load_checkpoint"), **kwargs)
 
 
 def _load_rng_state(self, checkpoint):
-    from .train.resume import load_rng_state
+    from .resume import load_rng_state
     return load_rng_state(self, checkpoint, STATE.originals[("transformers.trainer.Trainer", "_load_rng_state")])
 
 
@@ -174,7 +174,7 @@ def restore_moved_trainer_names() -> None:
 # ----- install -----------------------------------------------------------------------------------
 def register() -> None:
     """Install the plugin into LLaVA (idempotent): components, registries, seams, templates."""
-    from .components import register_builtin_components
+    from .wiring import register_builtin_components
     register_builtin_components()
     install()
     sync_conversation_templates()
@@ -198,9 +198,10 @@ def install() -> None:
     import llava.train.train as train_mod
     from llava.model.language_model.llava_llama import LlavaConfig
 
-    from .model.emollm_llama import EmoLlavaLlamaForCausalLM, EmoLlavaLlamaModel
-    from .model.tokens import tokenizer_media_token
-    from .train.arguments import extend_data_arguments, extend_model_arguments, extend_training_arguments
+    from ..model.emollm_llama import EmoLlavaLlamaForCausalLM, EmoLlavaLlamaModel
+    from ..model.tokens import tokenizer_media_token
+    from ..train.arguments import extend_data_arguments, extend_model_arguments
+    from .training_arguments import extend_training_arguments
 
     for module in (projector_builder, arch):
         _patch(module, "build_vision_projector", build_vision_projector)
@@ -220,7 +221,7 @@ def install() -> None:
     _patch(train_mod, "TrainingArguments", extend_training_arguments(original("llava.train.train", "TrainingArguments")))
     _patch(train_mod, "make_supervised_data_module", make_supervised_data_module)
     _patch(train_mod, "find_all_linear_names", find_all_linear_names)
-    from .train.trainer import make_trainer_class
+    from ..train.trainer import make_trainer_class
     _patch(train_mod, "LLaVATrainer", make_trainer_class(original("llava.train.train", "LLaVATrainer")))
 
     import transformers.trainer as hf_trainer
@@ -235,7 +236,7 @@ def install() -> None:
 def sync_conversation_templates() -> None:
     """Copy every registered template into llava.conversation.conv_templates (each register())."""
     import llava.conversation
-    from .registry import CONV_TEMPLATES
+    from ..registry import CONV_TEMPLATES
     for name, template in CONV_TEMPLATES.items():
         if name not in llava.conversation.conv_templates:
             STATE.added_templates.add(name)

@@ -28,7 +28,7 @@ TINY_VOCAB_SIZE = 800
 
 def _corpus_lines() -> list[str]:
     """Text the tiny tokenizer is trained on: chat template words, task words, labels, letters."""
-    from .bench.labels import CANONICAL_EMOTIONS, EMOTIC_CATEGORIES, MINTREC_INTENTS
+    from ..tasks.labels import CANONICAL_EMOTIONS, EMOTIC_CATEGORIES, MINTREC_INTENTS
     lines = [
         "A chat between a curious user and an artificial intelligence assistant. The assistant "
         "gives helpful, detailed, and polite answers to the user's questions.",
@@ -121,7 +121,7 @@ def make_tiny(out: str | Path, seed: int = 0, whisper: bool = True) -> TinyModel
     build_llm(out / "llm", seed=seed)
     build_clip(out / "clip", seed=seed)
     if whisper_path is not None:
-        from .audio.tiny import make_tiny_whisper
+        from .tiny_audio import make_tiny_whisper
         make_tiny_whisper(whisper_path, seed=seed)
     stamp.write_text(json.dumps(want, indent=1))
     return TinyModels(out / "llm", out / "clip", whisper_path)

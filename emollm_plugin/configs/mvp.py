@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...configs.base import ModelConfigFields, fail
+from .base import ModelConfigFields, fail
 
 PREFIX = "mvp_"
 CONTENT_PROJECTIONS = ("linear", "mlp2x_gelu")

@@ -49,7 +49,7 @@ def make_demo_data(out: str | Path, per_label: int = 4, kinds=("image",), seed: 
     kinds: any of "image", "video", "video+audio". Each kind gets ``per_label`` records per label,
     alternating open/closed questions; every third record of each kind goes to the test split.
     """
-    from .media.synth import tone, write_video
+    from .synth import tone, write_video
 
     out = Path(out)
     media = out / "media" / "demo"

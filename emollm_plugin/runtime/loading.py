@@ -1,0 +1,121 @@
+"""A checkpoint through LLaVA's own loader: routing, device and dtype, quantization, conversation template.
+
+LLaVA's ``load_pretrained_model`` chooses how to load from the model *name* ('llava' and 'lora'
+in it select the LoRA path), so ``routing_name`` derives a name from what the folder holds.
+``load_model`` expects the plugin to be registered (``emollm_plugin.register()``, which the
+commands call before loading).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+from ..constants import CONV_MODE_CONFIG_KEY
+from ..plugin.compat import choose_attn_implementation
+from .errors import CheckpointError, InferInputError
+
+
+FALLBACK_CONV_MODE = "vicuna_v1"  # for checkpoints that record no template (trained before it was recorded)
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def routing_name(model_path: str | Path, model_base: Optional[str]) -> str:
+    """A name that sends ``load_pretrained_model`` down the right path for this folder."""
+    folder = Path(model_path)
+    if not folder.is_dir():
+        raise CheckpointError(f"--model-path {folder} is not a folder (checkpoints are read locally)")
+    if (folder / "adapter_config.json").is_file():
+        if model_base is None:
+            raise CheckpointError(f"{folder} holds a LoRA adapter (adapter_config.json): pass --model-base, "
+                                  "the LLM it was trained on (the training run's --model_name_or_path)")
+        return "llava-lora"
+    full = any(folder.glob("model*.safetensors")) or any(folder.glob("pytorch_model*.bin"))
+    if full:
+        if model_base is not None:
+            raise CheckpointError(f"{folder} holds full model weights; LLaVA's loader would read only a "
+                                  "projector from it on top of --model-base. Drop --model-base.")
+        if not (folder / "config.json").is_file():
+            raise CheckpointError(f"{folder} has model weights but no config.json: not a complete checkpoint")
+        model_type = json.loads((folder / "config.json").read_text()).get("model_type", "")
+        return {"llava_mistral": "llava-mistral", "llava_mpt": "llava-mpt"}.get(model_type, "llava")
+    if (folder / "mm_projector.bin").is_file():
+        if model_base is None:
+            raise CheckpointError(f"{folder} holds only a projector (mm_projector.bin): pass --model-base, "
+                                  "the LLM it was pretrained with")
+        return "llava-projector"
+    raise CheckpointError(f"{folder} has no adapter_config.json (LoRA), model weights (model*.safetensors, "
+                          "pytorch_model*.bin) or mm_projector.bin: point --model-path at a LLaVA checkpoint")
+
+
+def resolve_device_dtype(device: str, dtype: str):
+    """'auto' -> cuda + bfloat16 when CUDA is available, else cpu + float32."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise InferInputError(f"unknown --dtype {dtype!r}; known: {', '.join(DTYPES)}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InferInputError(f"--device {device}: CUDA is not available here; use --device cpu (or auto)")
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return device, getattr(torch, dtype)
+
+
+def check_quantization(device: str, load_4bit: bool = False, load_8bit: bool = False) -> None:
+    """4/8-bit loading goes through bitsandbytes, which needs CUDA: refuse it clearly elsewhere."""
+    if load_4bit and load_8bit:
+        raise InferInputError("--load-4bit and --load-8bit exclude each other; pick one")
+    if (load_4bit or load_8bit) and not device.startswith("cuda"):
+        raise InferInputError(f"--load-{'4' if load_4bit else '8'}bit quantizes through bitsandbytes, which needs "
+                              f"CUDA; this run is on {device!r}. Drop the flag to run in full precision here.")
+
+
+def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
+               load_4bit: bool = False, load_8bit: bool = False):
+    """(tokenizer, model, image_processor) via LLaVA's own loader; the caller has registered the plugin."""
+    check_quantization(device, load_4bit, load_8bit)
+    from llava.model.builder import load_pretrained_model
+
+    name = routing_name(model_path, model_base)
+    tokenizer, model, processor, _ = load_pretrained_model(
+        model_path, model_base, name, load_8bit=load_8bit, load_4bit=load_4bit, device=device,
+        use_flash_attn=choose_attn_implementation() == "flash_attention_2")
+    if not (load_4bit or load_8bit):  # bitsandbytes models refuse .to(); LLaVA sets their compute dtype
+        model.to(dtype=dtype)  # LLaVA loads float16 (float32 on CPU for plugin models)
+    model.eval()
+    model.config.tokenizer_padding_side = "left"  # generation continues from the right edge
+    return tokenizer, model, processor
+
+
+def checkpoint_conv_mode(model_path: str | Path) -> str | None:
+    """The template recorded in ``model_path/config.json`` at training time, or None."""
+    config = Path(model_path) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get(CONV_MODE_CONFIG_KEY)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def resolve_conv_mode(explicit: str | None, recorded: str | None, model_path: str | Path) -> str:
+    """An explicit ``--conv-mode`` wins; then the checkpoint's recorded template; then vicuna_v1,
+    with a note on stderr (the checkpoint predates the record)."""
+    if explicit:
+        return explicit
+    if recorded:
+        return recorded
+    print(f"emollm infer: note: {model_path} records no conversation template "
+          f"({CONV_MODE_CONFIG_KEY} in its config.json); using {FALLBACK_CONV_MODE}. Pass --conv-mode "
+          "with the training run's --version to choose.", file=sys.stderr)
+    return FALLBACK_CONV_MODE
+
+
+def model_id_for(model_path: str) -> str:
+    from llava.mm_utils import get_model_name_from_path
+    return get_model_name_from_path(str(model_path))
