@@ -42,7 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--backoff", type=float, default=d["backoff_base_s"],
                    help=f"first retry delay in s, doubling (default: {d['backoff_base_s']:g})")
     g.add_argument("--timeout", type=float, default=d["timeout_s"],
-                   help=f"seconds per request (default: {d['timeout_s']:g})")
+                   help=f"total seconds one request may take, reading the reply included "
+                        f"(default: {d['timeout_s']:g})")
+    g.add_argument("--max-reply-mb", type=float, default=d["max_reply_bytes"] / 2**20,
+                   help="a reply over this size is refused (default: %(default)g)")
     g.add_argument("--temperature", type=float, default=d["temperature"],
                    help=f"sampling temperature (default: {d['temperature']:g})")
     g.add_argument("--seed", type=int, default=d["seed"], help=f"record order seed (default: {d['seed']})")
@@ -64,6 +67,7 @@ def _generate(args: argparse.Namespace) -> int:
         tasks=args.tasks, splits=args.split, num_frames=args.num_frames,
         max_image_side=args.max_image_side, requests_per_minute=args.rpm or None,
         max_attempts=args.max_attempts, backoff_base_s=args.backoff, timeout_s=args.timeout,
+        max_reply_bytes=max(1, int(args.max_reply_mb * 2**20)),
         temperature=args.temperature, seed=args.seed, progress=not args.quiet)
     print(generate_bank(load_bench_records(args.bench), config).summary())
     return 0

@@ -1,10 +1,16 @@
 """One chat-completions request (``ChatClient``), request pacing (``RateLimiter``) and retries
 (``RetryPolicy``).
 
-Every piece of server text that reaches a message goes through ``Secret.show`` (the key masked
-before the text is cut to its display length). A reply whose text contains the key is refused:
-it raises ``ReplyError("reply echoes the API key")``, so it is retried like any unusable reply and
-never becomes an exemplar.
+The request goes straight over ``http.client``: a redirect is never followed (the key would go
+with it to whatever host the redirect names) but stops the run; ``timeout_s`` is a total deadline
+for the whole request (connecting, headers and body; a watchdog closes the socket when it
+passes); a reply over ``max_reply_bytes`` is refused while it is read, so memory stays bounded.
+
+What a message shows of a failed reply is decided by the reply's structure: the HTTP status, the
+error's ``type`` and ``code`` when they are short identifiers, and its ``message`` reduced to plain
+words (``secret.sanitised``); a body that is not JSON is not shown. A successful reply whose text
+holds the key (``Secret.found_in``) raises ``ReplyError("reply echoes the API key")``, so it is
+retried like any unusable reply and never becomes an exemplar.
 
 Retry delays: ``min(backoff_max_s, backoff_base_s * 2**(attempt-1))``, at least the server's
 Retry-After (capped at ``backoff_max_s``).
@@ -14,9 +20,11 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
+import socket
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
@@ -25,14 +33,18 @@ from .secret import Secret
 
 log = logging.getLogger(__name__)
 
-ERROR_BODY_CHARS = 300  # of an HTTP error body shown in a message
-BODY_CHARS = 200        # of a 200 body that is not a chat completion
-LOG_CHARS = 200         # of a failure shown in a retry log line
+ERROR_MESSAGE_CHARS = 200  # of an error reply's message shown in a message
+LOG_CHARS = 300            # of a failure shown in a retry log line
+MAX_REPLY_BYTES = 16 * 2**20  # a chat completion is a few KiB; more is refused while reading
+ERROR_BODY_BYTES = 64 * 2**10  # of an error reply read to find its type, code and message
+_CHUNK = 64 * 2**10
 _REJECTED_STATUS = (400, 413, 422)
 _HINTS = {401: "check the API key in the environment variable named by --api-key-env",
           403: "the key has no access to this model",
           404: "check --base-url (usually ends in /v1) and --model"}
+_IDENTIFIER = re.compile(r"^[a-z]+(?:_[a-z]+){0,5}$")
 KEY_ECHO = "reply echoes the API key"
+TOO_LARGE = "reply too large"
 
 T = TypeVar("T")
 
@@ -56,56 +68,143 @@ class RateLimiter:
             self._last = self.clock()
 
 
+class _Deadline:
+    """Closes a connection's socket when ``seconds`` have passed, so no read outlives it."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float):
+        self.connection, self.expired = connection, False
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        sock = self.connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+
+
 class ChatClient:
     """One chat-completions request per ``complete`` call (no retries here)."""
 
     def __init__(self, base_url: str, model: str, secret: Secret, timeout_s: float,
-                 limiter: RateLimiter, temperature: float, max_tokens: int):
+                 limiter: RateLimiter, temperature: float, max_tokens: int,
+                 max_reply_bytes: int = MAX_REPLY_BYTES):
         self.url = base_url.rstrip("/") + "/chat/completions"
+        parsed = urllib.parse.urlsplit(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise GenerationError(f"--base-url {secret.mask(base_url)!r} is not an http(s) URL")
+        self._parsed = parsed
         self.model, self.timeout_s, self.limiter = model, timeout_s, limiter
         self.temperature, self.max_tokens = temperature, max_tokens
+        self.max_reply_bytes = max_reply_bytes
         self.secret = secret
         self.requests = 0
 
     def complete(self, messages: list[dict]) -> str:
         """The reply's text; ``TransientError``, ``RejectedError``, ``ReplyError`` or
-        ``GenerationError`` otherwise (messages masked)."""
+        ``GenerationError`` otherwise (messages built from the reply's structure)."""
         body = json.dumps({"model": self.model, "messages": messages, "temperature": self.temperature,
                            "max_tokens": self.max_tokens}).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.secret.value:
             headers["Authorization"] = f"Bearer {self.secret.value}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         self.limiter.wait()
         self.requests += 1
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as err:
-            self._raise_for_status(err)
-        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as err:
-            reason = self.secret.show(str(getattr(err, "reason", err)), ERROR_BODY_CHARS)
-            raise TransientError(f"connection failed: {reason}") from None
+        status, reply_headers, raw = self._send(body, headers)
+        if 300 <= status < 400:
+            raise GenerationError(
+                f"HTTP {status} from {self.secret.mask(self.url)}: the endpoint redirects; redirects are "
+                "not followed, so the API key never goes to another address. Set --base-url to the "
+                "address the endpoint answers at")
+        if status != 200:
+            self._raise_for_status(status, reply_headers, raw)
         try:
             content = _content(json.loads(raw))
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise TransientError(f"response is not a chat completion ({type(err).__name__}): "
-                                 f"{self.secret.show(raw, BODY_CHARS)!r}") from None
-        if self.secret.found_in(content) or self.secret.found_in(raw.decode("utf-8", "replace")):
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError) as err:
+            raise TransientError(f"response is not a chat completion ({type(err).__name__}, "
+                                 f"{len(raw)} bytes)") from None
+        if self.secret.found_in(content) or self.secret.found_in(raw[:self.max_reply_bytes].decode("utf-8", "replace")):
             raise ReplyError(KEY_ECHO, "the reply is refused and not written")
         return content
 
-    def _raise_for_status(self, err: urllib.error.HTTPError):
-        status = err.code
-        message = f"HTTP {status} from {self.secret.mask(self.url)}: " + self.secret.show(
-            err.read(), ERROR_BODY_CHARS)
+    def _send(self, body: bytes, headers: dict) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """(status, headers, body) of one POST, read within ``timeout_s`` in all; a body over
+        ``max_reply_bytes`` (``ERROR_BODY_BYTES`` for an error reply) is refused or cut."""
+        parsed = self._parsed
+        kind = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
+        connection = kind(parsed.hostname, parsed.port, timeout=self.timeout_s)
+        target = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
+        deadline = _Deadline(connection, self.timeout_s)
+        try:
+            with deadline:
+                connection.request("POST", target, body=body, headers=headers)
+                response = connection.getresponse()
+                limit = self.max_reply_bytes if response.status == 200 else ERROR_BODY_BYTES
+                declared = response.getheader("Content-Length")
+                if response.status == 200 and declared and declared.isdigit() and int(declared) > limit:
+                    raise ReplyError(TOO_LARGE, f"the endpoint announces {declared} bytes, over the "
+                                     f"limit of {limit} bytes")
+                chunks, size = [], 0
+                while size <= limit:
+                    chunk = response.read(min(_CHUNK, limit + 1 - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                if deadline.expired:  # the watchdog closed the socket: what was read is cut off
+                    raise TimeoutError
+                if size > limit and response.status == 200:
+                    raise ReplyError(TOO_LARGE, f"the reply is over the limit of {limit} bytes")
+                return response.status, response.headers, b"".join(chunks)[:limit]
+        except ReplyError:
+            raise
+        except (OSError, http.client.HTTPException, ValueError) as err:
+            if deadline.expired:
+                raise TransientError(f"no complete reply within {self.timeout_s:g} s (--timeout)") from None
+            if isinstance(err, TimeoutError):
+                raise TransientError(f"no data for {self.timeout_s:g} s (--timeout)") from None
+            reason = self.secret.show(str(getattr(err, "reason", None) or err), ERROR_MESSAGE_CHARS)
+            raise TransientError(f"connection failed ({type(err).__name__}: {reason})") from None
+        finally:
+            connection.close()
+
+    def _raise_for_status(self, status: int, headers, raw: bytes):
+        message = f"HTTP {status} from {self.secret.mask(self.url)}" + _error_summary(raw, self.secret)
         if status == 429 or status >= 500:
-            retry_after = err.headers.get("Retry-After") if err.headers else None
-            raise TransientError(message, float(retry_after) if _is_number(retry_after) else None) from None
+            retry_after = headers.get("Retry-After") if headers else None
+            raise TransientError(message, float(retry_after) if _is_number(retry_after) else None)
         if status in _REJECTED_STATUS:
-            raise RejectedError(message) from None
+            raise RejectedError(message)
         hint = _HINTS.get(status, "")
-        raise GenerationError(message + (f" ({hint})" if hint else "")) from None
+        raise GenerationError(message + (f" ({hint})" if hint else ""))
+
+
+def _error_summary(raw: bytes, secret: Secret) -> str:
+    """What an error reply says, from its structure: OpenAI's ``{"error": {"type", "code",
+    "message"}}`` (or ``{"error": "message"}``); nothing for a body of another shape."""
+    try:
+        error = json.loads(raw).get("error")
+    except (ValueError, AttributeError, RecursionError):
+        return " (the body is not a JSON error object; not shown)"
+    if isinstance(error, str):
+        error = {"message": error}
+    if not isinstance(error, dict):
+        return " (no error object in the body)"
+    shown = [f"{name} {error[name]}" for name in ("type", "code")
+             if isinstance(error.get(name), str) and len(error[name]) <= 40 and _IDENTIFIER.match(error[name])]
+    if isinstance(error.get("message"), str):
+        shown.append(f"message: {secret.show(error['message'], ERROR_MESSAGE_CHARS)!r}")
+    return f" ({'; '.join(shown)})" if shown else ""
 
 
 @dataclass(frozen=True)
@@ -138,7 +237,7 @@ class RetryPolicy:
                 break
             delay = self.delay(attempt, getattr(last, "retry_after", None))
             log.warning("%s: attempt %d/%d failed (%s); retrying in %.2fs", what, attempt,
-                        self.max_attempts, secret.show(str(last), LOG_CHARS), delay)
+                        self.max_attempts, secret.mask(str(last))[:LOG_CHARS], delay)
             self.sleep(delay)
         if isinstance(last, TransientError):
             raise GenerationError(f"the endpoint failed {self.max_attempts} times in a row for {what}: "

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...tasks.labels import TASKS
+from .client import MAX_REPLY_BYTES
 from .prompt import PROMPT_VERSION
 
 
@@ -27,7 +28,10 @@ class GeneratorConfig:
         requests_per_minute: request starts per minute; None or 0 = no limit (default: 30).
         max_attempts: attempts per record (default: 5).
         backoff_base_s / backoff_max_s: first retry delay, doubling, and its cap (default: 1, 60).
-        timeout_s: seconds per request (default: 60).
+        timeout_s: total seconds one request may take, connecting, waiting and reading
+            included (default: 60).
+        max_reply_bytes: a reply over this size is refused while it is read (default:
+            ``client.MAX_REPLY_BYTES``, 16 MiB).
         max_consecutive_drops: this many dropped records in a row stop the run (default: 10).
         temperature / max_tokens: sampling settings sent with each request (default: 0.2, 600).
         seed: record order within a label (default: 0).
@@ -50,6 +54,7 @@ class GeneratorConfig:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     timeout_s: float = 60.0
+    max_reply_bytes: int = MAX_REPLY_BYTES
     max_consecutive_drops: int = 10
     temperature: float = 0.2
     max_tokens: int = 600
@@ -68,11 +73,11 @@ class GeneratorConfig:
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; known: {', '.join(TASKS)}")
         for name in ("per_task", "max_attempts", "num_frames", "max_image_side",
-                     "max_consecutive_drops", "max_tokens"):
+                     "max_consecutive_drops", "max_tokens", "max_reply_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.timeout_s > 0:
-            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):
+            raise ValueError(f"timeout_s must be a finite number > 0, got {self.timeout_s}")
         for name in ("backoff_base_s", "backoff_max_s", "temperature"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:

@@ -10,6 +10,7 @@ from ...tasks.labels import CLOSED_TASKS
 from ...tasks.schema import TASK_LABELS
 from ..template import TEMPLATE_BREAKERS
 from .errors import ReplyError
+from .secret import sanitised
 
 SHOWN_CHARS = 120  # of an unusable reply quoted in its drop message
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -18,8 +19,8 @@ _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 def parse_reply(content: str, task: str, label: str) -> str:
     """The reasoning chain of a reply, or ``ReplyError`` saying why it is unusable.
 
-    ``content`` is already free of the API key (``ChatClient.complete`` refuses a reply that
-    echoes it), so quoting it here cannot leak the key.
+    ``ChatClient.complete`` refuses a reply that echoes the API key; what a drop message quotes of
+    the reply is still reduced to plain words (``secret.sanitised``).
     """
     text = content.strip()
     fenced = _FENCE.match(text)
@@ -33,7 +34,7 @@ def parse_reply(content: str, task: str, label: str) -> str:
         except json.JSONDecodeError:
             obj = None
     if not isinstance(obj, dict):
-        raise ReplyError("reply is not a JSON object", content[:SHOWN_CHARS])
+        raise ReplyError("reply is not a JSON object", sanitised(content, SHOWN_CHARS))
     reasoning, answer = obj.get("reasoning"), obj.get("answer")
     if not isinstance(reasoning, str) or not reasoning.strip():
         raise ReplyError("reply has no reasoning")
@@ -42,7 +43,7 @@ def parse_reply(content: str, task: str, label: str) -> str:
     label_set = TASK_LABELS[task] if task in CLOSED_TASKS else None
     parsed = parse_answer(answer, task, label_set)
     if parsed.label != label:
-        raise ReplyError("reply answer disagrees with the label", f"{answer[:SHOWN_CHARS]!r} vs {label!r}")
+        raise ReplyError("reply answer disagrees with the label", f"{sanitised(answer, SHOWN_CHARS)!r} vs {label!r}")
     found = [s for s in TEMPLATE_BREAKERS if s in reasoning]
     if found:
         raise ReplyError("reply reasoning contains template markers", str(found))

@@ -97,7 +97,8 @@ def generate_bank(bench_records: Sequence[dict], config: GeneratorConfig, *,
 
     client = ChatClient(config.base_url, config.model, secret, config.timeout_s,
                         RateLimiter(config.requests_per_minute, clock, sleep),
-                        temperature=config.temperature, max_tokens=config.max_tokens)
+                        temperature=config.temperature, max_tokens=config.max_tokens,
+                        max_reply_bytes=config.max_reply_bytes)
     retry = RetryPolicy(config.max_attempts, config.backoff_base_s, config.backoff_max_s, sleep)
     needs = {t: max(0, config.per_task - report.already[t]) for t in tasks}
     consecutive_drops = 0
