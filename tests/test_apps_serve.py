@@ -162,7 +162,8 @@ def test_bounded_load_every_request_answered_once(server):
     _, setup, _ = server
     client = _client(server)
     image = {"type": "image_url", "image_url": {"url": _data_url(setup.image(), "image/png")}}
-    before = httpx.get(f"{server[0]}/health").json()["answered"]
+    auth = {"Authorization": f"Bearer {KEY}"}
+    before = httpx.get(f"{server[0]}/health", headers=auth).json()["answered"]
 
     def one(i: int):
         began = time.perf_counter()
@@ -175,7 +176,7 @@ def test_bounded_load_every_request_answered_once(server):
     wall = time.perf_counter() - began
     assert sorted(i for i, _, _ in results) == list(range(64))
     assert len({reply_id for _, reply_id, _ in results}) == 64
-    assert httpx.get(f"{server[0]}/health").json()["answered"] - before == 64
+    assert httpx.get(f"{server[0]}/health", headers=auth).json()["answered"] - before == 64
     latencies = sorted(s for _, _, s in results)
     p50, p95 = statistics.median(latencies), latencies[int(0.95 * len(latencies)) - 1]
     print(f"\nload test: 64 requests, 16 concurrent clients, tiny checkpoint on {os.cpu_count()} CPU core(s): "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from ..runtime.errors import InferInputError
 from ..runtime.generation import generate
 from ..runtime.loading import checkpoint_conv_mode, model_id_for
 from .prompts import record_for
+
+
+FALLBACK_QUESTION_CHARS = 200_000
 
 
 @dataclass
@@ -66,6 +70,24 @@ class Engine:
     @property
     def audio_tower(self) -> bool:
         return self.answerer.media.n_mels is not None
+
+    @property
+    def context_length(self) -> Optional[int]:
+        """Positions the model takes (prompt + media), None when the checkpoint does not say."""
+        length = self.answerer.max_length or getattr(self.answerer.tokenizer, "model_max_length", None)
+        return int(length) if length and length < 10**7 else None
+
+    @functools.cached_property
+    def max_question_chars(self) -> int:
+        """A question longer than this cannot fit the context, whatever its words: no token stands
+        for more characters than the vocabulary's longest piece, so a question takes at least
+        ``characters / longest piece`` positions. Checked before tokenising, which a many-megabyte
+        text would make slow and large. Without a known context: ``FALLBACK_QUESTION_CHARS``."""
+        vocab = getattr(self.answerer.tokenizer, "get_vocab", dict)()
+        longest = max((len(piece) for piece in vocab), default=0)
+        if self.context_length is None or not longest:
+            return FALLBACK_QUESTION_CHARS
+        return self.context_length * longest
 
     def prepare(self, question: str, media: dict[str, Path], max_tokens: Optional[int] = None,
                 temperature: Optional[float] = None, top_p: Optional[float] = None, task: Optional[str] = None,

@@ -1,9 +1,27 @@
-"""Size checks on a request's media before any frame is decoded: image pixels, clip duration and
-frame count, audio duration (from the container's header; a file FFmpeg cannot open is
-``media_unreadable``). Each violation is an ``ApiError`` 413 naming the limit."""
+"""Size checks on a request's media before any frame is decoded, and large images decoded at
+reduced size.
+
+- Image: the header's width x height x bytes per pixel of its decoded mode is the memory decoding
+  takes; over ``max_image_pixels * 3`` bytes (an RGB image at the pixel limit) it is refused
+  before decoding (413 ``image_too_large``), and so is a file Pillow calls a decompression bomb
+  (413 ``decompression_bomb``: too many pixels, or compressed chunks that inflate past its limit).
+  An image with a side over ``REDUCED_SIDE`` is decoded once and shrunk to fit ``REDUCED_SIDE``
+  (JPEG: ``draft`` decodes at 1/2 to 1/8 of the size directly) before the model's processor sees
+  it; the processor crops to a few hundred pixels anyway.
+- Clip or audio: duration and frame count from the container's header, and a clip's frame size
+  against ``max_image_pixels``.
+
+A file the decoders cannot open is 400 ``media_unreadable``. Every violation is an ``ApiError``
+naming the limit and the part as the client sent it.
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
 from .openai_request import ApiError, Limits, MediaPart
+
+REDUCED_SIDE = 2048  # longest side of an image handed to the model's processor
+_BYTES_PER_BAND = {"I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 
 
 def _too_big(part: MediaPart, code: str, what: str, limit: str) -> ApiError:
@@ -14,21 +32,73 @@ def _unreadable(part: MediaPart, detail: str) -> ApiError:
     return ApiError(400, "media_unreadable", f"{part.param}: the {part.kind} cannot be read ({detail})", part.param)
 
 
-def check_image(part: MediaPart, limits: Limits) -> None:
+def _bomb(part: MediaPart) -> ApiError:
+    return ApiError(413, "decompression_bomb", f"{part.param}: the image inflates past what this server decodes "
+                    "(a decompression bomb)", part.param)
+
+
+def decoded_bytes(width: int, height: int, mode: str) -> int:
+    """Memory Pillow takes for an image of this size in ``mode`` (then converted to RGB)."""
+    return width * height * max(3, len(mode) if mode not in _BYTES_PER_BAND else _BYTES_PER_BAND[mode])
+
+
+def _open(part: MediaPart):
     from PIL import Image
     try:
-        with Image.open(part.path) as image:  # reads the header only
-            width, height = image.size
+        return Image.open(part.path)  # reads the header only
+    except Image.DecompressionBombError:
+        raise _bomb(part) from None
+    except ValueError as err:
+        if "decompressed data too large" in str(err).lower():
+            raise _bomb(part) from None
+        raise _unreadable(part, f"not an image: {type(err).__name__}") from None
     except Exception as err:  # PIL raises many types for non-images
         raise _unreadable(part, f"not an image: {type(err).__name__}") from None
+
+
+def check_image(part: MediaPart, limits: Limits) -> None:
+    with _open(part) as image:
+        width, height = image.size
+        cost = decoded_bytes(width, height, image.mode)
     if width * height > limits.max_image_pixels:
         raise _too_big(part, "image_too_large", f"the image has {width} x {height} pixels",
                        f"{limits.max_image_pixels} pixels")
+    if cost > 3 * limits.max_image_pixels:
+        raise _too_big(part, "image_too_large", f"the {width} x {height} image takes {cost / 2**20:.0f} MiB "
+                       "decoded", f"{3 * limits.max_image_pixels / 2**20:.0f} MiB (--max-image-pixels x 3 bytes)")
+
+
+def reduced_image(part: MediaPart, uploads: Path) -> MediaPart:
+    """The part itself when its longest side is at most ``REDUCED_SIDE``; otherwise a PNG under
+    ``uploads`` shrunk to fit it (decoded once, at reduced size where the format allows)."""
+    from PIL import Image
+
+    with _open(part) as image:
+        if max(image.size) <= REDUCED_SIDE:
+            return part
+        try:
+            if image.format == "JPEG":
+                image.draft("RGB", (REDUCED_SIDE, REDUCED_SIDE))
+            image.load()
+            if image.mode not in ("L", "RGB", "RGBA", "LA"):
+                image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+            image.thumbnail((REDUCED_SIDE, REDUCED_SIDE), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        except Image.DecompressionBombError:
+            raise _bomb(part) from None
+        except (OSError, SyntaxError, ValueError) as err:
+            if "decompressed data too large" in str(err).lower():
+                raise _bomb(part) from None
+            raise _unreadable(part, f"the image does not decode: {type(err).__name__}") from None
+        uploads.mkdir(parents=True, exist_ok=True)
+        path = uploads / f"reduced_{part.param.replace('[', '_').replace(']', '').replace('.', '_')}.png"
+        image.save(path, compress_level=1)
+    return MediaPart(part.kind, path, part.source, part.param)
 
 
 def check_stream(part: MediaPart, limits: Limits, kind: str) -> None:
     """``kind``: the stream that must exist ("video" for a clip, "audio" for a sound track)."""
     from ..media.errors import MediaError, first_stream, open_container
+    width = height = 0
     try:
         with open_container(part.path) as container:
             stream = first_stream(container, part.path, kind)
@@ -37,13 +107,20 @@ def check_stream(part: MediaPart, limits: Limits, kind: str) -> None:
             frames = stream.frames if kind == "video" else 0
             if kind == "video" and not frames and stream.average_rate:
                 frames = int(seconds * float(stream.average_rate))
+            if kind == "video":
+                width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
     except MediaError as err:
         raise _unreadable(part, err.cause) from None
+    except Exception as err:  # PyAV's own errors for a header it cannot follow
+        raise _unreadable(part, type(err).__name__) from None
     if seconds > limits.max_media_seconds:
         raise _too_big(part, "media_too_long", f"the {part.kind} lasts {seconds:.1f} s",
                        f"{limits.max_media_seconds:g} s")
     if frames > limits.max_video_frames:
         raise _too_big(part, "too_many_frames", f"the clip has {frames} frames", f"{limits.max_video_frames} frames")
+    if width * height > limits.max_image_pixels:
+        raise _too_big(part, "image_too_large", f"the clip's frames have {width} x {height} pixels",
+                       f"{limits.max_image_pixels} pixels")
 
 
 def check_media(part: MediaPart, limits: Limits) -> None:

@@ -13,19 +13,22 @@ import argparse
 import asyncio
 import hmac
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import Optional
 
 from ..runtime.arguments import add_model_arguments
 from ..runtime.errors import InferInputError, Unanswerable
-from .openai_request import ApiError, ChatRequest, Limits, parse_body, read_parts
+from .openai_request import ApiError, ChatRequest, Limits, parse_body, parse_json, read_parts
 
+log = logging.getLogger("emollm.serve")
 API_KEY_ENV = "EMOLLM_API_KEY"
 RETRY_AFTER_S = 1
 
@@ -35,19 +38,18 @@ def _error_response(err: ApiError):
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
-async def _read_body(request, limit: int) -> bytes:
+async def _read_body(request, limit: int) -> bytearray:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "body_too_large", f"the request body is {declared} bytes, over this server's limit of "
                        f"{limit} bytes (--max-body-mb)")
-    chunks, size = [], 0
+    body = bytearray()
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise ApiError(413, "body_too_large", f"the request body is over this server's limit of {limit} bytes "
                            "(--max-body-mb)")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    return body
 
 
 def _media_for(engine, request: ChatRequest) -> dict[str, Path]:
@@ -59,19 +61,44 @@ def _media_for(engine, request: ChatRequest) -> dict[str, Path]:
     return media
 
 
+def _refusal(engine, request: ChatRequest, err: Unanswerable) -> ApiError:
+    """What the client is told when the model cannot take the request: built from the reason and
+    the part as the client sent it, never from the error's text (it names server files)."""
+    from ..media.errors import MediaError
+    if err.reason == "prompt_too_long":
+        context = getattr(engine, "context_length", None)
+        return ApiError(400, "context_length_exceeded", "the question and its media take more positions than the "
+                        f"model's context{f' of {context}' if context else ''}; ask a shorter question or send "
+                        "shorter media", "messages[0].content")
+    if err.reason in ("no_vision_tower", "no_audio_tower"):
+        what = "images or videos" if err.reason == "no_vision_tower" else "audio"
+        return ApiError(400, err.reason, f"this model has no {err.reason[3:].replace('_', ' ')}: it cannot take "
+                        f"{what}", "messages[0].content")
+    cause = err.__cause__
+    failed = getattr(cause, "path", None)
+    part = next((p for p in request.media if failed is not None and Path(failed).name == p.path.name), None)
+    param = part.param if part else "messages[0].content"
+    if err.reason.startswith("media_") and err.reason != "media_path_refused":
+        detail = cause.cause if isinstance(cause, MediaError) else err.reason[len("media_"):]
+        what = f"the {part.kind}" if part else "the media"
+        return ApiError(400, "media_unreadable", f"{param}: {what} cannot be read ({detail})", param)
+    return ApiError(400, err.reason if err.reason.isidentifier() else "unanswerable",
+                    f"the model cannot take this request ({err.reason})", param)
+
+
 def _prepare(engine, request: ChatRequest, parts: list, media_root: Optional[Path], limits: Limits, uploads: Path):
-    """Blocking: read the parts, check the media against the limits, decode and tokenise."""
-    from .media_limits import check_media
-    read_parts(request, parts, uploads, media_root)
+    """Blocking: read the parts, check the media against the limits, shrink large images, decode
+    and tokenise."""
+    from .media_limits import check_media, reduced_image
+    read_parts(request, parts, uploads, media_root, getattr(engine, "max_question_chars", None))
     for part in request.media:
         check_media(part, limits)
+    request.media = [reduced_image(p, uploads) if p.kind == "image" else p for p in request.media]
     try:
         return engine.prepare(request.question, _media_for(engine, request), request.max_tokens,
                               request.temperature, request.top_p)
     except Unanswerable as err:
-        status, code = (400, "context_length_exceeded") if err.reason == "prompt_too_long" else \
-            (400, "media_unreadable") if err.reason.startswith("media_") else (400, err.reason)
-        raise ApiError(status, code, str(err)) from None
+        raise _refusal(engine, request, err) from None
 
 
 def _completion(request_id: str, model_id: str, reply) -> dict:
@@ -100,21 +127,32 @@ def _sse_events(request_id: str, model_id: str, reply):
 
 
 def create_app(engine, batcher, limits: Limits, media_root: Optional[Path] = None, api_key: Optional[str] = None):
-    """The FastAPI app around a loaded ``engine`` and its ``batcher`` (both injectable for tests)."""
+    """The FastAPI app around a loaded ``engine`` and its ``batcher`` (both injectable for tests).
+
+    Every answer to a client's input is 2xx or 4xx with an OpenAI-style error object; a 5xx is a
+    server fault, logged with the request id the client is given. The request timeout runs from
+    the request's arrival: waiting to be prepared, preparing (reading, checking, decoding and
+    tokenising the media) and generating; at most ``limits.max_preparing`` requests are prepared
+    at once.
+    """
     from fastapi import FastAPI, Request
     from fastapi.responses import StreamingResponse
-    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from .batcher import QueueFull
 
     app = FastAPI(title="EmoLLM", docs_url=None, redoc_url=None, openapi_url=None)
+    slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = weakref.WeakKeyDictionary()
 
-    def authorise(request: Request) -> None:
+    def authorised(request: Request) -> bool:
         if api_key is None:
-            return
+            return True
         given = request.headers.get("authorization", "")
         token = given[7:] if given[:7].lower() == "bearer " else ""
-        if not hmac.compare_digest(token.encode(), api_key.encode()):
+        return hmac.compare_digest(token.encode("utf-8", "surrogateescape"), api_key.encode())
+
+    def authorise(request: Request) -> None:
+        if not authorised(request):
             raise ApiError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer KEY'",
                            headers={"WWW-Authenticate": "Bearer"})
 
@@ -122,10 +160,27 @@ def create_app(engine, batcher, limits: Limits, media_root: Optional[Path] = Non
     async def api_error(_request, err: ApiError):
         return _error_response(err)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request, err: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "invalid_request")
+        status = err.status_code if 400 <= err.status_code < 500 else 400
+        return _error_response(ApiError(status, code, f"{err.detail}: this server answers POST "
+                                        "/v1/chat/completions, GET /v1/models and GET /health"))
+
+    @app.exception_handler(Exception)
+    async def server_fault(request: Request, err: Exception):
+        request_id = getattr(request.state, "request_id", None) or f"req-{uuid.uuid4().hex}"
+        log.error("request %s: server fault", request_id, exc_info=(type(err), err, err.__traceback__))
+        return _error_response(ApiError(500, "server_error", f"the server failed on this request (request id "
+                                        f"{request_id}); its log has the cause"))
+
     answered = {"n": 0}
 
     @app.get("/health")
-    async def health():
+    async def health(request: Request):
+        """Liveness for anyone; the model and counters for a client with the key."""
+        if not authorised(request):
+            return {"status": "ok"}
         return {"status": "ok", "model": engine.model_id, "waiting": batcher.waiting, "answered": answered["n"]}
 
     @app.get("/v1/models")
@@ -134,37 +189,56 @@ def create_app(engine, batcher, limits: Limits, media_root: Optional[Path] = Non
         return {"object": "list", "data": [{"id": engine.model_id, "object": "model", "created": 0,
                                             "owned_by": "emollm"}]}
 
+    def timed_out(stage: str) -> ApiError:
+        return ApiError(408, "request_timeout", f"no answer within this server's request timeout of "
+                        f"{limits.request_timeout:g} s (--request-timeout; {stage})")
+
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.request_timeout
+        request_id = f"chatcmpl-{uuid.uuid4().hex}"
+        request.state.request_id = request_id
         authorise(request)
         raw = await _read_body(request, limits.max_body_bytes)
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
-        chat_request, parts = parse_body(body, limits)
+        chat_request, parts = parse_body(parse_json(raw), limits)
+        del raw
         if chat_request.model not in (None, engine.model_id):
             raise ApiError(404, "model_not_found", f"model {chat_request.model!r} is not served here; "
                            f"this server serves {engine.model_id!r}", "model")
-        request_id = f"chatcmpl-{uuid.uuid4().hex}"
-        uploads = Path(tempfile.mkdtemp(prefix="emollm-upload-"))
+        preparing = slots.setdefault(loop, asyncio.Semaphore(limits.max_preparing))  # one loop when served
         try:
-            job = await run_in_threadpool(_prepare, engine, chat_request, parts, media_root, limits, uploads)
-        finally:
+            await asyncio.wait_for(preparing.acquire(), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            raise timed_out("waiting to be prepared") from None
+        uploads = Path(tempfile.mkdtemp(prefix="emollm-upload-"))
+        prepared = loop.run_in_executor(None, _prepare, engine, chat_request, parts, media_root, limits, uploads)
+
+        def finished(done) -> None:  # a request that timed out still holds its slot until then
+            if not done.cancelled():
+                done.exception()  # retrieved here: a request that timed out no longer awaits it
+            preparing.release()
             shutil.rmtree(uploads, ignore_errors=True)  # media are decoded into tensors by now
+
+        prepared.add_done_callback(finished)
+        try:
+            job = await asyncio.wait_for(asyncio.shield(prepared), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            raise timed_out("preparing the media") from None
         try:
             future = batcher.submit(job.generation, job)
         except QueueFull as err:
             raise ApiError(503, "queue_full", f"the server is busy ({err}); retry after {RETRY_AFTER_S} s",
                            headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         try:
-            reply = await asyncio.wait_for(asyncio.wrap_future(future), timeout=limits.request_timeout)
+            reply = await asyncio.wait_for(asyncio.wrap_future(future), max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
             future.cancel()
-            raise ApiError(408, "request_timeout", f"no answer within this server's request timeout of "
-                           f"{limits.request_timeout:g} s (--request-timeout)") from None
-        except Exception as err:  # the batch's generate call failed (e.g. out of memory)
-            raise ApiError(500, "generation_failed", f"generation failed: {type(err).__name__}: {err}") from None
+            raise timed_out("waiting for and generating the answer") from None
+        except Exception as err:  # the batch's generate call failed (e.g. out of memory): a server fault
+            log.error("request %s: generation failed", request_id, exc_info=(type(err), err, err.__traceback__))
+            raise ApiError(500, "generation_failed", f"generation failed ({type(err).__name__}; request id "
+                           f"{request_id})") from None
         answered["n"] += 1
         if chat_request.stream:
             return StreamingResponse(_sse_events(request_id, engine.model_id, reply), media_type="text/event-stream")
@@ -194,7 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=defaults.max_tokens,
                    help="largest max_tokens a request may ask (default: %(default)d)")
     p.add_argument("--request-timeout", type=float, default=defaults.request_timeout,
-                   help="seconds a request may wait and generate (default: %(default)g)")
+                   help="seconds a request may take from its arrival: waiting, preparing its media and "
+                        "generating (default: %(default)g)")
+    p.add_argument("--max-preparing", type=int, default=defaults.max_preparing,
+                   help="requests whose media are read and decoded at once; more wait (default: %(default)d)")
     return p
 
 
@@ -206,7 +283,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     try:
         limits = Limits(int(args.max_body_mb * 2**20), args.max_media_seconds, args.max_video_frames,
-                        args.max_image_pixels, args.max_tokens, args.request_timeout)
+                        args.max_image_pixels, args.max_tokens, args.request_timeout, args.max_preparing)
         if args.media_root is not None and not args.media_root.is_dir():
             raise InferInputError(f"--media-root {args.media_root} is not a folder")
         media_root = args.media_root.resolve() if args.media_root else None
