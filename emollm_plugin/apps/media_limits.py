@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .openai_request import ApiError, Limits, MediaPart
 
-REDUCED_SIDE = 2048  # longest side of an image handed to the model's processor
+REDUCED_SIDE = 1024  # longest side of an image handed to the model's processor (it crops to 336)
 _BYTES_PER_BAND = {"I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 
 
@@ -80,9 +80,13 @@ def reduced_image(part: MediaPart, uploads: Path) -> MediaPart:
             if image.format == "JPEG":
                 image.draft("RGB", (REDUCED_SIDE, REDUCED_SIDE))
             image.load()
-            if image.mode not in ("L", "RGB", "RGBA", "LA"):
+            if image.mode == "1":  # stored a byte a pixel already: greyscale costs nothing more
+                image = image.convert("L")
+            elif image.mode not in ("L", "RGB", "RGBA", "LA", "I", "F"):
                 image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
             image.thumbnail((REDUCED_SIDE, REDUCED_SIDE), Image.Resampling.BICUBIC, reducing_gap=2.0)
+            if image.mode in ("I", "F"):
+                image = image.convert("RGB")
         except Image.DecompressionBombError:
             raise _bomb(part) from None
         except (OSError, SyntaxError, ValueError) as err:
