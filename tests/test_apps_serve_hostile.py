@@ -341,3 +341,14 @@ def test_nan_never_reaches_the_engine():
                 b'{"messages": [{"role": "user", "content": "x"}], "temperature": -Infinity}'):
         assert_error(post(client, content=raw), 400, "invalid_json")
     assert engine.asked == [] and not math.isnan(0.0)
+
+
+def test_lone_surrogates_in_the_question_or_the_model_are_4xx():
+    import json
+    engine = FakeEngine()
+    client = app(engine)
+    text = post(client, content=json.dumps(ask({"type": "text", "text": "why \ud800?"})).encode())
+    assert_error(text, 400, "invalid_content")
+    model = post(client, content=json.dumps(ask(QUESTION, model="fake\udcff")).encode())
+    assert_error(model, 404, "model_not_found")
+    assert engine.asked == []

@@ -13,6 +13,7 @@ import threading
 import time
 import tracemalloc
 import urllib.parse
+from types import SimpleNamespace
 
 import pytest
 
@@ -233,3 +234,21 @@ def test_a_reply_over_the_size_cap_is_refused_with_bounded_memory(tmp_path, benc
     assert report.dropped == {"reply too large": 2} and not report.written
     assert "over the limit of 1048576 bytes" in caplog.text
     assert peak < 8 * 2**20, f"peak traced memory {peak / 2**20:.1f} MiB while a 64 MiB reply came in"
+
+
+def test_the_environment_proxy_is_used_as_urllib_would(tmp_path, bench, monkeypatch):
+    """An http endpoint through ``http_proxy``: the proxy gets the full URL (and no redirect is
+    followed through it either); ``no_proxy`` bypasses it."""
+    with RawServer(redirect_to("http://127.0.0.1:9/elsewhere")) as proxy:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        with pytest.raises(GenerationError, match="redirects are not followed"):
+            run(SimpleNamespace(url="http://api.example.invalid/v1"), bench, tmp_path / "bank.jsonl", KEY,
+                monkeypatch)
+    assert proxy.seen[0].startswith("POST http://api.example.invalid/v1/chat/completions HTTP/1.1")
+    with RawServer(redirect_to("/x")) as endpoint:
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        with pytest.raises(GenerationError):
+            run(endpoint, bench, tmp_path / "bank.jsonl", KEY, monkeypatch)
+    assert endpoint.seen[0].startswith("POST /v1/chat/completions HTTP/1.1")

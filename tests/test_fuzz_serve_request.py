@@ -25,7 +25,8 @@ LIMITS = Limits(max_tokens=64)
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
-                    st.sampled_from([0, 1, 2, -1, 0.5, 1e-300, 5e-324, 1e308, "1", "", "user", "text"]))
+                    st.sampled_from([0, 1, 2, -1, 0.5, 1e-300, 5e-324, 1e308, "1", "", "user", "text", "\ud800",
+                                     "fake\udcff", "\x00"]))
 json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                             st.dictionaries(st.text(max_size=8), inner, max_size=4)),
                            max_leaves=12)

@@ -293,6 +293,10 @@ def _check_part(part: object, param: str) -> tuple[str, object]:
     if kind == "text":
         if not isinstance(inner, str):
             raise ApiError(400, "invalid_content", f"{param}: 'text' must be a string", param)
+        try:
+            inner.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+            raise ApiError(400, "invalid_content", f"{param}: 'text' is not valid Unicode", param) from None
         return kind, inner
     if kind in VISUAL_PARTS:
         if isinstance(inner, dict):

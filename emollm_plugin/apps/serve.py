@@ -82,6 +82,9 @@ def _refusal(engine, request: ChatRequest, err: Unanswerable) -> ApiError:
         detail = cause.cause if isinstance(cause, MediaError) else err.reason[len("media_"):]
         what = f"the {part.kind}" if part else "the media"
         return ApiError(400, "media_unreadable", f"{param}: {what} cannot be read ({detail})", param)
+    if err.reason == "media_path_refused":
+        return ApiError(403, "media_path_refused", f"{param}: the path is refused: paths must stay inside the "
+                        "server's --media-root", param)
     return ApiError(400, err.reason if err.reason.isidentifier() else "unanswerable",
                     f"the model cannot take this request ({err.reason})", param)
 

@@ -17,6 +17,7 @@ Retry-After (capped at ``backoff_max_s``).
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import logging
@@ -25,6 +26,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
@@ -140,14 +142,11 @@ class ChatClient:
     def _send(self, body: bytes, headers: dict) -> tuple[int, http.client.HTTPMessage, bytes]:
         """(status, headers, body) of one POST, read within ``timeout_s`` in all; a body over
         ``max_reply_bytes`` (``ERROR_BODY_BYTES`` for an error reply) is refused or cut."""
-        parsed = self._parsed
-        kind = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
-        connection = kind(parsed.hostname, parsed.port, timeout=self.timeout_s)
-        target = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
+        connection, target, proxy_headers = self._connection()
         deadline = _Deadline(connection, self.timeout_s)
         try:
             with deadline:
-                connection.request("POST", target, body=body, headers=headers)
+                connection.request("POST", target, body=body, headers={**headers, **proxy_headers})
                 response = connection.getresponse()
                 limit = self.max_reply_bytes if response.status == 200 else ERROR_BODY_BYTES
                 declared = response.getheader("Content-Length")
@@ -177,6 +176,31 @@ class ChatClient:
             raise TransientError(f"connection failed ({type(err).__name__}: {reason})") from None
         finally:
             connection.close()
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, str, dict]:
+        """A connection to the endpoint, through the proxy the environment names for its scheme
+        (``http_proxy``, ``https_proxy``, ``no_proxy``, as urllib reads them), the request target
+        and the headers the proxy needs. Through a proxy, an https request is tunnelled (CONNECT), so the proxy never sees
+        the key; an http request goes to the proxy with the full URL, key included, as with any
+        plain-HTTP proxy."""
+        parsed = self._parsed
+        https = parsed.scheme == "https"
+        path = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
+        proxy = urllib.request.getproxies().get(parsed.scheme)
+        if not proxy or urllib.request.proxy_bypass(parsed.hostname):
+            kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+            return kind(parsed.hostname, parsed.port, timeout=self.timeout_s), path, {}
+        via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        headers = {}
+        if via.username is not None:
+            credentials = f"{urllib.parse.unquote(via.username)}:{urllib.parse.unquote(via.password or '')}"
+            headers["Proxy-Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        if https:
+            connection = http.client.HTTPSConnection(via.hostname, via.port or 80, timeout=self.timeout_s)
+            connection.set_tunnel(parsed.hostname, parsed.port or 443, headers=headers)
+            return connection, path, {}
+        connection = http.client.HTTPConnection(via.hostname, via.port or 80, timeout=self.timeout_s)
+        return connection, self.url, headers
 
     def _raise_for_status(self, status: int, headers, raw: bytes):
         message = f"HTTP {status} from {self.secret.mask(self.url)}" + _error_summary(raw, self.secret)
