@@ -34,6 +34,8 @@ def server(tiny_models, tmp_path_factory):
     (root / "face.png").write_bytes(setup.image().read_bytes())
     (work / "outside.png").write_bytes(setup.image().read_bytes())
     (root / "escape.png").symlink_to(work / "outside.png")
+    (root / "links").mkdir()
+    (root / "links" / "face.png").symlink_to(root / "face.png")  # stays inside the root
     port = free_port()
     log = work / "server.log"
     env = {**os.environ, "EMOLLM_API_KEY": KEY}
@@ -181,3 +183,28 @@ def test_bounded_load_every_request_answered_once(server):
     p50, p95 = statistics.median(latencies), latencies[int(0.95 * len(latencies)) - 1]
     print(f"\nload test: 64 requests, 16 concurrent clients, tiny checkpoint on {os.cpu_count()} CPU core(s): "
           f"p50 {p50:.3f} s, p95 {p95:.3f} s, throughput {64 / wall:.1f} requests/s (wall {wall:.2f} s)")
+
+
+def test_in_root_symlinks_are_followed_and_errors_name_no_server_path(server, tmp_path):
+    import tempfile
+
+    import openai
+    from emollm_plugin.media.synth import write_corrupt_video
+
+    base, setup, log = server
+    client = _client(server)
+    reply = _ask(client, {"type": "image_url", "image_url": {"url": "links/face.png"}}, QUESTION)
+    assert isinstance(reply.choices[0].message.content, str)
+    write_corrupt_video(tmp_path / "bad.mp4")
+    refused = []
+    for part in ({"type": "video_url", "video_url": {"url": _data_url(tmp_path / "bad.mp4", "video/mp4")}},
+                 {"type": "image_url", "image_url": {"url": "escape.png"}},
+                 {"type": "image_url", "image_url": {"url": "a" * 5000 + ".png"}}):
+        with pytest.raises(openai.APIStatusError) as err:
+            _ask(client, part, QUESTION)
+        assert 400 <= err.value.status_code < 500
+        refused.append(err.value.body["message"])
+    for message in refused:
+        for leak in (tempfile.gettempdir(), "emollm-upload", str(log.parent), "outside.png"):
+            assert leak not in message, (leak, message)
+    assert "escape.png" in refused[1]

@@ -61,14 +61,14 @@ def parts(draw):
     if kind == "text":
         part["text"] = draw(st.one_of(st.text(max_size=40), json_values))
     elif kind in ("image_url", "video_url"):
-        url = draw(st.one_of(media_urls, json_values))
+        url = draw(mostly(media_urls, json_values))
         inner = draw(mostly(st.sampled_from(["dict", "bare"]), st.just("extra")))
         part[key] = {"url": url} if inner == "dict" else url if inner == "bare" else {"url": url, "x": 1}
     elif kind == "input_audio":
         part[key] = draw(st.one_of(
             st.fixed_dictionaries({"data": st.one_of(st.binary(max_size=32).map(
                 lambda b: base64.b64encode(b).decode()), json_values),
-                "format": st.one_of(st.sampled_from(["wav", "mp3", "ogg"]), json_values)}),
+                "format": mostly(st.sampled_from(["wav", "mp3"]), st.one_of(st.just("ogg"), json_values))}),
             json_values))
     else:
         part[key] = draw(json_values)

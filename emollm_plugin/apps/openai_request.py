@@ -35,7 +35,7 @@ MAX_JSON_DEPTH = 32      # a request is 5 levels deep
 MAX_PARTS = 64           # content parts of the user message
 MAX_PATH_CHARS = 1024    # a media path under --media-root
 MAX_NAME_BYTES = 255     # one component of it (the file systems' limit)
-MIN_TEMPERATURE = 0.01   # below it (and above 0) the sampler's logits / temperature overflow
+MIN_TEMPERATURE = 0.01   # logits / temperature must stay finite: 1e-5 already overflows float16 logits of 30
 _EXTENSIONS = {"jpeg": "jpg", "quicktime": "mov", "x-matroska": "mkv", "mpeg": "mp3", "x-wav": "wav"}
 
 
@@ -107,7 +107,8 @@ def parse_json(raw: bytes) -> object:
         raise ApiError(400, "json_too_deep", f"the request body is nested deeper than {MAX_JSON_DEPTH} "
                        "levels") from None
     except (ValueError, UnicodeDecodeError) as err:
-        detail = f" ({err.msg} at line {err.lineno} column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
+        where = isinstance(err, json.JSONDecodeError)
+        detail = f" ({err.msg} at line {err.lineno} column {err.colno})" if where else ""
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON{detail}") from None
     stack = [(body, 1)]
     while stack:
@@ -175,7 +176,7 @@ def _temperature(body: dict) -> Optional[float]:
     value = _number(body, "temperature", float, 0, 2)
     if value is not None and 0 < value < MIN_TEMPERATURE:
         raise ApiError(400, "invalid_value", f"'temperature' must be 0 (greedy) or in [{MIN_TEMPERATURE}, 2], got "
-                       f"{value!r}: a smaller temperature overflows the sampler", "temperature")
+                       f"{value!r}: a smaller one makes logits / temperature overflow in the sampler", "temperature")
     return value
 
 

@@ -135,7 +135,7 @@ class ChatClient:
         except (ValueError, KeyError, IndexError, TypeError, RecursionError) as err:
             raise TransientError(f"response is not a chat completion ({type(err).__name__}, "
                                  f"{len(raw)} bytes)") from None
-        if self.secret.found_in(content) or self.secret.found_in(raw[:self.max_reply_bytes].decode("utf-8", "replace")):
+        if self.secret.found_in(content) or self.secret.found_in(raw.decode("utf-8", "replace")):
             raise ReplyError(KEY_ECHO, "the reply is refused and not written")
         return content
 
@@ -180,9 +180,9 @@ class ChatClient:
     def _connection(self) -> tuple[http.client.HTTPConnection, str, dict]:
         """A connection to the endpoint, through the proxy the environment names for its scheme
         (``http_proxy``, ``https_proxy``, ``no_proxy``, as urllib reads them), the request target
-        and the headers the proxy needs. Through a proxy, an https request is tunnelled (CONNECT), so the proxy never sees
-        the key; an http request goes to the proxy with the full URL, key included, as with any
-        plain-HTTP proxy."""
+        and the headers the proxy needs. Through a proxy, an https request is tunnelled (CONNECT),
+        so the proxy never sees the key; an http request goes to the proxy with the full URL, key
+        included, as with any plain-HTTP proxy."""
         parsed = self._parsed
         https = parsed.scheme == "https"
         path = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
