@@ -352,3 +352,15 @@ def test_lone_surrogates_in_the_question_or_the_model_are_4xx():
     model = post(client, content=json.dumps(ask(QUESTION, model="fake\udcff")).encode())
     assert_error(model, 404, "model_not_found")
     assert engine.asked == []
+
+
+def test_a_clip_whose_sampled_frames_are_over_the_pixel_budget_is_413(tmp_path):
+    from emollm_plugin.media.synth import write_video
+    clip = write_video(tmp_path / "wide.mp4", num_frames=2, size=(640, 480))
+    url = "data:video/mp4;base64," + base64.b64encode(clip.read_bytes()).decode()
+    part = {"type": "video_url", "video_url": {"url": url}}
+    engine = FakeEngine()
+    engine.num_video_frames = 32  # 32 x 640 x 480 = 9.8 million pixels decoded
+    error = assert_error(post(app(engine, max_image_pixels=2_000_000), ask(QUESTION, part)), 413, "image_too_large")
+    assert "640 x 480" in error["message"] and "32 of them" in error["message"]
+    assert post(app(engine, max_image_pixels=3_000_000), ask(QUESTION, part)).status_code == 200

@@ -72,6 +72,11 @@ class Engine:
         return self.answerer.media.n_mels is not None
 
     @property
+    def num_video_frames(self) -> int:
+        """Frames sampled from a clip (``--num-video-frames``)."""
+        return self.answerer.media.num_video_frames
+
+    @property
     def context_length(self) -> Optional[int]:
         """Positions the model takes (prompt + media), None when the checkpoint does not say."""
         length = self.answerer.max_length or getattr(self.answerer.tokenizer, "model_max_length", None)

@@ -8,8 +8,10 @@ reduced size.
   An image with a side over ``REDUCED_SIDE`` is decoded once and shrunk to fit ``REDUCED_SIDE``
   (JPEG: ``draft`` decodes at 1/2 to 1/8 of the size directly) before the model's processor sees
   it; the processor crops to a few hundred pixels anyway.
-- Clip or audio: duration and frame count from the container's header, and a clip's frame size
-  against ``max_image_pixels``.
+- Clip or audio: duration and frame count from the container's header; the frames the model
+  samples from a clip are decoded at full size and held together, so their pixels in all may be
+  at most ``CLIP_BUDGET_IMAGES`` x ``max_image_pixels`` (with the defaults, 32 frames of 1080p or
+  1440p pass and 32 frames of 4K do not).
 
 A file the decoders cannot open is 400 ``media_unreadable``. Every violation is an ``ApiError``
 naming the limit and the part as the client sent it.
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..constants import NUM_VIDEO_FRAMES
 from .openai_request import ApiError, Limits, MediaPart
 
+CLIP_BUDGET_IMAGES = 4  # a clip's sampled frames may hold the pixels of this many images at the limit
 REDUCED_SIDE = 1024  # longest side of an image handed to the model's processor (it crops to 336)
 _BYTES_PER_BAND = {"I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 
@@ -99,8 +103,9 @@ def reduced_image(part: MediaPart, uploads: Path) -> MediaPart:
     return MediaPart(part.kind, path, part.source, part.param)
 
 
-def check_stream(part: MediaPart, limits: Limits, kind: str) -> None:
-    """``kind``: the stream that must exist ("video" for a clip, "audio" for a sound track)."""
+def check_stream(part: MediaPart, limits: Limits, kind: str, sampled_frames: int = NUM_VIDEO_FRAMES) -> None:
+    """``kind``: the stream that must exist ("video" for a clip, "audio" for a sound track);
+    ``sampled_frames``: frames the model decodes from a clip (held at full size together)."""
     from ..media.errors import MediaError, first_stream, open_container
     width = height = 0
     try:
@@ -122,16 +127,17 @@ def check_stream(part: MediaPart, limits: Limits, kind: str) -> None:
                        f"{limits.max_media_seconds:g} s")
     if frames > limits.max_video_frames:
         raise _too_big(part, "too_many_frames", f"the clip has {frames} frames", f"{limits.max_video_frames} frames")
-    if width * height > limits.max_image_pixels:
-        raise _too_big(part, "image_too_large", f"the clip's frames have {width} x {height} pixels",
-                       f"{limits.max_image_pixels} pixels")
+    if width * height * sampled_frames > CLIP_BUDGET_IMAGES * limits.max_image_pixels:
+        raise _too_big(part, "image_too_large", f"the clip's frames have {width} x {height} pixels and "
+                       f"{sampled_frames} of them are decoded", f"{CLIP_BUDGET_IMAGES} x --max-image-pixels "
+                       f"= {CLIP_BUDGET_IMAGES * limits.max_image_pixels} pixels in all")
 
 
-def check_media(part: MediaPart, limits: Limits) -> None:
+def check_media(part: MediaPart, limits: Limits, sampled_frames: int = NUM_VIDEO_FRAMES) -> None:
     if part.kind == "image":
         check_image(part, limits)
     else:
-        check_stream(part, limits, part.kind)
+        check_stream(part, limits, part.kind, sampled_frames)
 
 
 def has_sound(part: MediaPart) -> bool:

@@ -24,6 +24,7 @@ import weakref
 from pathlib import Path
 from typing import Optional
 
+from ..constants import NUM_VIDEO_FRAMES
 from ..runtime.arguments import add_model_arguments
 from ..runtime.errors import InferInputError, Unanswerable
 from .openai_request import ApiError, ChatRequest, Limits, parse_body, parse_json, read_parts
@@ -95,7 +96,7 @@ def _prepare(engine, request: ChatRequest, parts: list, media_root: Optional[Pat
     from .media_limits import check_media, reduced_image
     read_parts(request, parts, uploads, media_root, getattr(engine, "max_question_chars", None))
     for part in request.media:
-        check_media(part, limits)
+        check_media(part, limits, getattr(engine, "num_video_frames", NUM_VIDEO_FRAMES))
     request.media = [reduced_image(p, uploads) if p.kind == "image" else p for p in request.media]
     try:
         return engine.prepare(request.question, _media_for(engine, request), request.max_tokens,
