@@ -189,7 +189,7 @@ def test_in_root_symlinks_are_followed_and_errors_name_no_server_path(server, tm
     import tempfile
 
     import openai
-    from emollm_plugin.media.synth import write_corrupt_video
+    from emollm_plugin.testing.synth import write_corrupt_video
 
     base, setup, log = server
     client = _client(server)

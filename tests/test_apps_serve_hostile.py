@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from emollm_plugin.apps.openai_request import MAX_JSON_DEPTH, MIN_TEMPERATURE, Limits
-from emollm_plugin.eval import infer
+from emollm_plugin.runtime.errors import Unanswerable
 from emollm_plugin.media.errors import CORRUPT, MediaError
 
 KEY = "s3cret-key"
@@ -291,7 +291,7 @@ def test_decompression_bombs_and_oversized_images_are_413(make, code):
 def test_an_unreadable_upload_is_named_as_the_client_sent_it_never_by_its_temp_path():
     def corrupt(media):
         path = next(iter(media.values()))
-        error = infer.Unanswerable(f"media_{CORRUPT}", f"{path}: broken")
+        error = Unanswerable(f"media_{CORRUPT}", f"{path}: broken")
         error.__cause__ = MediaError(path, CORRUPT, f"{path} is broken")
         return error
     url = "data:video/mp4;base64," + base64.b64encode(b"not a video at all").decode()
@@ -355,7 +355,7 @@ def test_lone_surrogates_in_the_question_or_the_model_are_4xx():
 
 
 def test_a_clip_whose_sampled_frames_are_over_the_pixel_budget_is_413(tmp_path):
-    from emollm_plugin.media.synth import write_video
+    from emollm_plugin.testing.synth import write_video
     clip = write_video(tmp_path / "wide.mp4", num_frames=2, size=(640, 480))
     url = "data:video/mp4;base64," + base64.b64encode(clip.read_bytes()).decode()
     part = {"type": "video_url", "video_url": {"url": url}}
