@@ -177,5 +177,7 @@ def test_the_server_answers_hostile_requests_with_2xx_or_a_4xx_error_object(body
     if response.status_code >= 400:
         error = response.json()["error"]
         assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    elif body.get("stream") is True:  # server-sent events
+        assert response.text.endswith("data: [DONE]\n\n") and '"content": "joy"' in response.text
     else:
         assert response.json()["choices"][0]["message"]["content"] == "joy"
