@@ -86,7 +86,7 @@ echo "== 1/3 answers -> $ANSWERS" >&2
 
 echo "== 2/3 scores -> $OUT_DIR/scores.json, scores.md" >&2
 python -m emollm_plugin.commands.cli eval score --answers "$ANSWERS" --questions "$TEST_FILE" \
-  --out-json "$OUT_DIR/scores.json" --out-md "$OUT_DIR/scores.md"
+  --out-json "$OUT_DIR/scores.json" --out-md "$OUT_DIR/scores.md" --model-card "$CKPT"
 
 echo "== 3/3 plots -> $OUT_DIR" >&2
 # the report repeats the score's table and warnings: show its log only when it fails

@@ -2,7 +2,7 @@
 EmoBench questions, aggregate the scores of several runs (seeds), or write the questions for
 LLaVA's own ``model_vqa_loader``.
 
-    emollm eval score  --answers A.jsonl --questions Q.json [--out-json S.json] [--out-md S.md]
+    emollm eval score  --answers A.jsonl --questions Q.json [--out-json S.json] [--out-md S.md] [--model-card CKPT]
     emollm eval report --answers A.jsonl --questions Q.json --out DIR
     emollm eval aggregate RUN_DIR... [--out DIR]
     emollm eval export-questions --questions Q.json --out Q.jsonl [--media-root DIR]
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     score = commands.choices["score"]
     score.add_argument("--out-json", type=Path, help="write the full scores here")
     score.add_argument("--out-md", type=Path, help="write the Markdown report here")
+    score.add_argument("--model-card", type=Path, default=None, metavar="CKPT",
+                       help="also write these scores into the model card (README.md) of checkpoint folder CKPT")
     commands.choices["report"].add_argument("--out", required=True, type=Path,
                                             help="folder for scores and plots (created)")
     aggregate = commands.add_parser(
@@ -90,6 +92,19 @@ def _aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def update_model_card(folder: Path, scores: dict) -> Path:
+    """Render ``folder/README.md`` again with ``scores``, keeping the training facts its card holds."""
+    from ..model_card import render_model_card, training_from_card
+
+    config_file, card = folder / "config.json", folder / "README.md"
+    if not config_file.is_file():
+        raise ValueError(f"--model-card {folder}: no config.json there; pass the checkpoint folder training wrote")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    training = training_from_card(card.read_text(encoding="utf-8")) if card.is_file() else {}
+    card.write_text(render_model_card(config, scores=scores, training=training), encoding="utf-8")
+    return card
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "export-questions":
@@ -115,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
+        if args.model_card is not None:
+            try:
+                print(f"emollm eval: scores written into {update_model_card(args.model_card, scores)}",
+                      file=sys.stderr)
+            except ValueError as err:
+                print(f"emollm eval: {err}", file=sys.stderr)
+                return 2
     else:
         written = write_report(scores, args.out)
         print("\n".join(accuracy_table(scores)))

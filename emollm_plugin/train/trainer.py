@@ -60,6 +60,8 @@ def make_trainer_class(upstream_cls):
             if "tokenizer" in kwargs and not trainer_takes("tokenizer"):
                 kwargs["processing_class"] = kwargs.pop("tokenizer")
             super().__init__(*args, **kwargs)
+            from .progress import use_progress_lines
+            use_progress_lines(self)  # a log gets progress lines in place of tqdm's carriage returns
 
         def _get_train_sampler(self, train_dataset=None):
             # LLaVA's override reads self.train_dataset and takes no argument
@@ -74,10 +76,16 @@ def make_trainer_class(upstream_cls):
                 super()._save_checkpoint(model, trial, metrics)
             else:  # LLaVA's method only forwards here, passing `metrics`, which the Trainer no longer takes
                 Trainer._save_checkpoint(self, model, trial)
-            if not self._is_peft_without_deepspeed() or getattr(self.args, "tune_mm_mlp_adapter", False):
-                return
             from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
             folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+            if self.args.should_save and os.path.isdir(folder):
+                import dataclasses
+                import sys
+
+                from .card import write_card
+                write_card(folder, self.model.config.to_dict(), sys.argv[1:], dataclasses.asdict(self.state))
+            if not self._is_peft_without_deepspeed() or getattr(self.args, "tune_mm_mlp_adapter", False):
+                return
             if self.args.should_save:
                 torch.save(non_lora_trainables(self.model), os.path.join(folder, NON_LORA_FILE))
 
