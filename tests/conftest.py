@@ -52,3 +52,16 @@ def _plugin_state_restored_per_test():
 def _plugin_state_restored_per_module():
     """The same for module-scoped fixtures that register (a trained checkpoint shared by a module)."""
     yield from _restoring_plugin_state()
+
+
+@pytest.fixture(autouse=True)
+def _warning_environment_restored():
+    """Commands run in this process mark the environment so the processes they start stay quiet
+    about deprecations (runtime/quiet_load.py); the next test starts unmarked."""
+    saved = {name: os.environ.get(name) for name in ("PYTHONWARNINGS", "EMOLLM_DEPRECATIONS_SHOWN")}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

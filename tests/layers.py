@@ -24,7 +24,7 @@ from pathlib import Path
 # package's register() drives the seams).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation/base", ("constants", "errors", "plugin")),
-    ("foundation", ("registry", "records", "media", "configs", "versions",
+    ("foundation", ("registry", "records", "media", "configs", "versions", "model_card",
                     # the LLaVA names the data path needs, and the transformers version shims
                     "plugin.compat", "plugin.stack", "plugin.hf_trainer", "plugin.resume",
                     "plugin.training_arguments")),

@@ -7,6 +7,7 @@ import it from here.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import shutil
@@ -123,7 +124,9 @@ def test_every_answerable_record_is_answered_in_order_and_scored(setup, referenc
         record = records[row["question_id"]]
         assert list(row) == ["question_id", "prompt", "text", "answer_id", "model_id", "metadata"]
         assert row["model_id"] == "emollm-llava-lora-eval"
-        assert row["answer_id"] == uuid.uuid5(uuid.NAMESPACE_URL, f"emollm-llava-lora-eval/{row['question_id']}").hex
+        digest = hashlib.sha256(row["prompt"].encode()).hexdigest()[:16]
+        assert row["answer_id"] == uuid.uuid5(uuid.NAMESPACE_URL,
+                                              f"emollm-llava-lora-eval/{row['question_id']}/{digest}").hex
         assert row["metadata"] == {"task": record["task"], "dataset": "demo"}
         assert "<" not in row["prompt"] and row["prompt"] in record["conversations"][0]["value"]
         assert isinstance(row["text"], str)
@@ -273,8 +276,10 @@ def test_records_the_model_cannot_take_say_why(tmp_path):
     assert err.value.reason == "prompt_too_long"
     # 11 tokens, two placeholders: 9 + 4 frames x 28 + min(8, 40 / 2) = 129
     check_length("ok", torch.arange(11), torch.zeros(4, 3, 4, 4), torch.zeros(80, 40), counts, 129)
-    with pytest.raises(Unanswerable, match="take 129 positions"):
+    with pytest.raises(Unanswerable, match="take 129 positions") as err:
         check_length("r", torch.arange(11), torch.zeros(4, 3, 4, 4), torch.zeros(80, 40), counts, 128)
+    assert "the clip was read as 4 frames: pass --num-video-frames N" in str(err.value)
+    assert "--model_max_length" in str(err.value)
 
 
 @pytest.mark.parametrize("start_end", [False, True])

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"emollm: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    from ..runtime.quiet_load import deprecations_once_per_run
+    deprecations_once_per_run()
     if command in LOAD_A_MODEL:
         from .. import register
         register()

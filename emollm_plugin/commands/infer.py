@@ -11,15 +11,16 @@ It differs where EmoBench needs it to:
 - Batches, left-padded with an attention mask (``model.config.tokenizer_padding_side = "left"``).
 - The conversation template is the one training used, read from the checkpoint config
   (``emollm_conv_mode``, written at training time); ``--conv-mode`` given explicitly wins.
-- Greedy by default (``--temperature 0``), and ``answer_id`` derives from the model and record
-  ids, so the same run always writes the same bytes.
+- Greedy by default (``--temperature 0``), and ``answer_id`` derives from the model id, the record
+  id and a digest of the question, so the same run always writes the same bytes.
 - Lines are flushed after every batch. ``--resume`` keeps the answered ids, cuts a truncated last
   line left by a crash, and answers the rest. Batches are fixed slices of the record list, and a
   batch with any unanswered record is generated whole (answered members are not written again),
   so the model sees the batches, and the padding, of an uninterrupted run: the files are equal.
 - A record the model cannot take (audio without an audio tower, media that cannot be read, a
   prompt longer than the model's context) is not answered: it is counted by reason, listed in
-  ``ANSWERS.skipped.jsonl`` and summarised on stderr; the scorer counts it as unanswered.
+  ``ANSWERS.skipped.jsonl`` (written only when a record is skipped) and summarised on stderr; the
+  scorer counts it as unanswered.
 
 The runtime it drives is ``emollm_plugin.runtime``.
 """
@@ -32,7 +33,7 @@ from typing import Optional
 
 from ..configs import ConfigError
 from ..eval.questions import QuestionError, load_questions
-from ..records import AppendOnlyJsonl
+from ..records import AppendOnlyJsonl, WrittenOnDemand
 from ..runtime.answerer import Answerer
 from ..runtime.arguments import add_model_arguments
 from ..runtime.batch import Summary, answer_batches, answer_line, chunk, read_answered, skipped_path
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> Summary:
 
     answers_file.parent.mkdir(parents=True, exist_ok=True)
     with AppendOnlyJsonl(answers_file).open(truncate=not args.resume) as out, \
-            open(skipped_path(answers_file), "w", encoding="utf-8") as skip_out, \
+            WrittenOnDemand(skipped_path(answers_file)) as skip_out, \
             tqdm(total=len(records) - before, desc="answering", unit="record", disable=None) as bar:
         written, skipped = answer_batches(answerer, records, args.batch_size, answered, out, skip_out, bar,
                                           lambda record, text, _timing: answer_line(record, text, model_id),
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from ..runtime.quiet_load import deprecations_once_per_run
+    deprecations_once_per_run()
     args = build_parser().parse_args(argv)
     try:
         summary = run(args)

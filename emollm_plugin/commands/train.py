@@ -25,6 +25,8 @@ def main() -> None:
     import transformers
 
     from .. import register
+    from ..runtime.quiet_load import deprecations_once_per_run
+    deprecations_once_per_run()
     register()
     import llava.train.train as upstream
     # LLaVA's train() builds the projectors and LoRA weights before the Trainer seeds anything:
@@ -38,6 +40,19 @@ def main() -> None:
     except ConfigError as err:  # a flag the plugin refuses: the message says what to pass
         print(f"emollm train: error: {err}", file=sys.stderr)
         sys.exit(2)
+    if is_rank_zero():
+        from ..train.card import write_final_card
+        card = write_final_card(sys.argv[1:])  # over PEFT's template README
+        if card is not None:
+            print(f"[emollm] model card: {card}", flush=True)
+
+
+def is_rank_zero() -> bool:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    import os
+    return os.environ.get("RANK", "0") == "0"
 
 
 if __name__ == "__main__":

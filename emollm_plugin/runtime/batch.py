@@ -1,6 +1,7 @@
 """The answers file (one line per record, resumable) and the fixed-batch loop that fills it."""
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import uuid
@@ -46,11 +47,18 @@ def read_answered(path: Path, model_id: str) -> set[str]:
     return answered
 
 
+def answer_id(model_id: str, question_id: str, prompt: str) -> str:
+    """Stable per (model, record, question): two questions about one file get two ids."""
+    digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{model_id}/{question_id}/{digest}").hex
+
+
 def answer_line(record: dict, text: str, model_id: str) -> str:
     question_id = record["id"]
+    prompt = question_without_placeholders(record)
     metadata = {key: record[key] for key in ("task", "dataset") if key in record}
-    return json.dumps({"question_id": question_id, "prompt": question_without_placeholders(record), "text": text,
-                       "answer_id": uuid.uuid5(uuid.NAMESPACE_URL, f"{model_id}/{question_id}").hex,
+    return json.dumps({"question_id": question_id, "prompt": prompt, "text": text,
+                       "answer_id": answer_id(model_id, question_id, prompt),
                        "model_id": model_id, "metadata": metadata}) + "\n"
 
 
@@ -78,7 +86,7 @@ class Summary:
     def lines(self) -> list[str]:
         out = [f"emollm infer: {self.records} record(s): {self.answered} answered now, "
                f"{self.answered_before} already in {self.answers_file}, {sum(self.skipped.values())} skipped"]
-        if self.skipped:
+        if self.skipped:  # the skipped file exists only then
             out.append(f"emollm infer: skipped by reason (listed in {self.skipped_file}): "
                        + ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items())))
         return out

@@ -16,9 +16,13 @@ def check_length(record_id: str, ids, visual, audio, token_counts, max_length: O
         return
     length = len(ids) + media_extra_positions(token_counts, visual, audio)
     if length > max_length:
+        frames = visual.shape[0] if visual is not None and visual.ndim == 4 else None
+        change = (f"the clip was read as {frames} frames: pass --num-video-frames N with the N the checkpoint was "
+                  "trained with (the training run's --num_video_frames), " if frames else "")
         raise Unanswerable("prompt_too_long", f"record {record_id}: prompt + media take {length} positions, "
-                           f"more than the model's {max_length} (tokenizer_model_max_length); "
-                           "use fewer --num-video-frames or a shorter question")
+                           f"more than the model's {max_length} (tokenizer_model_max_length, the training run's "
+                           f"--model_max_length); {change}ask a shorter question, or train with a longer "
+                           "--model_max_length")
 
 
 def generate(model, tokenizer, input_ids: list, visuals: list, audios: list, **generation) -> list[str]:

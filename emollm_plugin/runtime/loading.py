@@ -81,14 +81,21 @@ def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
     check_quantization(device, load_4bit, load_8bit)
     from llava.model.builder import load_pretrained_model
 
+    from .quiet_load import LoadError, describe_load, quiet_load
+
     name = routing_name(model_path, model_base)
-    tokenizer, model, processor, _ = load_pretrained_model(
-        model_path, model_base, name, load_8bit=load_8bit, load_4bit=load_4bit, device=device,
-        use_flash_attn=choose_attn_implementation() == "flash_attention_2")
+    try:
+        with quiet_load(model_path):
+            tokenizer, model, processor, _ = load_pretrained_model(
+                model_path, model_base, name, load_8bit=load_8bit, load_4bit=load_4bit, device=device,
+                use_flash_attn=choose_attn_implementation() == "flash_attention_2")
+    except (LoadError, KeyError) as err:  # KeyError: a plugin weight the checkpoint lacks (EmoLlava's check)
+        raise CheckpointError(f"{model_path}: {err.args[0] if isinstance(err, KeyError) else err}") from err
     if not (load_4bit or load_8bit):  # bitsandbytes models refuse .to(); LLaVA sets their compute dtype
         model.to(dtype=dtype)  # LLaVA loads float16 (float32 on CPU for plugin models)
     model.eval()
     model.config.tokenizer_padding_side = "left"  # generation continues from the right edge
+    print(describe_load(model, model_path, model_base, device, dtype), file=sys.stderr, flush=True)
     return tokenizer, model, processor
 
 
