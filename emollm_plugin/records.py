@@ -166,3 +166,38 @@ class JsonlAppender:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class WrittenOnDemand:
+    """A text file created at its first ``write``: a listing with nothing to list (no skipped
+    record) leaves no file. Opening removes the file an earlier run left at ``path``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.lines = 0
+        self._handle = None
+        self.path.unlink(missing_ok=True)
+
+    def write(self, text: str) -> None:
+        if self._handle is None:
+            self._handle = open(self.path, "w", encoding="utf-8")
+        self._handle.write(text)
+        self.lines += text.count("\n")
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def __enter__(self) -> "WrittenOnDemand":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

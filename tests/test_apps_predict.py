@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from apps_helpers import apps_setup, own_media_folder
+from emollm_plugin.apps.predict import EXIT_ALL_ANSWERED, EXIT_NONE_ANSWERED, EXIT_SOME_SKIPPED
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def test_folder_of_three_kinds_answers_good_lists_corrupt_and_resume_adds_nothin
     out = tmp_path / "answers.jsonl"
     code, _, err = predict(*setup.model_args, str(folder), "--out", str(out), "--task", "emotion_closed",
                            "--batch-size", "2")
-    assert code == 0, err
+    assert code == EXIT_SOME_SKIPPED, err
     answers = {Path(r["question_id"]).name: r for r in rows(out)}
     assert sorted(answers) == ["face.png", "silent.mp4", "talking.mp4", "voice.wav"]
     assert answers["talking.mp4"]["media"] == {"video": str(folder / "clips" / "talking.mp4"),
@@ -59,7 +60,7 @@ def test_folder_of_three_kinds_answers_good_lists_corrupt_and_resume_adds_nothin
     before = out.read_bytes()
     code, _, err = predict(*setup.model_args, str(folder), "--out", str(out), "--task", "emotion_closed",
                            "--batch-size", "2", "--resume")
-    assert code == 0, err
+    assert code == EXIT_SOME_SKIPPED, err
     assert out.read_bytes() == before
     assert "0 answered now, 4 already in" in err and "broken.mp4: media_corrupt" in err
     code, _, err = predict(*setup.model_args, str(folder), "--out", str(out), "--task", "sarcasm", "--resume")
@@ -76,7 +77,7 @@ def test_manifest_with_labels_prints_the_scorers_table(setup, tmp_path):
     out = tmp_path / "a.jsonl"
     code, stdout, err = predict(*setup.model_args, str(manifest), "--out", str(out), "--task", "emotion_closed",
                                 "--options", "joy,anger")
-    assert code == 0, err
+    assert code == EXIT_SOME_SKIPPED, err  # missing.png and a bad row
     answered = rows(out)
     assert [r["gold"] for r in answered] == ["joy", "anger", "anger"]
     assert answered[2]["prompt"] == "Which emotion? Choose one of: joy, anger."
@@ -149,3 +150,34 @@ def test_checkpoint_trained_with_emoprompt_gets_exemplars_for_presets_and_plain_
     assert not _uses_exemplars(free, Question(prompt="Describe.")) and free.conv_mode == "vicuna_v1"
     plain = Namespace(model_path=str(setup.ckpt), explain=False, conv_mode=None)
     assert not _uses_exemplars(plain, Question("emotion_open")) and plain.conv_mode is None
+
+
+def test_exit_status_says_whether_all_some_or_none_were_answered(setup, tmp_path):
+    out = tmp_path / "a.jsonl"
+    skipped = tmp_path / "a.jsonl.skipped.jsonl"
+    skipped.write_text("left by an earlier run\n")
+    code, _, err = predict(*setup.model_args, str(setup.image()), "--out", str(out), "--task", "emotion_closed")
+    assert code == EXIT_ALL_ANSWERED, err
+    assert not skipped.exists()  # nothing skipped: no listing, and the stale one is gone
+    code, _, err = predict(*setup.model_args, str(tmp_path / "nowhere.png"), "--out", str(out), "--task", "hate")
+    assert code == EXIT_NONE_ANSWERED and "0 answered now" in err and skipped.is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = predict(*setup.model_args, str(empty), "--out", str(out), "--task", "hate")
+    assert code == EXIT_NONE_ANSWERED and "nothing to answer" in err
+
+
+def test_two_questions_about_one_file_get_two_answer_ids(setup, tmp_path):
+    ids = []
+    for task in ("emotion_closed", "sarcasm"):
+        out = tmp_path / f"{task}.jsonl"
+        code, _, err = predict(*setup.model_args, str(setup.image()), "--out", str(out), "--task", task)
+        assert code == EXIT_ALL_ANSWERED, err
+        ids += [row["answer_id"] for row in rows(out)]
+    assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def test_help_documents_the_exit_status(capsys):
+    from emollm_plugin.apps.predict import build_parser
+    text = build_parser().format_help()
+    assert f"{EXIT_SOME_SKIPPED}  some inputs were answered" in text and f"{EXIT_NONE_ANSWERED}  no input" in text

@@ -124,3 +124,14 @@ def test_media_error_survives_pickling_for_dataloader_workers(tmp_path):
 def test_unknown_cause_is_rejected():
     with pytest.raises(ValueError, match="known: missing"):
         MediaError("a.mp4", "mystery")
+
+
+def test_a_corrupt_image_is_told_to_be_exported_again_not_re_encoded_with_a_video_tool(tmp_path):
+    from emollm_plugin.media.errors import CORRUPT, MediaError
+    from emollm_plugin.media.reader import MediaReader
+    (tmp_path / "face.jpg").write_bytes(b"\xff\xd8\xff not a whole jpeg")
+    with pytest.raises(MediaError) as err:
+        MediaReader(tmp_path, image_processor=None).image("face.jpg")
+    assert err.value.cause == CORRUPT and "export it again as PNG or JPEG" in str(err.value)
+    assert "ffmpeg" not in str(err.value).lower() and "mp4" not in str(err.value)
+    assert "ffmpeg" not in str(MediaError(tmp_path / "clip.mp4", CORRUPT)).lower()

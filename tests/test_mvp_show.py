@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,14 +69,17 @@ def test_clip_panels_are_the_projectors_events(show, tmp_path):
     assert Image.open(tmp_path / "clip.png").size == drawn.size
 
 
-def test_cli_from_vision_tower_and_from_checkpoint(show, tmp_path, capsys):
+def test_cli_from_vision_tower_and_from_checkpoint(show, tmp_path, capsys, monkeypatch):
     tower_dir = tmp_path / "tower"
     show.tower.save_pretrained(tower_dir)
     show.processor.save_pretrained(tower_dir)
     picture().save(tmp_path / "face.png")
+    elsewhere = tmp_path / "pictures"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     assert main(["show", "--vision-tower", str(tower_dir), str(tmp_path / "face.png"),
                  "--mvp_num_clusters", "16", "8", "4", "--mvp_knn", "3", "3", "2"]) == 0
-    assert (tmp_path / "face_mvp.png").is_file()
+    assert (elsewhere / "face_mvp.png").is_file() and not (tmp_path / "face_mvp.png").exists()
     assert "step 1: 16 clusters" in capsys.readouterr().out
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
@@ -88,7 +92,16 @@ def test_cli_from_vision_tower_and_from_checkpoint(show, tmp_path, capsys):
     (ckpt / "config.json").write_text(json.dumps({"mm_projector_type": "mlp2x_gelu",
                                                   "mm_vision_tower": str(tower_dir)}))
     with pytest.raises(ValueError, match="not 'mvp'"):
-        main(["show", "--model", str(ckpt), str(tmp_path / "face.png")])
+        main(["show", "--model", str(ckpt), str(tmp_path / "face.png"), "--out", str(tmp_path / "x.png")])
+
+
+def test_the_default_picture_never_lands_in_the_inputs_folder(tmp_path, monkeypatch):
+    from emollm_plugin.apps.mvp_show import default_out
+    (tmp_path / "in").mkdir()
+    assert default_out(tmp_path / "in" / "face.png", tmp_path) == tmp_path / "face_mvp.png"
+    monkeypatch.chdir(tmp_path / "in")
+    with pytest.raises(SystemExit, match="Pass --out PNG elsewhere"):
+        default_out(Path("face.png"), Path.cwd())
 
 
 @pytest.mark.slow

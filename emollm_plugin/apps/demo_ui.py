@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "without one, explain is off)")
     p.add_argument("--example", type=Path, default=None,
                    help="an image or clip the page opens with, answered at start-up")
+    p.add_argument("--share", action="store_true",
+                   help="also publish the page through a temporary public gradio.live link (anyone with the "
+                        "link can use the model; default: this machine only)")
     p.add_argument("--example-task", choices=[*TASKS, FREE], default=DEFAULT_TASK, help="(default: %(default)s)")
     return p
 
@@ -185,7 +188,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     show, mvp_note = mvp_show_for(engine)
     demo = build_demo(DemoAnswerer(engine, bank, args.seed, show), args.example, args.example_task, mvp_note)
     demo.queue(default_concurrency_limit=1, max_size=16)
-    print(f"emollm demo-ui: {engine.model_id} on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
+    reach = "and a public gradio.live link (printed below)" if args.share else "(--share adds a public link)"
+    print(f"emollm demo-ui: {engine.model_id} on http://{args.host}:{args.port} {reach}", file=sys.stderr, flush=True)
+    # quiet: Gradio's own start-up lines would repeat the address and suggest `share=True` in code
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, quiet=not args.share, show_error=True,
                 allowed_paths=[str(args.example.resolve().parent)] if args.example else None)
     return 0

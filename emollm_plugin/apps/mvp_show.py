@@ -12,7 +12,7 @@ The clustering needs no trained projector: it runs on the vision tower's patch t
 read from a checkpoint's ``config.json`` or given directly. The same functions that draw the
 picture return the structure drawn (``ImageView`` / ``ClipView``), so it can be checked.
 
-    emollm mvp show (--model CKPT | --vision-tower CLIP_DIR) INPUT [--out PNG]
+    emollm mvp show (--model CKPT | --vision-tower CLIP_DIR) INPUT [--out PNG]   (default: ./INPUT_mvp.png)
 
 ``render_mvp(media, show)`` is the function for other apps (the web demo): ``media`` is a PIL
 image or a list of PIL frames; it returns ``(PIL image of the picture, view)``. An app holding a
@@ -269,6 +269,14 @@ def _load_media(path: Path, num_frames: int):
     return sample_frames(path, num_frames=num_frames)
 
 
+def default_out(media: Path, cwd: Path) -> Path:
+    """NAME_mvp.png in ``cwd``; refused when ``cwd`` is the input's own folder."""
+    if media.resolve().parent == cwd.resolve():
+        raise SystemExit(f"emollm mvp show: the current directory holds {media.name}; a picture written here "
+                         "would be taken as input by the next `emollm predict` on it. Pass --out PNG elsewhere.")
+    return cwd / f"{media.stem}_mvp.png"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="emollm mvp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -277,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--model", help="trained checkpoint folder (its config.json is read)")
     source.add_argument("--vision-tower", help="local CLIP folder (MVP settings: defaults or flags)")
     p.add_argument("input", help="an image or a video clip")
-    p.add_argument("--out", default=None, help="PNG to write (default: INPUT_mvp.png next to it)")
+    p.add_argument("--out", default=None, help="PNG to write (default: INPUT_mvp.png in the current directory; "
+                                               "never in the input's folder, where predict would take it as input)")
     p.add_argument("--num-video-frames", type=int, default=NUM_VIDEO_FRAMES,
                    help=f"frames sampled from a clip (default: {NUM_VIDEO_FRAMES})")
     p.add_argument("--select-layer", type=int, default=-2,
@@ -304,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         show = MVPShow.from_vision_tower(args.vision_tower, MVPConfig.from_model_config(overrides),
                                          args.select_layer)
     path = Path(args.input)
-    out = Path(args.out) if args.out else path.with_name(path.stem + "_mvp.png")
+    out = Path(args.out) if args.out else default_out(path, Path.cwd())
     _, view = render_mvp(_load_media(path, args.num_video_frames), show, out)
     if isinstance(view, ClipView):
         print(f"{out}: {len(view.events)} event(s): {view.events}")

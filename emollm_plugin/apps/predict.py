@@ -16,7 +16,8 @@ manifest's label), ``timing`` and ``model_id``. The model, batching and generati
 the runtime's (``runtime/``), so an answer here equals ``emollm eval`` infer's for the same record.
 
 Inputs that cannot be answered (unknown extension, missing or corrupt media) are listed with
-their reason on stderr and in ``OUT.skipped.jsonl``; the rest are answered. ``--resume`` keeps the
+their reason on stderr and in ``OUT.skipped.jsonl`` (written only when an input is skipped); the
+rest are answered. The exit status tells which happened (below). ``--resume`` keeps the
 answers in ``--out`` and answers only what is missing. With labels in a manifest, the scorer's
 table is printed (questions in ``OUT.questions.json``, so ``emollm eval score`` can repeat it).
 """
@@ -26,21 +27,30 @@ import argparse
 import json
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Optional
 
 from ..tasks.labels import TASKS
 from ..configs.emoprompt import ILLUSTRATIVE_BANK, TEMPLATE_NAME
+from ..records import WrittenOnDemand
 from ..runtime.answerer import Answerer
 from ..runtime.arguments import add_model_arguments
-from ..runtime.batch import answer_batches, read_answered, skipped_path
+from ..runtime.batch import answer_batches, answer_id, read_answered, skipped_path
 from ..runtime.errors import InferInputError
 from ..runtime.loading import check_quantization, checkpoint_conv_mode, model_id_for, resolve_device_dtype
 from .inputs import InputError, Item, Rejected, collect
 from .prompts import PromptError, Question, record_for, split_explained
 
 SHOWN_SKIPS = 20  # skipped inputs listed one by one on stderr
+EXIT_ALL_ANSWERED = 0
+EXIT_SOME_SKIPPED = 3  # 1 is Python's own failure, 2 a usage or input error
+EXIT_NONE_ANSWERED = 4
+EXIT_CODES = f"""exit status:
+  {EXIT_ALL_ANSWERED}  every input has its answer in --out
+  {EXIT_SOME_SKIPPED}  some inputs were answered, the others skipped (listed in OUT.skipped.jsonl)
+  {EXIT_NONE_ANSWERED}  no input was answered (none found, or every one skipped)
+  2  a usage or input error (the message says what to change); nothing was answered
+"""
 
 
 def media_root(items: list[Item]) -> Path:
@@ -107,8 +117,7 @@ def answer_line(record: dict, item: Item, question: Question, text: str, timing:
         row.update(task=question.task, label=parsed.label, parse=parsed.status)
     if item.label is not None:
         row["gold"] = item.label
-    row.update(timing=timing, model_id=model_id,
-               answer_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{model_id}/{record['id']}").hex)
+    row.update(timing=timing, model_id=model_id, answer_id=answer_id(model_id, record["id"], row["prompt"]))
     return json.dumps(row) + "\n"
 
 
@@ -181,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"emollm predict: passed over {passed_over} file(s) in folders that are not image, video or audio",
               file=sys.stderr)
     written = 0
-    with open(skipped_path(out), "w", encoding="utf-8") as skip_out:
+    with WrittenOnDemand(skipped_path(out)) as skip_out:
         skip_out.writelines(_skip_line(r) for r in rejected)
         if pending:
             with_exemplar = _uses_exemplars(args, question)
@@ -197,20 +206,34 @@ def run(args: argparse.Namespace) -> int:
                     answerer, records, args.batch_size, answered, answers, skip_out, bar,
                     lambda record, text, timing: answer_line(record, by_id[record["id"]], question, text, timing,
                                                              model_id))
-    _report(out, len(items), len(items) - len(pending), written)
+    skipped = _report(out, len(items), len(items) - len(pending), written)
     if questions_file is not None:
         _print_scores(out, questions_file)
-    return 0
+    return exit_code(answered=len(items) - len(pending) + written, skipped=skipped)
 
 
-def _report(out: Path, total: int, before: int, written: int) -> None:
-    lines = [json.loads(line) for line in skipped_path(out).read_text(encoding="utf-8").splitlines()]
+def exit_code(answered: int, skipped: int) -> int:
+    """EXIT_ALL_ANSWERED when every input has its answer, EXIT_SOME_SKIPPED when some do,
+    EXIT_NONE_ANSWERED when none does (nothing found, or every input skipped)."""
+    if answered == 0:
+        return EXIT_NONE_ANSWERED
+    return EXIT_SOME_SKIPPED if skipped else EXIT_ALL_ANSWERED
+
+
+def _report(out: Path, total: int, before: int, written: int) -> int:
+    """Print the summary and the first skips; the number of inputs not answered."""
+    skipped = skipped_path(out)
+    lines = [json.loads(line) for line in skipped.read_text(encoding="utf-8").splitlines()] \
+        if skipped.is_file() else []
     print(f"emollm predict: {total} item(s): {written} answered now, {before} already in {out}; "
           f"{len(lines)} input(s) not answered", file=sys.stderr)
+    if total == 0 and not lines:
+        print("emollm predict: nothing to answer: no image, video or audio file among the inputs", file=sys.stderr)
     for row in lines[:SHOWN_SKIPS]:
         print(f"  not answered: {row['question_id']}: {row['reason']}: {row['message']}", file=sys.stderr)
     if len(lines) > SHOWN_SKIPS:
         print(f"  ... and {len(lines) - SHOWN_SKIPS} more, all in {skipped_path(out)}", file=sys.stderr)
+    return len(lines)
 
 
 def _print_scores(out: Path, questions_file: Path) -> None:
@@ -220,7 +243,7 @@ def _print_scores(out: Path, questions_file: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="emollm predict", description=__doc__,
+    p = argparse.ArgumentParser(prog="emollm predict", description=__doc__, epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(p)
     p.add_argument("inputs", nargs="+", help="media files, folders, or .csv/.jsonl manifests")

@@ -23,7 +23,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     MISSING: ("media file not found: {path}",
               "check the record's path (relative paths are resolved against the data root)"),
     CORRUPT: ("unreadable or corrupt media file {path}",
-              "re-encode it (e.g. `ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4`) or drop the record"),
+              "re-encode it as h264 mp4 (video) or wav/flac (audio) with any media tool, or drop the record"),
     NO_VIDEO_STREAM: ("no video stream in {path}",
                       "the record names it as a video; give a video file, or move it to the "
                       "record's 'audio' field"),
@@ -41,6 +41,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
                   "or h264 mp4 (video)"),
 }
 CAUSES = tuple(_MESSAGES)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+# an image is decoded by PIL: its fix names no video tool
+_IMAGE_FIXES = {CORRUPT: "it does not decode as an image: export it again as PNG or JPEG from its source, "
+                         "or drop the record"}
 
 
 class MediaError(EmoLLMError, ValueError):
@@ -57,6 +61,8 @@ class MediaError(EmoLLMError, ValueError):
         self.cause = cause
         self.detail = detail
         what, fix = _MESSAGES[cause]
+        if Path(self.path).suffix.lower() in IMAGE_SUFFIXES:
+            fix = _IMAGE_FIXES.get(cause, fix)
         what = what.format(path=self.path)
         if detail:
             what = f"{what} ({detail})"
