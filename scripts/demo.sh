@@ -41,7 +41,7 @@ python -m emollm_plugin.train \
   --output_dir "$CKPT" --max_steps "$STEPS" --per_device_train_batch_size 4 \
   --learning_rate 5e-3 --lr_scheduler_type cosine --warmup_ratio 0.05 --logging_steps 5 \
   --save_strategy no --model_max_length 512 --gradient_checkpointing True \
-  --dataloader_num_workers 0 --report_to none --seed 0 --disable_tqdm True
+  --dataloader_num_workers 0 --report_to none --seed 0
 
 echo "== 4/4 reload with LLaVA's load_pretrained_model, answer the test split, score"
 TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" NUM_VIDEO_FRAMES=8 \

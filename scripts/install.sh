@@ -3,10 +3,12 @@
 #
 # Uses the active virtualenv if one is active, else creates/uses $EMOLLM_VENV.
 # Environment:
-#   EMOLLM_STACK   version row: pinned | current (README, "Versions")     (default: pinned)
+#   EMOLLM_STACK   version row: pinned | current (README, "Tested versions") (default: pinned)
 #   EMOLLM_VENV    venv folder when none is active   (default: <repo>/.venv, or .venv-current)
 #   TORCH_SPEC     torch requirement installed first                       (default: torch==2.13.0)
 #   EMOLLM_EXTRAS  extras of this package  (default: train,audio,dev,serve,demo; current: train,audio,dev,lmms)
+#   EMOLLM_BROWSER=1  also apt-get install Debian's chromium (as root) for the web demo's browser
+#                  test; scripts/test.sh sets it. Without it nothing outside the venv is installed.
 #   VERBOSE=1      show pip's whole output (by default: one line per step; a failing step prints
 #                  its full log and the script exits non-zero)
 set -euo pipefail
@@ -34,12 +36,18 @@ TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 EXTRAS="${EMOLLM_EXTRAS:-$DEFAULT_EXTRAS}"
 
 # The web demo's browser test (tests/test_apps_demo_ui.py) drives Debian's chromium headless.
-if [[ ",$EXTRAS," == *",demo,"* ]] && ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "chromium (Debian package) for the demo page's headless-browser test" \
-      bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"
-  else
-    echo "[install] note: no chromium; tests/test_apps_demo_ui.py needs it (apt-get install chromium)" >&2
+# Installing a system package is opt-in: EMOLLM_BROWSER=1 (scripts/test.sh sets it).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "${EMOLLM_BROWSER:-0}" = 1 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      step "chromium (Debian package, EMOLLM_BROWSER=1) for the demo page's headless-browser test" \
+        bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"
+    else
+      echo "[install] EMOLLM_BROWSER=1: install chromium yourself (apt-get install chromium, as root)" >&2
+      exit 1
+    fi
+  elif [[ ",$EXTRAS," == *",demo,"* ]]; then
+    echo "[install] note: no chromium; tests/test_apps_demo_ui.py needs it (EMOLLM_BROWSER=1 installs it)" >&2
   fi
 fi
 

@@ -15,7 +15,8 @@ if [ "${1:-}" = "--fast" ]; then FAST=1; shift; fi
 cd "$REPO"
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO/work/torch_extensions}"
 
-EMOLLM_STACK=pinned bash scripts/install.sh
+# EMOLLM_BROWSER=1: chromium for the web demo's browser test (tests/test_apps_demo_ui.py)
+EMOLLM_BROWSER=1 EMOLLM_STACK=pinned bash scripts/install.sh
 (
   if [ -z "${VIRTUAL_ENV:-}" ]; then . "${EMOLLM_VENV:-$REPO/.venv}/bin/activate"; fi
   if [ "$FAST" = 1 ]; then

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def demo(tiny_models, tmp_path_factory):
-    """The page as a user starts it, with the demo image as its example; yields (url, setup)."""
+    """The page as a user starts it, with the demo image as its example; yields (url, setup, log file)."""
     import httpx
 
     from emollm_plugin.emoprompt.bank import example_bank_path
@@ -54,7 +54,7 @@ def demo(tiny_models, tmp_path_factory):
             time.sleep(0.25)
         else:
             pytest.fail(f"demo not up after {STARTUP_S} s:\n{log.read_text()}")
-        yield url, setup
+        yield url, setup, log
     finally:
         process.terminate()
         try:
@@ -96,7 +96,7 @@ def test_page_answers_through_gradio_client_as_predict_does(demo, tmp_path):
 
     from emollm_plugin.media.video import sample_frames
 
-    url, setup = demo
+    url, setup, _ = demo
     answer, reasoning, label, shown, picture = _ask(url, image=setup.image())
     with Image.open(setup.image()) as image:
         _same_picture(picture, image.convert("RGB"), setup)
@@ -117,6 +117,14 @@ def test_page_answers_through_gradio_client_as_predict_does(demo, tmp_path):
 
     answer, reasoning, _, shown, _ = _ask(url, image=setup.image(), task="emotion_open", explain=True)
     assert "First explain your reasoning" in shown and isinstance(reasoning, str)
+
+
+def test_start_up_says_what_was_loaded_and_where_without_gradios_share_hint(demo):
+    url, setup, log = demo
+    text = log.read_text()
+    assert f"emollm demo-ui: {setup.ckpt.name} on {url.rstrip('/')} (--share adds a public link)" in text, text
+    assert f"emollm: loaded {setup.ckpt} on base {setup.base}" in text
+    assert "share=True" not in text and "Running on local URL" not in text
 
 
 def test_missing_upload_is_an_error_on_the_page(demo):
@@ -149,14 +157,14 @@ class _ById(HTMLParser):
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert binary, "chromium is missing: scripts/install.sh installs Debian's chromium package"
+    assert binary, "chromium is missing: EMOLLM_BROWSER=1 bash scripts/install.sh installs Debian's chromium package"
     return subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                            "--no-first-run", "--hide-scrollbars", "--virtual-time-budget=60000", *args],
                           capture_output=True, text=True, timeout=240)
 
 
 def test_headless_chromium_shows_the_answer(demo):
-    url, setup = demo
+    url, setup, _ = demo
     expected, _, _, _, _ = _ask(url, image=setup.image())  # the example the page answers when it opens
     dom = _chromium("--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
