@@ -3,7 +3,7 @@
 Two rows run the test suite in CI (`scripts/test.sh`):
   pinned   transformers 4.37.2, the versions LLaVA v1.5 was released against (the whole suite);
   current  transformers 5.x with today's accelerate / peft / hub (the end-to-end subset marked
-           `current_stack`, plus lmms-eval), through the shims listed in the README.
+           `current_stack`, plus lmms-eval), through the shims listed in docs/upstream-quirks.md.
 
 `constraints/<row>.txt` is generated from this table (`python -m emollm_plugin.versions
 constraints ROW`) and a test checks that the files, setup.cfg's ranges and the README table agree.

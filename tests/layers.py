@@ -1,4 +1,4 @@
-"""The import layers of ``emollm_plugin`` (the table README's architecture section shows) and the
+"""The import layers of ``emollm_plugin`` (the table docs/architecture.md shows) and the
 checker ``tests/test_layering.py`` runs over every module.
 
 A module may import from its own unit and from any unit of a LOWER layer; an import of a unit in

@@ -92,7 +92,7 @@ def _table_blocks(text: str) -> list[str]:
     return blocks
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/evaluation.md"])
+@pytest.mark.parametrize("doc", ["docs/reproduction.md", "docs/evaluation.md"])
 def test_the_docs_show_the_tables_the_scorer_prints_for_the_fixture(scores, doc):
     """Every example table headed like one of the report's is the report's own table, verbatim."""
     markdown = to_markdown(scores)

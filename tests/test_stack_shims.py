@@ -1,4 +1,4 @@
-"""Each shim for newer transformers (README, "Upstream quirks handled"): the shimmed behaviour holds on
+"""Each shim for newer transformers (docs/upstream-quirks.md): the shimmed behaviour holds on
 both rows, and on the current row (transformers 5.x) the upstream behaviour it corrects is observed,
 so removing the shim would fail here."""
 from __future__ import annotations

@@ -157,7 +157,7 @@ def check_transformers(row: versions.Row) -> Check:
     if release == (4, 37) or (release[0] == 5 and 20 <= release[1] <= 24):
         return _versioned("transformers", v, fix=_pin("transformers", row), row=row)
     why = ("older versions lack what the plugin and LLaVA use" if Version(v) < Version("4.37") else
-           "untested: the shims cover 4.37.2 and 5.20-5.24 (README, Upstream quirks handled)")
+           "untested: the shims cover 4.37.2 and 5.20-5.24 (docs/upstream-quirks.md)")
     return Check("transformers", FAIL, v, why, _pin("transformers", row))
 
 

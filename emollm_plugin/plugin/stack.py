@@ -1,7 +1,7 @@
 """What the model subclass adapts so one code path runs on transformers 4.37 and 5.x.
 
 Each function is a no-op on the pinned row (transformers 4.37.2) and corrects a measured change of
-the current row (README, "Upstream quirks handled"):
+the current row (docs/upstream-quirks.md):
   split_cache / cache_kwargs  transformers 5.x ``generate`` hands the KV cache to ``forward`` as
       ``cache=`` (``past_key_values`` is a deprecated alias). A forward that does not take it runs
       every step without the cache: no error, different greedy tokens.

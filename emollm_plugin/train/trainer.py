@@ -11,8 +11,8 @@ run with a checkpoint of the steps done (one process; with several, the other ra
 join the save, so the error says to use the data check or ``--on_bad_media skip``), and the
 error names the record and the checkpoint. Rerunning the same command resumes from it.
 
-It also absorbs what newer transformers changed under LLaVA's ``LLaVATrainer`` (README, "Upstream
-quirks handled"): ``Trainer(tokenizer=)`` became ``processing_class`` (5.x), ``_get_train_sampler``
+It also absorbs what newer transformers changed under LLaVA's ``LLaVATrainer``
+(docs/upstream-quirks.md): ``Trainer(tokenizer=)`` became ``processing_class`` (5.x), ``_get_train_sampler``
 is called with the dataset (4.5x), and ``Trainer._save_checkpoint`` lost its ``metrics`` argument
 (4.5x), which LLaVA still passes.
 """
