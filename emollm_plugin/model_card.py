@@ -7,8 +7,9 @@
 adds what the config does not hold (``base_model``, ``data_path``, ``strategy``, ``steps``,
 ``epochs``, ``final_loss``, ``learning_rate``, ``lora_r``, ``lora_alpha``, ``seed``, ``license``;
 every key optional); it is also written into the header (``emollm_training``), where
-``training_from_card`` reads it back to render the card again with scores. ``scores`` is ``emollm eval score``'s JSON (``tasks`` -> ``accuracy``, ``overall``);
-without it the card says that no evaluation was recorded.
+``training_from_card`` reads it back to render the card again with scores. ``scores`` is
+``emollm eval score``'s JSON (``tasks`` -> ``accuracy``; ``macro``, ``micro``, ``paper_style``;
+``n``); without it the card says that no evaluation was recorded.
 
 The card opens with the Hub's metadata header (``license``, ``base_model``, ``library_name``,
 ``tags``, ``pipeline_tag``), so the folder uploads as it is. Pure: no file is read, nothing is
