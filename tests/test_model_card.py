@@ -100,7 +100,7 @@ def test_training_replaces_pefts_template_and_prints_progress_lines(tiny_models,
     from e2e_helpers import tiny_train_args
 
     import emollm_plugin
-    from emollm_plugin.demo_data import make_demo_data
+    from emollm_plugin.testing.demo_data import make_demo_data
     from emollm_plugin.commands import train as launch
 
     data = make_demo_data(tmp_path / "data", per_label=1, kinds=("image",))

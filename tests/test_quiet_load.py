@@ -94,7 +94,7 @@ def test_predict_loads_quietly_and_a_checkpoint_missing_a_trainable_is_a_clear_e
 
     from apps_helpers import apps_setup
     setup = apps_setup(tiny_models, tmp_path_factory)
-    command = [sys.executable, "-m", "emollm_plugin.cli", "predict", "--device", "cpu", "--max-new-tokens", "2",
+    command = [sys.executable, "-m", "emollm_plugin.commands.cli", "predict", "--device", "cpu", "--max-new-tokens", "2",
                "--model-base", str(setup.base), str(setup.image()), "--task", "emotion_closed"]
     done = subprocess.run([*command, "--model", str(setup.ckpt), "--out", str(tmp_path / "a.jsonl")],
                           capture_output=True, text=True, timeout=300)

@@ -76,18 +76,25 @@ def make_trainer_class(upstream_cls):
                 super()._save_checkpoint(model, trial, metrics)
             else:  # LLaVA's method only forwards here, passing `metrics`, which the Trainer no longer takes
                 Trainer._save_checkpoint(self, model, trial)
-            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-            folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-            if self.args.should_save and os.path.isdir(folder):
-                import dataclasses
-                import sys
-
-                from .card import write_card
-                write_card(folder, self.model.config.to_dict(), sys.argv[1:], dataclasses.asdict(self.state))
+            if getattr(self.args, "should_save", False):
+                self._write_card(self._checkpoint_folder(trial))
             if not self._is_peft_without_deepspeed() or getattr(self.args, "tune_mm_mlp_adapter", False):
                 return
             if self.args.should_save:
-                torch.save(non_lora_trainables(self.model), os.path.join(folder, NON_LORA_FILE))
+                torch.save(non_lora_trainables(self.model), os.path.join(self._checkpoint_folder(trial), NON_LORA_FILE))
+
+        def _checkpoint_folder(self, trial) -> str:
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+            return os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+
+        def _write_card(self, folder: str) -> None:
+            """The model card over the README.md PEFT wrote into the checkpoint folder."""
+            import dataclasses
+            import sys
+
+            from .card import write_card
+            if os.path.isdir(folder):
+                write_card(folder, self.model.config.to_dict(), sys.argv[1:], dataclasses.asdict(self.state))
 
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
             super()._load_from_checkpoint(resume_from_checkpoint, model)
