@@ -72,6 +72,7 @@ def test_deprecations_are_shown_once_per_run_and_not_by_the_processes_it_starts(
         for _ in range(2):
             warnings.warn("old API", FutureWarning)
             warnings.warn("older API", DeprecationWarning)
+            warnings.filterwarnings("default", category=FutureWarning)  # a library's own filter, added later
         sys.stderr.flush()
         child = "import warnings; warnings.warn('old API', FutureWarning); print('child ran')"
         subprocess.run([sys.executable, "-c", child], check=True)

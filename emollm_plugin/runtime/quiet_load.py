@@ -139,13 +139,33 @@ def describe_load(model, model_path: str | Path, model_base: str | None, device:
 
 def deprecations_once_per_run() -> None:
     """Library deprecation notices: each once in the first process of this run, none in the
-    processes it starts or in the other ranks of a distributed run."""
+    processes it starts or in the other ranks of a distributed run.
+
+    A filter alone does not hold: a library that adds its own filter later, or any change of the
+    filters (``catch_warnings``), lets the same notice through again; so ``warnings.showwarning``
+    also drops a deprecation notice whose text was shown before."""
     rank = os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or "0"
     shown_elsewhere = bool(os.environ.get(DEPRECATIONS_SHOWN)) or rank != "0"
     for category in QUIET_CATEGORIES:
         warnings.filterwarnings("ignore" if shown_elsewhere else "once", category=category)
+    if not getattr(warnings.showwarning, "emollm_once", False):
+        warnings.showwarning = _shown_once(warnings.showwarning, shown_elsewhere)
     os.environ[DEPRECATIONS_SHOWN] = "1"
     quiet = ",".join(f"ignore::{c.__name__}" for c in QUIET_CATEGORIES)
     inherited = os.environ.get("PYTHONWARNINGS", "")
     if quiet not in inherited:
         os.environ["PYTHONWARNINGS"] = f"{inherited},{quiet}" if inherited else quiet
+
+
+def _shown_once(show, drop_all: bool):
+    seen: set[str] = set()
+
+    def show_once(message, category, *args, **kwargs):
+        if issubclass(category, QUIET_CATEGORIES):
+            if drop_all or str(message) in seen:
+                return
+            seen.add(str(message))
+        show(message, category, *args, **kwargs)
+
+    show_once.emollm_once = True
+    return show_once
