@@ -67,3 +67,72 @@ def test_append_writes_whole_lines_and_fsyncs_each_flush(tmp_path, monkeypatch):
     with jsonl.open(truncate=True) as out:
         out.write('{"id": 4}')
     assert jsonl.path.read_text() == '{"id": 4}\n'
+
+
+# ----- hostile files: encodings, huge numbers, deep nesting, a full disk ---------------------------
+@pytest.mark.parametrize("data, message", [
+    ("a\nb\ncaf\xe9\n".encode("latin-1"), r"f.jsonl:3: the records file is not UTF-8 .*Latin-1"),
+    ('[{"id": "a"}]'.encode("utf-16"), r"f.jsonl: the records file is UTF-16 .*save it as UTF-8"),
+    ('{"id": "a"}\n'.encode("utf-16-le"), r"f.jsonl:1: the records file holds NUL bytes .*UTF-16"),
+    (b"", None),
+])
+def test_read_utf8_names_file_and_line_of_bad_encodings(tmp_path, data, message):
+    from emollm_plugin.records import read_utf8
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    if message is None:
+        assert read_utf8(path) == ""
+        return
+    with pytest.raises(RecordFileError, match=message):
+        read_utf8(path, "records")
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"id": "a"}]).encode())
+    assert load_records(path) == [{"id": "a"}]
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("list.json", '[\n{"id": "a"},\n{"id": ' + "9" * 5000 + "}\n]", r"list.json: a number at line 3 has more digits"),
+    ("lines.jsonl", '{"id": "a"}\n{"n": ' + "9" * 5000 + "}\n", r"lines.jsonl:2: a number has more digits"),
+    ("deep.jsonl", '{"id": "a"}\n' + "[" * 100_000 + "]" * 100_000 + "\n", r"deep.jsonl:2: JSON nested deeper"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000, r"deep.json: JSON nested deeper than Python can read"),
+    ("cut.json", '[{"id": "a"},\n{"id"', r"cut.json: not valid JSON at line 2 column"),
+])
+def test_huge_numbers_and_deep_nesting_name_the_file_and_line(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(RecordFileError, match=message):
+        load_records(path)
+
+
+class _FullDisk:
+    """A file handle on a full disk: the first write stores part of the bytes, then ENOSPC."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, data):
+        import errno
+        import os
+        self.handle.write(data[:len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+
+def test_a_full_disk_names_the_output_file(tmp_path, monkeypatch):
+    from emollm_plugin import records
+    from emollm_plugin.records import OutputFileError, open_output
+
+    real_open = open
+    monkeypatch.setattr(records, "open", lambda *a, **k: _FullDisk(real_open(*a, **k)), raising=False)
+    out = tmp_path / "answers.jsonl"
+    with pytest.raises(OutputFileError, match=r"answers.jsonl: cannot write the answers file \(No space left"):
+        with open_output(out, "w", "answers") as handle:
+            handle.write("x" * 100)
+    monkeypatch.setattr(type(out), "open", lambda self, *a, **k: _FullDisk(real_open(self, *a, **k)))
+    with pytest.raises(OutputFileError, match=r"bank.jsonl: cannot write the JSONL file \(No space left"):
+        AppendOnlyJsonl(tmp_path / "bank.jsonl").append('{"id": 1}')

@@ -35,7 +35,7 @@ def read_answered(path: Path, model_id: str) -> set[str]:
         try:
             row = json.loads(line)
             answered.add(str(row["question_id"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # ValueError: bad JSON, a 5,000-digit number
             raise AnswersFileError(
                 f"{path}:{number}: not an answers line ({line[:80]!r}); --resume needs one JSON object with "
                 "'question_id' per line. Fix or delete that line, or run without --resume to start over."
