@@ -305,7 +305,7 @@ class WrittenOnDemand:
 
     def write(self, text: str) -> None:
         if self._handle is None:
-            self._handle = open(self.path, "w", encoding="utf-8")
+            self._handle = open_output(self.path, "w", "listing")
         self._handle.write(text)
         self.lines += text.count("\n")
 

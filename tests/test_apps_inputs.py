@@ -130,3 +130,124 @@ def test_explain_exemplar_goes_into_the_system_prompt():
     prompt = build_prompt(record, "emoprompt_v1", emoprompt=RandomExemplars(str(example_bank_path())))
     assert "Worked example (naming the emotion shown)" in prompt and "Reasoning:" in prompt
     assert prompt.endswith(EXPLAIN_SUFFIX + " ASSISTANT:")
+
+
+# ----- hostile inputs: names, links, permissions, encodings, resumption keys -----------------------
+def test_a_file_name_that_is_not_utf8_gets_a_utf8_id_and_is_answered(tmp_path):
+    import os
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for name in (b"caf\xe9.png", b"ok.png"):
+        with open(os.path.join(os.fsencode(folder), name), "wb") as handle:
+            handle.write(b"x")
+    items, rejected, _ = collect([folder])
+    assert rejected == [] and len(items) == 2
+    assert items[0].id == str(folder / "caf\\xe9.png")
+    for item in items:
+        item.id.encode("utf-8")  # a valid answer id (uuid5 encodes it)
+        assert item.path.is_file()  # the file itself is still reachable
+
+
+def test_ids_are_resolved_paths_however_the_input_is_spelled(tmp_path, monkeypatch):
+    _touch(tmp_path / "f" / "a.png")
+    monkeypatch.chdir(tmp_path)
+    relative, _, _ = collect(["f"])
+    absolute, _, _ = collect([tmp_path / "f"])
+    dotted, _, _ = collect(["./f/../f/a.png"])
+    assert [i.id for i in relative] == [i.id for i in absolute] == [i.id for i in dotted] == \
+        [str((tmp_path / "f" / "a.png").resolve())]
+
+
+def test_broken_links_and_unlistable_folders_are_rejected_not_dropped(tmp_path, monkeypatch):
+    import os
+    folder = tmp_path / "f"
+    _touch(folder / "a.png")
+    _touch(folder / "locked" / "b.png")
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    (folder / "loop").symlink_to(folder, target_is_directory=True)  # listed once
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    items, rejected, passed_over = collect([folder])
+    assert [i.path.name for i in items] == ["a.png"] and passed_over == 0
+    assert sorted((r.reason, r.source) for r in rejected) == [
+        ("broken_link", str(folder / "gone.png")), ("broken_link", str(folder / "gone.txt")),
+        ("unreadable", str(folder / "locked"))]
+    assert "cannot list the folder (Permission denied)" in next(r.message for r in rejected if r.reason == "unreadable")
+
+
+def test_an_unreadable_file_is_unreadable_not_corrupt(tmp_path, monkeypatch):
+    from emollm_plugin.apps import inputs
+    locked = _touch(tmp_path / "locked.png")
+    real_open = open
+
+    def guarded_open(path, *args, **kwargs):
+        if str(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(inputs, "open", guarded_open, raising=False)
+    items, rejected, _ = collect([locked, _touch(tmp_path / "fine.png")])
+    assert [i.path.name for i in items] == ["fine.png"]
+    assert [(r.reason, r.source) for r in rejected] == [("unreadable", str(locked))]
+    assert "permission denied" in rejected[0].message and "chmod +r" in rejected[0].message
+
+
+def test_the_media_reader_says_permission_not_corrupt(tmp_path, monkeypatch):
+    from emollm_plugin.media import errors
+    from emollm_plugin.media.errors import MediaError, check_readable
+    locked = _touch(tmp_path / "a.mp4")
+    monkeypatch.setattr(errors, "open", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")),
+                        raising=False)
+    with pytest.raises(MediaError, match="cannot read .*permission denied.*chmod") as caught:
+        check_readable(locked)
+    assert caught.value.cause == "no_permission"
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("dup.csv", b"path,label,path\na.png,joy,b.png\n", r"dup\.csv:1: column\(s\) \['path'\] appear more than once"),
+    ("latin.csv", "path,label\na.png,joy\ncaf\xe9.png,joy\n".encode("latin-1"), r"latin\.csv:3: the manifest file is not UTF-8"),
+    ("wide.csv", "path,label\na.png,joy\n".encode("utf-16"), r"wide\.csv: the manifest file is UTF-16"),
+    ("bare16.csv", "path,label\na.png,joy\n".encode("utf-16-le"), r"bare16\.csv:1: the manifest file holds NUL bytes"),
+    ("quote.csv", b'path,label\na.png,joy\n"b.png,joy\n', r"quote\.csv:\d+: malformed CSV"),
+    ("huge.jsonl", b'{"path": "a.png"}\n{"path": "a.png", "label": ' + b"7" * 5000 + b"}\n",
+     r"huge\.jsonl:2: a number has more digits than Python reads"),
+    ("deep.jsonl", b'{"path": "a.png"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n", r"deep\.jsonl:2: JSON nested deeper"),
+    ("deep.json", b"[" * 100_000 + b"]" * 100_000, r"deep\.json: JSON nested deeper"),
+])
+def test_bad_manifests_name_the_file_and_line(tmp_path, name, data, message):
+    _touch(tmp_path / "a.png")
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(InputError, match=message):
+        collect([tmp_path / name])
+
+
+def test_bom_csv_and_json_list_manifests_are_read(tmp_path):
+    _touch(tmp_path / "a.png")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfpath,label\na.png,joy\n")
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps([{"path": "a.png", "label": "joy"}, {"file": "a.png"}]))
+    items, rejected, _ = collect([bom])
+    assert [(i.path.name, i.label) for i in items] == [("a.png", "joy")] and rejected == []
+    items, rejected, _ = collect([listed])
+    assert [(i.path.name, i.label) for i in items] == [("a.png", "joy")]
+    assert [(r.source, r.reason) for r in rejected] == [(f"{listed} [index 1]", "no_path")]
+
+
+def test_manifest_paths_that_cannot_be_paths_are_rejected_rows(tmp_path):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("\n".join(json.dumps({"path": p}) for p in ("a\x00.png", "x" * 5000 + ".png", "\ud800.png",
+                                                                   "sub.png")) + "\n")
+    (tmp_path / "sub.png").mkdir()
+    items, rejected, _ = collect([manifest])
+    assert items == []
+    assert [r.reason for r in rejected] == ["bad_path", "bad_path", "bad_path", "not_a_file"]
+    for r in rejected:
+        r.message.encode("utf-8")

@@ -9,16 +9,19 @@ INPUT: media files, folders (every media file under them) or manifests (``.csv``
 track is its audio unless ``--no-audio``; it is left out for a clip without one, or a model
 without an audio tower.
 
-Each answer line (JSONL) holds ``question_id`` (the media path), ``media``, ``prompt``, ``text``
+Each answer line (JSONL) holds ``question_id`` (the media file's resolved path), ``media``, ``prompt``, ``text``
 (the answer; with ``--explain``, the model's whole reply, ``reasoning`` and ``answer`` split),
 ``label`` and ``parse`` (the scorer's parser on the answer, with a task preset), ``gold`` (a
 manifest's label), ``timing`` and ``model_id``. The model, batching and generation are
 the runtime's (``runtime/``), so an answer here equals ``emollm eval`` infer's for the same record.
 
-Inputs that cannot be answered (unknown extension, missing or corrupt media) are listed with
-their reason on stderr and in ``OUT.skipped.jsonl`` (written only when an input is skipped); the
-rest are answered. The exit status tells which happened (below). ``--resume`` keeps the
-answers in ``--out`` and answers only what is missing. With labels in a manifest, the scorer's
+Inputs that cannot be answered (unknown extension, missing, unreadable or corrupt media, a broken
+link, a folder that cannot be listed) are listed with their reason on stderr and in
+``OUT.skipped.jsonl`` (written only when an input is skipped), and counted; the rest are answered.
+The exit status tells which happened (below). ``question_id`` is the file's resolved path
+(non-UTF-8 bytes of a name as ``\\xNN``), so ``--resume`` keeps the answers in ``--out`` and
+answers only what is missing however the inputs are spelled. A file that cannot be written (a
+full disk) stops the run with its name; ``--resume`` continues it. With labels in a manifest, the scorer's
 table is printed (questions in ``OUT.questions.json``, so ``emollm eval score`` can repeat it).
 """
 from __future__ import annotations
@@ -32,13 +35,13 @@ from typing import Optional
 
 from ..tasks.labels import TASKS
 from ..configs.emoprompt import ILLUSTRATIVE_BANK, TEMPLATE_NAME
-from ..records import WrittenOnDemand
 from ..runtime.answerer import Answerer
 from ..runtime.arguments import add_model_arguments
 from ..runtime.batch import answer_batches, answer_id, read_answered, skipped_path
 from ..runtime.errors import InferInputError
 from ..runtime.loading import check_quantization, checkpoint_conv_mode, model_id_for, resolve_device_dtype
-from .inputs import InputError, Item, Rejected, collect
+from ..records import OutputFileError, WrittenOnDemand, open_output
+from .inputs import InputError, Item, Rejected, collect, shown
 from .prompts import PromptError, Question, record_for, split_explained
 
 SHOWN_SKIPS = 20  # skipped inputs listed one by one on stderr
@@ -106,9 +109,9 @@ def answer_line(record: dict, item: Item, question: Question, text: str, timing:
     from ..eval.questions import question_without_placeholders
 
     reasoning, answer = split_explained(text) if question.explain else (None, text)
-    media = {kind: str(item.path) for kind in ("image", "video") if kind in record}
+    media = {kind: shown(item.path) for kind in ("image", "video") if kind in record}
     if "audio" in record:
-        media["audio"] = str(item.path if item.kind == "audio" else item.audio)
+        media["audio"] = shown(item.path if item.kind == "audio" else item.audio)
     row = {"question_id": record["id"], "media": media, "prompt": question_without_placeholders(record), "text": text}
     if question.explain:
         row.update(reasoning=reasoning, answer=answer)
@@ -135,9 +138,10 @@ def _check_labels(items: list[Item], question: Question, path: Path) -> Optional
         return None
     if question.task is None:
         raise InputError("the manifest has labels but no --task was given: a label is scored against a task preset")
-    records = [record_for(i.id, {i.kind: str(i.path)}, "", question.task, question.label_set, i.label)
+    records = [record_for(i.id, {i.kind: shown(i.path)}, "", question.task, question.label_set, i.label)
                for i in labelled]
-    path.write_text(json.dumps(records, indent=1), encoding="utf-8")
+    with open_output(path, "w", "questions") as questions_out:
+        questions_out.write(json.dumps(records, indent=1))
     load_questions(path)  # raises ScoringInputError naming each bad label
     return path
 
@@ -147,7 +151,7 @@ def _check_same_questions(out: Path, items: list[Item], question: Question) -> N
     --prompt for an answered item is refused, not mixed into one file."""
     from ..records import load_records
     asked = {item.id: question.text(item.kind, item.prompt).strip() for item in items}
-    for row in load_records(out, "answers"):
+    for row in load_records(out, "answers", InputError):
         before = row.get("prompt") if isinstance(row, dict) else None
         if row.get("question_id") in asked and before != asked[row["question_id"]]:
             raise InputError(f"{out}: {row['question_id']} was answered to {before!r}, but this run asks "
@@ -200,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
             audio_tower = answerer.media.n_mels is not None
             records = [item_record(i, root, question, audio_tower) for i in items]
             by_id = {i.id: i for i in items}
-            with open(out, "a" if args.resume else "w", encoding="utf-8") as answers, \
+            with open_output(out, "a" if args.resume else "w", "answers") as answers, \
                     tqdm(total=len(pending), desc="predicting", unit="item", disable=None) as bar:
                 written, _ = answer_batches(
                     answerer, records, args.batch_size, answered, answers, skip_out, bar,
@@ -268,6 +272,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (InputError, PromptError, ScoringInputError, InferInputError) as err:
+    except (InputError, PromptError, ScoringInputError, InferInputError, OutputFileError) as err:
         print(f"emollm predict: {err}", file=sys.stderr)
         return 2

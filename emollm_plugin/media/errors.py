@@ -12,6 +12,7 @@ from ..errors import EmoLLMError
 
 MISSING = "missing"
 CORRUPT = "corrupt"
+NO_PERMISSION = "no_permission"
 NO_VIDEO_STREAM = "no_video_stream"
 NO_FRAMES = "no_frames"
 NO_AUDIO_TRACK = "no_audio_track"
@@ -24,6 +25,9 @@ _MESSAGES: dict[str, tuple[str, str]] = {
               "check the record's path (relative paths are resolved against the data root)"),
     CORRUPT: ("unreadable or corrupt media file {path}",
               "re-encode it as h264 mp4 (video) or wav/flac (audio) with any media tool, or drop the record"),
+    NO_PERMISSION: ("cannot read {path} (permission denied)",
+                    "the file is fine as far as anyone can tell: give the user running this read access "
+                    "(chmod +r, and +x on its folders) or drop the record"),
     NO_VIDEO_STREAM: ("no video stream in {path}",
                       "the record names it as a video; give a video file, or move it to the "
                       "record's 'audio' field"),
@@ -73,6 +77,16 @@ class MediaError(EmoLLMError, ValueError):
         return (type(self), (self.path, self.cause, self.detail))
 
 
+def check_readable(path: str | Path) -> None:
+    """MediaError (NO_PERMISSION) when the file exists but this user may not read it: a decoder
+    would call that corrupt."""
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError as err:
+        raise MediaError(path, NO_PERMISSION) from err
+
+
 def open_container(path: str | Path):
     """``av.open(path)`` for reading, with FFmpeg's failures turned into ``MediaError``.
 
@@ -85,6 +99,7 @@ def open_container(path: str | Path):
         raise MediaError(path, MISSING)
     if not file.is_file():
         raise MediaError(path, MISSING, "a directory, not a file")
+    check_readable(file)
     try:
         return av.open(str(file), "r")
     except av.error.DecoderNotFoundError as err:

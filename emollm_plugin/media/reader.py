@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..constants import NUM_VIDEO_FRAMES
-from .errors import CORRUPT, MISSING, MediaError
+from .errors import CORRUPT, MISSING, MediaError, check_readable
 from .paths import resolve_media
 
 
@@ -59,6 +59,7 @@ class MediaReader:
         path = resolve_media(self.root, rel)
         if not path.is_file():
             raise MediaError(path, MISSING)
+        check_readable(path)
         try:
             with Image.open(path) as opened:
                 image = opened.convert("RGB")
