@@ -34,6 +34,17 @@ def not_utf8(path: Path, line: int) -> None:
     path.write_bytes(b"\n".join(lines))
 
 
+def put_before(path: Path, marker: bytes, value: bytes) -> None:
+    """Insert ``"x": value, `` before the second occurrence of ``marker`` (inside a record)."""
+    data = path.read_bytes()
+    at = data.index(marker, data.index(marker) + 1)
+    path.write_bytes(data[:at] + b'"x": ' + value + b", " + data[at:])
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HUGE = b"7" * 5000
+
+
 def cut_at(path: Path, marker: bytes) -> None:
     """Truncate the file just after the first occurrence of ``marker``."""
     data = path.read_bytes()
@@ -77,6 +88,16 @@ CASES = [
      r"line 9 column 17: invalid JSON \(Unterminated string", {}),
     ("mmsd2", "data/text_json_final/valid.json", lambda p: not_utf8(p, 2),
      r"not UTF-8 at line 2 ", {}),
+    ("mmsd2", "data/text_json_final/train.json", lambda p: put_before(p, b'"text"', DEEP),
+     r"JSON nested deeper than Python can read", {}),
+    ("mmsd2", "data/text_json_final/train.json", lambda p: put_before(p, b'"text"', HUGE),
+     r"a number at line 9 has more digits than Python reads", {}),
+    ("mmhs150k", "MMHS150K_GT.json", lambda p: put_before(p, b'"img_url"', DEEP),
+     r"JSON nested deeper than Python can read after entry '1114679353714016256'", {}),
+    ("mmhs150k", "MMHS150K_GT.json", lambda p: put_before(p, b'"img_url"', HUGE),
+     r"a number with too many digits after entry '1114679353714016256'", {}),
+    ("mmhs150k", "img_txt/1023940829757263873.json", lambda p: p.write_bytes(DEEP),
+     r"JSON nested deeper than Python can read", {}),
 ]
 
 
@@ -131,3 +152,41 @@ def test_media_file_name_that_is_not_utf8_is_dropped_and_counted(tmp_path):
     drops = built["manifest"]["datasets"]["caer_s"]["drops"]["train"]
     assert drops["media file name not UTF-8"]["count"] == 1
     assert drops["media file name not UTF-8"]["examples"] == ["train/Happy/caf\\udce9"]
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_temp_file(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from emollm_plugin.bench import build
+    root = copy_of("mmsd2", tmp_path)
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            self.handle.write(data[:len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    def opener(path, *args, **kwargs):
+        handle = real_open(path, *args, **kwargs)
+        return FullDisk(handle) if Path(path).name.startswith(".test.json") else handle
+
+    monkeypatch.setattr(build, "open", opener, raising=False)
+    out = tmp_path / "out"
+    assert bench_main(["build", "--dataset", "mmsd2", "--root", str(root), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert f"{out / 'test.json'}: cannot write it (No space left on device;" in err
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp file left behind
+    assert not (out / "manifest.json").exists()  # the folder stays marked incomplete

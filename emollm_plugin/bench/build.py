@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..constants import __version__
+from ..records import OutputFileError
 from .adapters import get_adapter
 from .adapters.base import SPLITS, DatasetAdapter, DropCounter, LayoutError, SourceSample
 from .media_check import default_jobs
@@ -332,14 +333,20 @@ def _join_lines(lines: list[str]) -> str:
 
 def atomic_write(path: Path, text: str) -> dict[str, Any]:
     """Write through a temp file in the same folder + rename; returns the bytes' size and
-    sha256."""
+    sha256. A failed write (a full disk) removes the temp file and raises ``OutputFileError``
+    naming ``path``."""
     data = text.encode("utf-8")
     tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk, a quota: no half-written temp file stays behind
+        tmp.unlink(missing_ok=True)
+        raise OutputFileError(f"{path}: cannot write it ({err.strerror or err}; {len(data):,} bytes); free "
+                              "space in the output folder, then build again") from None
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 from ...errors import EmoLLMError
+from ...records import parse_json
 from ...tasks.labels import LabelError
 
 SPLITS = ("train", "test")
@@ -223,7 +224,10 @@ def _line_of(data: bytes, offset: int) -> int:
 def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
     """A source text file decoded as UTF-8; SourceFormatError names the file, the line and the
     byte of the first bad sequence."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:  # permission denied, a folder where a file belongs
+        raise SourceFormatError(f"{path}: cannot read the source file ({err.strerror or err})") from None
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as err:
@@ -235,7 +239,8 @@ def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
 
 def read_json(path: Path) -> Any:
     """A source JSON file; SourceFormatError names the file, line and column of a decode or
-    syntax error (a truncated file ends in one)."""
+    syntax error (a truncated file ends in one), and the file (and line) of nesting deeper than
+    Python reads or a number of more digits than it converts."""
     import json
 
     text = read_text(path)
@@ -244,6 +249,8 @@ def read_json(path: Path) -> Any:
     except json.JSONDecodeError as err:
         raise SourceFormatError(f"{path}: line {err.lineno} column {err.colno}: invalid JSON "
                                 f"({err.msg}); is the file truncated?") from None
+    except (RecursionError, ValueError):  # over-deep nesting, an over-long number: parse_json names the line
+        return parse_json(text, str(path), "source", SourceFormatError)
 
 
 def read_csv_rows(path: Path, required: Iterable[str], delimiter: str = ","

@@ -64,6 +64,12 @@ def iter_json_object(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[st
                                                 "is the file truncated?") from None
                     need(len(buffer) - pos + chunk_size)  # value may continue in the next chunk
                     continue
+                except RecursionError:
+                    raise SourceFormatError(f"{path}: JSON nested deeper than Python can read {where()}; "
+                                            "is this the MMHS150K_GT.json of the download?") from None
+                except ValueError as err:  # an integer of more digits than Python converts
+                    raise SourceFormatError(f"{path}: a number with too many digits {where()} ({err})"
+                                            ) from None
                 if end == len(buffer) and not eof:  # a number may continue in the next chunk
                     need(len(buffer) - pos + 1)
                     continue
