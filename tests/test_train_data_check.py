@@ -88,6 +88,58 @@ def test_an_empty_dataset_names_the_file_and_off_checks_nothing_else(media):
         check_training_data("train.json", [_rec("bad", "How?")], media, "slow")
 
 
+# ----- what upstream's preprocess and the splice assume of the turns --------------------------------
+def _turns(*turns, **media):
+    return {"id": "t", "conversations": [dict(zip(("from", "value"), t)) if isinstance(t, tuple) else t
+                                         for t in turns], **media}
+
+
+@pytest.mark.parametrize("record, field, cause", [
+    (_turns({"value": "<image>\nHow?"}, ("gpt", "joy"), image="a.png"), "conversations[0]", "has no 'from'"),
+    (_turns(("user", "<image>\nHow?"), ("gpt", "joy"), image="a.png"), "conversations[0]",
+     "'from' is 'user'; LLaVA's preprocess knows only 'human' and 'gpt'"),
+    (_turns(("gpt", "Hello."), ("human", "<image>\nHow?"), ("gpt", "joy"), image="a.png"), "conversations[0]",
+     "is from 'gpt' but turn 0 must be from 'human'"),
+    (_turns(("human", "<image>\nHow?"), ("human", "And?"), ("gpt", "joy"), image="a.png"), "conversations[1]",
+     "is from 'human' but turn 1 must be from 'gpt'"),
+    (_turns(("human", "<image>\nHow?"), ("gpt", "  "), image="a.png"), "conversations[1]",
+     "'value' is empty: an empty answer trains on nothing"),
+    (_turns(("human", "<image>\nHow?"), ("gpt", None), image="a.png"), "conversations[1]", "'value' is NoneType"),
+    (_turns(("human", "<image>\nHow?"), image="a.png"), "conversations", "has no answer turn"),
+    (_turns(("human", "How?"), ("gpt", "<image>\njoy"), image="a.png"), "conversations[1]",
+     "an answer turn holds <image>; media placeholders go in the first turn"),
+    (_turns(("human", "How?"), ("gpt", "joy"), ("human", "<audio>\nAnd now?"), ("gpt", "anger"), audio="s.wav"),
+     "conversations[2]", "a later question turn holds <audio>"),
+    (_turns(("human", "<image>\nHow?"), "joy", image="a.png"), "conversations[1]", "is a str, expected a"),
+    (_turns(("human", "<image>\nHow?"), ("gpt", "joy</s>USER: more"), image="a.png"), "conversations[1]",
+     "holds '</s>', the template's end-of-round separator"),
+])
+def test_turns_upstream_preprocess_cannot_take_are_refused(media, record, field, cause):
+    from llava import conversation as conversation_lib
+    message = _problems([record], media, conversation=conversation_lib.conv_templates["v1"])
+    assert f"record 0 (id 't'), field '{field}': {cause}" in message
+
+
+@pytest.mark.parametrize("record, cause", [
+    (_turns(("human", "<image>\nHow?"), ("gpt", "joy"), ("human", "And?"), ("gpt", "x"), image="a.png"),
+     "has 4 turns; --version plain (pretraining) takes exactly two"),
+    (_turns(("human", "<audio>\nHow?"), ("gpt", "joy"), audio="s.wav"), "--version plain needs <image> or <video>"),
+    (_turns(("human", "<image>\n<audio>"), ("gpt", "joy"), image="a.png", audio="s.wav"),
+     "--version plain keeps only <image> of the first turn"),
+])
+def test_plain_pretraining_takes_two_turns_and_one_visual(media, record, cause):
+    from llava import conversation as conversation_lib
+    (media / "s.wav").write_bytes(b"x")
+    assert cause in _problems([record], media, conversation=conversation_lib.conv_templates["plain"])
+    check_training_data("train.json", [_rec("ok", "<image>", image="a.png")], media, "fast",
+                        conversation=conversation_lib.conv_templates["plain"])
+
+
+def test_a_multi_turn_record_with_its_media_in_the_first_turn_passes(media):
+    check_training_data("train.json", [_turns(("human", "<image>\nHow?"), ("gpt", "joy"), ("human", "Why?"),
+                                              ("gpt", "She smiles."), image="a.png")], media, "fast")
+
+
 # ----- the dataset: a media failure after the check ------------------------------------------------
 def _dataset(tiny_models, data: Path, on_bad_media: str):
     from transformers import CLIPImageProcessor, LlamaTokenizer
@@ -131,6 +183,28 @@ def test_skip_trains_on_the_next_record_and_counts(tiny_models, image_data, regi
     assert sample["input_ids"].tolist() == dataset[2]["input_ids"].tolist()
     assert dataset.skipped == 1
     assert f"record 1 (id '{dataset.records[1]['id']}')" in caplog.text and "1 record(s) skipped" in caplog.text
+
+
+def test_a_record_that_fails_while_training_is_named_by_index_and_id(tiny_models, image_data, registered,
+                                                                     monkeypatch):
+    """With --data_check off, records the check refuses fail in __getitem__ naming the record, not
+    a batch position."""
+    from llava import conversation as conversation_lib
+
+    from emollm_plugin.train.data import TrainingRecordError
+    monkeypatch.setattr(conversation_lib, "default_conversation", conversation_lib.conv_templates["v1"])
+    dataset = _dataset(tiny_models, image_data, "stop")
+    good = dataset.records[0]
+    dataset.records[1] = {**good, "id": "no-from", "conversations": [{"value": t["value"]}
+                                                                     for t in good["conversations"]]}
+    dataset.records[2] = {**good, "id": "two-images", "conversations": [
+        good["conversations"][0], {"from": "gpt", "value": "<image>\njoy"}]}
+    with pytest.raises(TrainingRecordError, match=r"train.json: record 1 \(id 'no-from'\): cannot be made a training "
+                                                  r"sample \(KeyError: 'from'\)"):
+        dataset[1]
+    with pytest.raises(TrainingRecordError, match=r"record 2 \(id 'two-images'\): the tokenized prompt holds 2 "
+                                                  r"<image>/<video> placeholder"):
+        dataset[2]
 
 
 # ----- through LLaVA's own train() ------------------------------------------------------------------

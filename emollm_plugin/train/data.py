@@ -9,7 +9,9 @@ Upstream silently trains on samples whose targets are all masked (a tokenizer mi
 ``--model_max_length`` shorter than visual tokens + prompt): loss 0.0 and no word. Here such a
 sample raises, naming the record and the cause.
 
-Before step 1 every record is checked (``data_check.py``, ``--data_check off|fast|full``). A
+Before step 1 every record is checked (``data_check.py``, ``--data_check off|fast|full``), and
+any failure turning a record into a sample later (``--data_check off``, or a case the check
+misses) raises ``TrainingRecordError`` naming the record's index and id, never a batch position. A
 media file that still fails while training (deleted or changed after the check) is handled by
 ``--on_bad_media``: ``stop`` (default) raises ``BadMediaError`` naming the record, and the trainer
 saves a checkpoint of the steps done first (``trainer.py``); ``skip`` logs the record with a
@@ -28,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..audio.mel import log_mel_for
-from ..constants import DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, NUM_VIDEO_FRAMES
+from ..constants import AUDIO_TOKEN_INDEX, DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, IMAGE_TOKEN_INDEX, NUM_VIDEO_FRAMES
 from ..errors import EmoLLMError
 from ..plugin.compat import current_default_conversation, default_conversation
 from ..media.errors import MediaError
@@ -48,6 +50,11 @@ class UnsupervisedSampleError(EmoLLMError, ValueError):
     """A record would train on no target token at all."""
 
 
+class TrainingRecordError(EmoLLMError, RuntimeError):
+    """Turning one record into a sample failed; the message names the data file, the record's
+    index and id, and the cause (not a batch position). One message argument, as BadMediaError."""
+
+
 class BadMediaError(EmoLLMError, RuntimeError):
     """A record's media failed while training (``--on_bad_media stop``); the message names the
     record. Takes one message argument, so a DataLoader worker can re-raise it in the trainer."""
@@ -59,10 +66,12 @@ def load_training_records(path: str | os.PathLike) -> list:
     return load_records(path, "training data (--data_path)")
 
 
-def check_data(data_args, records: list, has_audio_tower: bool) -> None:
-    """``--data_check`` on the records of ``--data_path`` (media under ``--image_folder``)."""
+def check_data(data_args, records: list, has_audio_tower: bool, conversation=None) -> None:
+    """``--data_check`` on the records of ``--data_path`` (media under ``--image_folder``), for
+    the training template ``conversation`` (default: the one ``--version`` chose)."""
     check_training_data(data_args.data_path, records, getattr(data_args, "image_folder", None) or ".",
-                        getattr(data_args, "data_check", DEFAULT_DATA_CHECK), has_audio_tower)
+                        getattr(data_args, "data_check", DEFAULT_DATA_CHECK), has_audio_tower,
+                        conversation=conversation or current_default_conversation())
 
 
 class EmoSupervisedDataset(Dataset):
@@ -117,11 +126,16 @@ class EmoSupervisedDataset(Dataset):
                                         f"{kind!r}: {err}") from err
         return loaded.get("image", loaded.get("video")), loaded.get("audio")
 
+    def _name(self, i: int) -> str:
+        rec = self.records[i]
+        rid = rec.get("id", "?") if isinstance(rec, dict) else "?"
+        return f"{self.data_path}: record {i} (id {rid!r})"
+
     def __getitem__(self, i: int) -> dict:
         for attempt in range(len(self.records)):
             index = (i + attempt) % len(self.records)
             try:
-                return self._sample(index)
+                return self._named_sample(index)
             except BadMediaError as err:
                 if self.on_bad_media == "stop":
                     raise
@@ -129,6 +143,17 @@ class EmoSupervisedDataset(Dataset):
                 log.warning("--on_bad_media skip: %s; training on the next record instead (%d record(s) "
                             "skipped so far in this process)", err, self.skipped)
         raise BadMediaError(f"{self.data_path}: no record's media can be read ({self.skipped} skipped)")
+
+    def _named_sample(self, i: int) -> dict:
+        """``_sample(i)``; any failure names the record (index and id), whatever raised it."""
+        try:
+            return self._sample(i)
+        except (BadMediaError, UnsupervisedSampleError, TrainingRecordError):
+            raise  # these name the record already
+        except Exception as err:  # upstream's preprocess asserts, KeyErrors, tokenizer errors
+            raise TrainingRecordError(f"{self._name(i)}: cannot be made a training sample "
+                                      f"({type(err).__name__}: {err}); run with --data_check fast to list "
+                                      "every such record, then fix or drop it") from err
 
     def _sample(self, i: int) -> dict:
         import llava.train.train as upstream
@@ -153,8 +178,19 @@ class EmoSupervisedDataset(Dataset):
         with default_conversation(conversation):
             data = upstream.preprocess(sources, self.tokenizer, has_image=has_media)
         input_ids, labels = data["input_ids"][0], data["labels"][0]
+        self._check_placeholders(i, input_ids, visual, audio)
         self._check_supervised(i, rec, input_ids, labels, visual, audio)
         return dict(input_ids=input_ids, labels=labels, image=visual, audio=audio)
+
+    def _check_placeholders(self, i: int, input_ids, visual, audio) -> None:
+        """The splice takes exactly one placeholder per media given, none without: checked here,
+        where the record is known, not in the model's forward, which knows a batch position only."""
+        for index, media, name in ((IMAGE_TOKEN_INDEX, visual, "<image>/<video>"), (AUDIO_TOKEN_INDEX, audio, "<audio>")):
+            count, wanted = int((input_ids == index).sum()), int(media is not None)
+            if count != wanted:
+                raise TrainingRecordError(
+                    f"{self._name(i)}: the tokenized prompt holds {count} {name} placeholder(s) for {wanted} "
+                    f"{name} input(s); the splice takes exactly one per media. Run --data_check fast on the data.")
 
     def _check_supervised(self, i, rec, input_ids, labels, visual, audio) -> None:
         name = f"record {i} (id={rec.get('id', '?')}) of {self.data_path}"

@@ -3,11 +3,20 @@
 ``check_training_data`` runs when the training data module is built (``--data_check``):
 
 - ``off``: nothing is checked (training fails, or skips, at the first bad record it meets).
-- ``fast`` (default): the record structure (a ``conversations`` list; not both ``image`` and
-  ``video``), placeholders against media fields in both directions (a record with an ``image``,
-  ``video`` or ``audio`` field has exactly one ``<image>``, ``<video>`` or ``<audio>`` in its
-  turns, and a placeholder never appears without its field), audio only when the model has an
-  audio tower, unique ``id``\\ s, and every media path: inside ``--image_folder``
+- ``fast`` (default): everything LLaVA's ``preprocess`` / ``preprocess_multimodal``
+  (llava/train/train.py) and the plugin's splice (``model/splice.py``) assume of a record:
+  a non-empty ``conversations`` list of ``{'from', 'value'}`` objects; ``from`` present and
+  ``human`` / ``gpt`` alternating, the first turn ``human`` (upstream's v1 preprocess drops a
+  first ``gpt`` turn, and asserts the order); every ``value`` a non-empty string; at least one
+  answer turn; no value holding the template's end-of-round separator (``</s>`` for v1, which
+  target masking splits on); media placeholders only in the first turn (``preprocess_multimodal``
+  moves a placeholder to the start of its own turn, so one in an answer would be a target);
+  placeholders against media fields in both directions (a record with an ``image``, ``video`` or
+  ``audio`` field has exactly one ``<image>``, ``<video>`` or ``<audio>``, and a placeholder never
+  appears without its field: the splice takes one of each); for ``--version plain``, exactly two
+  turns with ``<image>``/``<video>`` and no ``<audio>`` in the first (``preprocess_plain`` keeps
+  only ``<image>`` of it); not both ``image`` and ``video``; audio only when the model has an
+  audio tower; unique ``id``\\ s; and every media path: inside ``--image_folder``
   (``media/paths.py``), present, not empty.
 - ``full``: ``fast``, and every media file decodes (``media/probe.py``: images fully, clips and
   sound tracks their first frame), in parallel threads.
@@ -52,17 +61,94 @@ class DataProblem:
         return f"record {self.index} (id {self.record_id!r}), field {self.field!r}: {self.cause}"
 
 
-def structure_problems(index: int, record: Any, has_audio_tower: bool) -> list[DataProblem]:
-    """What is wrong with one record's fields and placeholders (no file is read)."""
+@dataclass(frozen=True)
+class Template:
+    """What the training template's ``preprocess`` needs of a conversation (llava/train/train.py):
+    ``plain`` (``--version plain``: ``preprocess_plain`` asserts two turns and ``<image>`` in the
+    first, and keeps nothing else of that turn); ``separator``: the text that ends a round
+    (``sep2`` of a ``SeparatorStyle.TWO`` template such as v1), which target masking splits on."""
+
+    plain: bool = False
+    separator: str = ""
+
+    @classmethod
+    def of(cls, conversation) -> "Template":
+        """From an upstream ``Conversation``; None -> the default (a v1-like chat template)."""
+        if conversation is None:
+            return cls()
+        style = getattr(getattr(conversation, "sep_style", None), "name", "")
+        return cls(plain=style == "PLAIN", separator=(conversation.sep2 or "") if style == "TWO" else "")
+
+
+ROLES = ("human", "gpt")  # upstream's preprocess maps exactly these two; turn j is ROLES[j % 2]
+
+
+def _turn_problems(index: int, rid: Any, turns: list, template: Template) -> list[DataProblem]:
+    """Roles, their order, values and placeholders' turns, as upstream's preprocess and the splice
+    assume them."""
+    problems = []
+
+    def bad(j: int, cause: str) -> None:
+        problems.append(DataProblem(index, rid, f"conversations[{j}]", cause))
+
+    for j, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            bad(j, f"is a {type(turn).__name__}, expected a {{'from', 'value'}} object")
+            continue
+        role, value = turn.get("from"), turn.get("value")
+        if role is None:
+            bad(j, "has no 'from'; each turn says who speaks: 'human' (the question) or 'gpt' (the answer)")
+        elif role not in ROLES:
+            bad(j, f"'from' is {role!r}; LLaVA's preprocess knows only 'human' and 'gpt'")
+        elif role != ROLES[j % 2]:
+            bad(j, f"is from {role!r} but turn {j} must be from {ROLES[j % 2]!r}: turns alternate, starting "
+                   "with 'human' (upstream's preprocess drops a first 'gpt' turn, or stops on the order)")
+        if not isinstance(value, str):
+            bad(j, f"'value' is {type(value).__name__}, expected the turn's text")
+            continue
+        if not value.strip():
+            bad(j, "'value' is empty: " + ("an empty answer trains on nothing" if role == "gpt"
+                                           else "a question needs text or a placeholder"))
+        held = [token for token in PLACEHOLDERS.values() if token in value]
+        if held and j != 0:
+            where = "an answer turn" if role == "gpt" else "a later question turn"
+            bad(j, f"{where} holds {', '.join(held)}; media placeholders go in the first turn (the human "
+                   "question), where upstream's preprocess and the splice put the media")
+        if template.separator and template.separator in value:
+            bad(j, f"holds {template.separator!r}, the template's end-of-round separator, which target "
+                   "masking splits on: the targets would be misaligned")
+    if problems:
+        return problems
+    if len(turns) < 2:
+        problems.append(DataProblem(index, rid, "conversations", "has no answer turn ('from': 'gpt'): nothing "
+                                                                 "to train on"))
+    if template.plain:
+        first = turns[0]["value"]
+        if len(turns) != 2:
+            problems.append(DataProblem(index, rid, "conversations", f"has {len(turns)} turns; --version plain "
+                                        "(pretraining) takes exactly two: the media placeholder, the caption"))
+        if DEFAULT_IMAGE_TOKEN not in first and DEFAULT_VIDEO_TOKEN not in first:
+            problems.append(DataProblem(index, rid, "conversations", "--version plain needs <image> or <video> "
+                                                                     "in the first turn"))
+        if DEFAULT_AUDIO_TOKEN in first:
+            problems.append(DataProblem(index, rid, "audio", "--version plain keeps only <image> of the first "
+                                        "turn, so <audio> would be dropped; train audio with a chat template"))
+    return problems
+
+
+def structure_problems(index: int, record: Any, has_audio_tower: bool,
+                       template: Template = Template()) -> list[DataProblem]:
+    """What is wrong with one record's fields, turns and placeholders (no file is read)."""
     if not isinstance(record, dict):
         return [DataProblem(index, None, "<record>", f"is a {type(record).__name__}, expected a JSON object")]
     rid = record.get("id")
     turns = record.get("conversations")
-    if not isinstance(turns, list) or not turns or not all(
-            isinstance(t, dict) and isinstance(t.get("value"), str) for t in turns):
+    if not isinstance(turns, list) or not turns:
         return [DataProblem(index, rid, "conversations", "needs a non-empty list of {'from', 'value'} turns "
                                                           "(LLaVA instruction format)")]
-    problems = []
+    problems = _turn_problems(index, rid, turns, template)
+    if problems:
+        return problems
     if "image" in record and "video" in record:
         problems.append(DataProblem(index, rid, "image", "the record has both 'image' and 'video'; keep one"))
     text = "".join(turn["value"] for turn in turns)
@@ -109,9 +195,10 @@ def media_problem_for(mode: str) -> Callable[[Path, str], Optional[str]]:
 
 def check_training_data(path: str | os.PathLike, records: Sequence[Any], media_root: str | os.PathLike,
                         mode: str = DEFAULT_DATA_CHECK, has_audio_tower: bool = True, progress: bool = True,
-                        shown: int = SHOWN, workers: Optional[int] = None) -> None:
+                        shown: int = SHOWN, workers: Optional[int] = None, conversation=None) -> None:
     """Raise ``DataCheckError`` listing every problem of ``records`` (read from ``path``); media
-    paths resolve against ``media_root``. See the module docstring for what each mode checks."""
+    paths resolve against ``media_root``; ``conversation``: the training template (upstream's
+    ``Conversation``, default a v1-like chat). See the module docstring for what each mode checks."""
     from tqdm import tqdm
 
     from ..media.paths import MediaPathError, resolve_media
@@ -123,10 +210,11 @@ def check_training_data(path: str | os.PathLike, records: Sequence[Any], media_r
                              "list (or JSONL) of LLaVA instruction records")
     if mode == "off":
         return
+    template = Template.of(conversation)
     problems: list[DataProblem] = []
     media: dict[tuple[str, str], list[tuple[int, Any]]] = {}  # (path, kind) -> records using it
     for index, record in enumerate(records):
-        found = structure_problems(index, record, has_audio_tower)
+        found = structure_problems(index, record, has_audio_tower, template)
         problems += found
         if not found:
             for kind in PLACEHOLDERS:
