@@ -285,3 +285,41 @@ def test_the_records_own_reference_answers_score_100(tmp_path):
                                for r in records))
     scores = score_files(answers, QUESTIONS)
     assert (scores["macro"], scores["micro"], scores["correct"]) == (100.0, 100.0, 56)
+
+
+@pytest.mark.parametrize("data, message", [
+    ('{"question_id": "x1", "text": "joy"}\n{"question_id": "x2", "text": "caf\xe9"}\n'.encode("latin-1"),
+     r"a.jsonl:2: the answers file is not UTF-8"),
+    ('{"question_id": "x1", "text": "joy"}\n'.encode("utf-16"), r"a.jsonl: the answers file is UTF-16"),
+    (b'{"question_id": "x1", "text": "joy"}\n{"question_id": ' + b"1" * 5000 + b', "text": "joy"}\n',
+     r"a.jsonl:2: a number has more digits than Python reads"),
+    (b'{"question_id": "x1", "text": "joy"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+     r"a.jsonl:2: JSON nested deeper than Python can read"),
+])
+def test_eval_score_names_file_and_line_of_hostile_answers(tmp_path, capsys, data, message):
+    import re
+
+    from emollm_plugin.eval.cli import main
+    questions = tmp_path / "q.json"
+    questions.write_text(json.dumps([GOOD]))
+    answers = tmp_path / "a.jsonl"
+    answers.write_bytes(data)
+    assert main(["score", "--answers", str(answers), "--questions", str(questions)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err, err
+
+
+def test_lone_surrogates_in_answers_are_scored_and_printable(tmp_path, capsys):
+    from emollm_plugin.eval.cli import main
+    questions = tmp_path / "q.json"
+    questions.write_text(json.dumps([GOOD, {**GOOD, "id": "x\udcff"}]))
+    answers = tmp_path / "a.jsonl"
+    answers.write_text(json.dumps({"question_id": "x\udcff", "text": "joy \ud800"}) + "\n")
+    out_md = tmp_path / "s.md"
+    assert main(["score", "--answers", str(answers), "--questions", str(questions), "--out-md", str(out_md)]) == 0
+    out_md.read_text(encoding="utf-8")
+    printed = capsys.readouterr().out
+    printed.encode("utf-8")
+    scores = score_files(answers, questions)
+    assert scores["input"]["unanswered"] == {"count": 1, "ids": ["x1"]}
+    assert scores["tasks"]["emotion_closed"]["correct"] == 1

@@ -136,8 +136,15 @@ class Answers:
     lines: int
 
 
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (JSON can spell one, ``"\\udcff"``) becomes
+    ``\\udcff``, so the report can be printed and written; other text is unchanged."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def load_answers(path: str | Path) -> Answers:
-    """LLaVA answers file: JSONL with ``question_id`` and ``text`` (other keys ignored)."""
+    """LLaVA answers file: JSONL with ``question_id`` and ``text`` (other keys ignored). Ids and
+    texts are kept ``printable``; a bad file raises ScoringInputError naming the file and line."""
     path = Path(path)
     answers = Answers({}, [], [], 0)
     for where, row in _read_json_records(path, "answers"):
@@ -147,13 +154,13 @@ def load_answers(path: str | Path) -> Answers:
                                     "(LLaVA answers-file format)")
         if not isinstance(row["text"], str):
             raise ScoringInputError(f"{where}: 'text' is {row['text']!r}, expected a string")
-        key = str(row["question_id"])
+        key, text = printable(str(row["question_id"])), printable(row["text"])
         if key in answers.text_by_id:
             answers.duplicate_ids.append(key)
-            if row["text"] != answers.text_by_id[key]:
+            if text != answers.text_by_id[key]:
                 answers.conflicting_ids.append(key)
             continue
-        answers.text_by_id[key] = row["text"]
+        answers.text_by_id[key] = text
     return answers
 
 
@@ -163,7 +170,7 @@ def judge(questions: Iterable[Mapping], answers: Mapping[str, str]) -> list[Judg
     """Parse every question's answer (None when it has none); a progress bar on a terminal."""
     judgements = []
     for record in tqdm(questions, desc="scoring", unit="question", disable=None, leave=False):
-        key = str(record["id"])
+        key = printable(str(record["id"]))
         answer = answers.get(key)
         parsed = None if answer is None else parse_answer(answer, record["task"],
                                                           record.get("label_set"))
