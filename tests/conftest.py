@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny random-initialised models built offline once per test session."""
+"""Shared fixtures: tiny random-initialised models built offline once per test session; the
+hypothesis profiles of the fuzz tests (``HYPOTHESIS_PROFILE``: ``ci``, the default, small and in
+the fast tier; ``long``, 10,000 examples per test, for a developer's run; docs/security.md)."""
 from __future__ import annotations
 
 import os
@@ -13,9 +15,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Property-based tests (hypothesis): `ci`, the default, is sized for the fast tier on a loaded
 # 2-core machine; `long` is for a developer's run: HYPOTHESIS_PROFILE=long pytest tests/test_fuzz_*.py
 settings.register_profile("ci", max_examples=60, deadline=10_000, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("long", max_examples=10_000, deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

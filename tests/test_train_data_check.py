@@ -135,6 +135,11 @@ def test_plain_pretraining_takes_two_turns_and_one_visual(media, record, cause):
                         conversation=conversation_lib.conv_templates["plain"])
 
 
+def test_a_placeholder_split_across_turns_is_no_placeholder(media):
+    record = _turns(("human", "How? <ima"), ("gpt", "ge> joy"), image="a.png")
+    assert "field 'image': is set but the turns hold 0 <image> placeholders" in _problems([record], media)
+
+
 def test_a_multi_turn_record_with_its_media_in_the_first_turn_passes(media):
     check_training_data("train.json", [_turns(("human", "<image>\nHow?"), ("gpt", "joy"), ("human", "Why?"),
                                               ("gpt", "She smiles."), image="a.png")], media, "fast")

@@ -29,11 +29,17 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Sequence
 
+from ..errors import EmoLLMError
 from .labels import YES_NO_TASKS
 from .lexicon import (EMOTION_LEXICON, INTENT_LEXICON, NO_WORDS, YES_NO_LEXICONS, YES_WORDS,
                       Lexicon, normalize)
 
 OK, AMBIGUOUS, UNPARSEABLE = "ok", "ambiguous", "unparseable"
+
+
+class AnswerParseError(EmoLLMError, ValueError):
+    """A task or label_set the parser cannot use (any answer text itself always parses)."""
+
 CLOSED_SET_LEXICONS = {"emotion_closed": EMOTION_LEXICON, "intention": INTENT_LEXICON}
 
 # Phrases after which a reasoning answer states its label (case-insensitive, whole words).
@@ -75,10 +81,13 @@ def _options_lexicon(options: tuple[str, ...]) -> Lexicon:
     for option in options:
         key = normalize(option)
         if key in seen:
-            raise ValueError(f"options {seen[key]!r} and {option!r} are the same after lowercasing "
+            raise AnswerParseError(f"options {seen[key]!r} and {option!r} are the same after lowercasing "
                              "and stripping punctuation; make the label_set entries distinct")
         seen[key] = option
-    return Lexicon("options", {option: (option,) for option in options})
+    try:
+        return Lexicon("options", {option: (option,) for option in options})
+    except ValueError as err:  # an option with no letters or digits
+        raise AnswerParseError(f"label_set {list(options)}: {err}") from None
 
 
 def parse_closed(answer: str, options: Sequence[str], lexicon: Lexicon) -> Parsed:
@@ -111,7 +120,7 @@ def parse_open_emotion(answer: str) -> Parsed:
 def parse_yes_no(answer: str, task: str) -> Parsed:
     """``"yes"`` or ``"no"`` from the first yes/no word or ``task`` cue; a negated cue flips."""
     if task not in YES_NO_LEXICONS:
-        raise ValueError(f"no yes/no cues for task {task!r}; yes/no tasks are {YES_NO_TASKS}")
+        raise AnswerParseError(f"no yes/no cues for task {task!r}; yes/no tasks are {YES_NO_TASKS}")
     mentions = YES_NO_LEXICONS[task].mentions(answer)
     if not mentions:
         return Parsed(None, UNPARSEABLE, "none")
@@ -147,12 +156,12 @@ def parse_answer(answer: str, task: str, label_set: Sequence[str] | None = None)
 def _parse_task(answer: str, task: str, label_set: Sequence[str] | None) -> Parsed:
     if task in CLOSED_SET_LEXICONS:
         if not label_set:
-            raise ValueError(f"task {task!r} is closed-set: pass the record's label_set")
+            raise AnswerParseError(f"task {task!r} is closed-set: pass the record's label_set")
         return parse_closed(answer, label_set, CLOSED_SET_LEXICONS[task])
     if task == "emotion_open":
         return parse_open_emotion(answer)
     return parse_yes_no(answer, task)
 
 
-__all__ = ["Parsed", "OK", "AMBIGUOUS", "UNPARSEABLE", "FINAL_ANSWER_MARKER", "final_answer_text",
+__all__ = ["AnswerParseError", "Parsed", "OK", "AMBIGUOUS", "UNPARSEABLE", "FINAL_ANSWER_MARKER", "final_answer_text",
            "parse_closed", "parse_open_emotion", "parse_yes_no", "parse_answer"]

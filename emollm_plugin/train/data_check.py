@@ -151,9 +151,8 @@ def structure_problems(index: int, record: Any, has_audio_tower: bool,
         return problems
     if "image" in record and "video" in record:
         problems.append(DataProblem(index, rid, "image", "the record has both 'image' and 'video'; keep one"))
-    text = "".join(turn["value"] for turn in turns)
     for kind, token in PLACEHOLDERS.items():
-        count = text.count(token)
+        count = sum(turn["value"].count(token) for turn in turns)  # per turn: "<ima" + "ge>" is none
         if kind in record:
             if not isinstance(record[kind], str) or not record[kind].strip():
                 problems.append(DataProblem(index, rid, kind, f"must be a media path (a non-empty string), got "
