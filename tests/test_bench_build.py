@@ -131,11 +131,25 @@ def test_cli_errors_are_one_line_messages(tmp_path, capsys):
     ("out: o\nemotion_questions: twice\ndatasets: {caer_s: {root: r}}\n",
      "emotion_questions 'twice' must be one of"),
     ("out: o\ndatasets: {caer_s: {root: r, val_size: -2}}\n", "caer_s.val_size must be"),
+    ("out: o\nx: " + "[" * 100_000 + "\n", "bench.yaml: YAML nested deeper than Python can read"),
+    ("out: o\nseed: " + "9" * 5000 + "\n", "bench.yaml: Exceeds the limit"),
+    ("out: o\ndatasets: {caer_s: {root: r}\n", "bench.yaml: not valid YAML"),
 ])
 def test_config_errors(tmp_path, text, message):
     (tmp_path / "bench.yaml").write_text(text)
     with pytest.raises(ValueError, match=message):
         load_config(tmp_path / "bench.yaml")
+
+
+def test_extra_question_templates_name_the_file(tmp_path):
+    from emollm_plugin.bench.questions import QuestionBank, QuestionTemplateError
+    extra = tmp_path / "extra.json"
+    for data, message in ((b"[" * 100_000, "extra.json: JSON nested deeper"),
+                          (b'{"hate": [' + b"9" * 5000 + b"]}", "extra.json: a number at line 1 has more digits"),
+                          ('{"hate": ["caf\xe9"]}'.encode("latin-1"), "extra.json:1: the extra templates file is not UTF-8")):
+        extra.write_bytes(data)
+        with pytest.raises(QuestionTemplateError, match=message):
+            QuestionBank.load(extra)
 
 
 def test_config_paths_are_relative_to_the_file(tmp_path):

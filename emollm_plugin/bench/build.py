@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..constants import __version__
-from ..records import OutputFileError
+from ..errors import EmoLLMError
+from ..records import OutputFileError, read_utf8
 from .adapters import get_adapter
 from .adapters.base import SPLITS, DatasetAdapter, DropCounter, LayoutError, SourceSample
 from .media_check import default_jobs
@@ -110,6 +111,10 @@ class BuildConfig:
                                      f">= 0, got {size!r}")
 
 
+class BuildConfigError(EmoLLMError, ValueError):
+    """A build config file that cannot be read; names the file."""
+
+
 def load_config(path: str | Path) -> BuildConfig:
     """Read a bench.yaml; relative paths are relative to the file's folder::
 
@@ -124,7 +129,15 @@ def load_config(path: str | Path) -> BuildConfig:
     import yaml
 
     path = Path(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    text = read_utf8(path, "build config", BuildConfigError)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise BuildConfigError(f"{path}: not valid YAML ({err})") from None
+    except RecursionError:
+        raise BuildConfigError(f"{path}: YAML nested deeper than Python can read") from None
+    except ValueError as err:  # an integer of more digits than Python converts
+        raise BuildConfigError(f"{path}: {err}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     known = {"out", "seed", "closed_fraction", "check_media", "templates", "link_media",

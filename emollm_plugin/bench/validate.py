@@ -73,8 +73,8 @@ def check_manifest(path: Path, media_root: Path | None = None) -> dict[str, Any]
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         entry = manifest["files"].get(path.name)
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise RecordError(f"{manifest_path}: not a build manifest ({err}); {rebuild}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        raise RecordError(f"{manifest_path}: not a build manifest ({type(err).__name__}: {err}); {rebuild}") from None
     if entry is None:
         raise RecordError(f"{path}: not listed in {manifest_path}, so it is left from another "
                           f"build; {rebuild}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import EmoLLMError
+from ..records import parse_json, read_utf8
 from .labels import CLOSED_TASKS, TASKS
 
 MIN_TEMPLATES = 20  # per task in the built-in banks
@@ -82,10 +83,8 @@ class QuestionBank:
 
 
 def _read_extra(path: Path) -> dict[str, list[str]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise QuestionTemplateError(f"{path}: cannot read extra templates: {err}") from None
+    data = parse_json(read_utf8(path, "extra templates", QuestionTemplateError), str(path), "extra templates",
+                      QuestionTemplateError)
     if not isinstance(data, dict):
         raise QuestionTemplateError(f"{path}: expected an object {{task: [templates]}}, "
                             f"got {type(data).__name__}")
