@@ -183,7 +183,10 @@ def run(args: argparse.Namespace) -> int:
     check_quantization(resolve_device_dtype(args.device, args.dtype)[0], args.load_4bit, args.load_8bit)
     items, rejected, passed_over = collect(args.inputs, own_audio=not args.no_audio, audio=args.audio)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputFileError(f"{out}: cannot make its folder ({err.strerror or err})") from None
     questions_file = _check_labels(items, question, out.with_name(out.name + ".questions.json"))
     model_id = args.model_id or model_id_for(args.model_path)
     answered = read_answered(out, model_id) if args.resume else set()

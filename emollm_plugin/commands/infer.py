@@ -33,7 +33,7 @@ from typing import Optional
 
 from ..configs import ConfigError
 from ..eval.questions import QuestionError, load_questions
-from ..records import AppendOnlyJsonl, WrittenOnDemand
+from ..records import AppendOnlyJsonl, OutputFileError, WrittenOnDemand
 from ..runtime.answerer import Answerer
 from ..runtime.arguments import add_model_arguments
 from ..runtime.batch import Summary, answer_batches, answer_line, chunk, read_answered, skipped_path
@@ -100,7 +100,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = run(args)
-    except (QuestionError, InferInputError, ConfigError) as err:
+    except (QuestionError, InferInputError, ConfigError, OutputFileError) as err:
         print(f"emollm infer: {err}", file=sys.stderr)
         return 2
     print("\n".join(summary.lines()), file=sys.stderr)
