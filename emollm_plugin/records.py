@@ -64,8 +64,8 @@ def read_utf8(path: str | Path, what: str = "file", error: type[Exception] = Rec
         raise error(f"{path}: cannot read the {what} file ({err.strerror or err})") from None
     for bom, encoding in UTF16_32_BOMS:
         if data.startswith(bom):
-            raise error(f"{path}: the {what} file is {encoding} (it starts with a {encoding} byte-order "
-                        "mark); save it as UTF-8") from None
+            raise error(f"{path}:1: the {what} file is {encoding} (line 1 starts with a {encoding} "
+                        "byte-order mark); save it as UTF-8") from None
     if b"\x00" in data:
         at = data.index(b"\x00")
         raise error(f"{path}:{_line_of(data, at)}: the {what} file holds NUL bytes (offset {at}): is it "

@@ -213,7 +213,7 @@ def test_the_media_reader_says_permission_not_corrupt(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name, data, message", [
     ("dup.csv", b"path,label,path\na.png,joy,b.png\n", r"dup\.csv:1: column\(s\) \['path'\] appear more than once"),
     ("latin.csv", "path,label\na.png,joy\ncaf\xe9.png,joy\n".encode("latin-1"), r"latin\.csv:3: the manifest file is not UTF-8"),
-    ("wide.csv", "path,label\na.png,joy\n".encode("utf-16"), r"wide\.csv: the manifest file is UTF-16"),
+    ("wide.csv", "path,label\na.png,joy\n".encode("utf-16"), r"wide\.csv:1: the manifest file is UTF-16"),
     ("bare16.csv", "path,label\na.png,joy\n".encode("utf-16-le"), r"bare16\.csv:1: the manifest file holds NUL bytes"),
     ("quote.csv", b'path,label\na.png,joy\n"b.png,joy\n', r"quote\.csv:\d+: malformed CSV"),
     ("huge.jsonl", b'{"path": "a.png"}\n{"path": "a.png", "label": ' + b"7" * 5000 + b"}\n",

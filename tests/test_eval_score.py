@@ -290,7 +290,7 @@ def test_the_records_own_reference_answers_score_100(tmp_path):
 @pytest.mark.parametrize("data, message", [
     ('{"question_id": "x1", "text": "joy"}\n{"question_id": "x2", "text": "caf\xe9"}\n'.encode("latin-1"),
      r"a.jsonl:2: the answers file is not UTF-8"),
-    ('{"question_id": "x1", "text": "joy"}\n'.encode("utf-16"), r"a.jsonl: the answers file is UTF-16"),
+    ('{"question_id": "x1", "text": "joy"}\n'.encode("utf-16"), r"a.jsonl:1: the answers file is UTF-16"),
     (b'{"question_id": "x1", "text": "joy"}\n{"question_id": ' + b"1" * 5000 + b', "text": "joy"}\n',
      r"a.jsonl:2: a number has more digits than Python reads"),
     (b'{"question_id": "x1", "text": "joy"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n",

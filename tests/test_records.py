@@ -72,7 +72,7 @@ def test_append_writes_whole_lines_and_fsyncs_each_flush(tmp_path, monkeypatch):
 # ----- hostile files: encodings, huge numbers, deep nesting, a full disk ---------------------------
 @pytest.mark.parametrize("data, message", [
     ("a\nb\ncaf\xe9\n".encode("latin-1"), r"f.jsonl:3: the records file is not UTF-8 .*Latin-1"),
-    ('[{"id": "a"}]'.encode("utf-16"), r"f.jsonl: the records file is UTF-16 .*save it as UTF-8"),
+    ('[{"id": "a"}]'.encode("utf-16"), r"f.jsonl:1: the records file is UTF-16 .*save it as UTF-8"),
     ('{"id": "a"}\n'.encode("utf-16-le"), r"f.jsonl:1: the records file holds NUL bytes .*UTF-16"),
     (b"", None),
 ])
