@@ -111,8 +111,12 @@ def _turns(*turns, **media):
     (_turns(("human", "How?"), ("gpt", "joy"), ("human", "<audio>\nAnd now?"), ("gpt", "anger"), audio="s.wav"),
      "conversations[2]", "a later question turn holds <audio>"),
     (_turns(("human", "<image>\nHow?"), "joy", image="a.png"), "conversations[1]", "is a str, expected a"),
-    (_turns(("human", "<image>\nHow?"), ("gpt", "joy</s>USER: more"), image="a.png"), "conversations[1]",
-     "holds '</s>', the template's end-of-round separator"),
+    (_turns(("human", "<image>\nHow?"), ("gpt", "joy</s>USER: more"), image="a.png"), "conversations",
+     "a value holds '</s>' or ' ASSISTANT: ', the separators upstream's target masking splits the prompt on"),
+    (_turns(("human", "<image>\nHow? ASSISTANT: joy"), ("gpt", "joy"), image="a.png"), "conversations",
+     "a value holds '</s>' or ' ASSISTANT: '"),
+    (_turns(("human", "<image>\nHow?"), ("gpt", "joy"), ("human", "And?"), image="a.png"), "conversations[2]",
+     "the last turn is a question no answer follows"),
 ])
 def test_turns_upstream_preprocess_cannot_take_are_refused(media, record, field, cause):
     from llava import conversation as conversation_lib

@@ -8,8 +8,9 @@
   a non-empty ``conversations`` list of ``{'from', 'value'}`` objects; ``from`` present and
   ``human`` / ``gpt`` alternating, the first turn ``human`` (upstream's v1 preprocess drops a
   first ``gpt`` turn, and asserts the order); every ``value`` a non-empty string; at least one
-  answer turn; no value holding the template's end-of-round separator (``</s>`` for v1, which
-  target masking splits on); media placeholders only in the first turn (``preprocess_multimodal``
+  answer turn and a last turn that is one; for a v1 template (``SeparatorStyle.TWO``), the prompt
+  rendered as upstream renders it splitting into one round per question/answer on its separators
+  (no ``</s>`` or `` ASSISTANT: `` inside a value, which target masking splits on); media placeholders only in the first turn (``preprocess_multimodal``
   moves a placeholder to the start of its own turn, so one in an answer would be a target);
   placeholders against media fields in both directions (a record with an ``image``, ``video`` or
   ``audio`` field has exactly one ``<image>``, ``<video>`` or ``<audio>``, and a placeholder never
@@ -30,7 +31,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -65,19 +66,40 @@ class DataProblem:
 class Template:
     """What the training template's ``preprocess`` needs of a conversation (llava/train/train.py):
     ``plain`` (``--version plain``: ``preprocess_plain`` asserts two turns and ``<image>`` in the
-    first, and keeps nothing else of that turn); ``separator``: the text that ends a round
-    (``sep2`` of a ``SeparatorStyle.TWO`` template such as v1), which target masking splits on."""
+    first, and keeps nothing else of that turn); ``conversation``: a ``SeparatorStyle.TWO``
+    template (v1), whose target masking (``preprocess_v1``) splits the rendered prompt into rounds
+    on ``sep2`` and each round into question and answer on ``sep + roles[1] + ": "``."""
 
     plain: bool = False
-    separator: str = ""
+    conversation: Any = field(default=None, compare=False)
 
     @classmethod
     def of(cls, conversation) -> "Template":
-        """From an upstream ``Conversation``; None -> the default (a v1-like chat template)."""
+        """From an upstream ``Conversation``; None -> no template-specific rules."""
         if conversation is None:
             return cls()
         style = getattr(getattr(conversation, "sep_style", None), "name", "")
-        return cls(plain=style == "PLAIN", separator=(conversation.sep2 or "") if style == "TWO" else "")
+        return cls(plain=style == "PLAIN", conversation=conversation if style == "TWO" else None)
+
+    def masking_problem(self, turns: list[dict]) -> Optional[str]:
+        """Why ``preprocess_v1`` would mask these turns wrongly (it then masks the whole record,
+        or trains on question text), or None: the prompt rendered as upstream renders it must split
+        into one round per question/answer pair, each into exactly one question and one answer."""
+        if self.conversation is None:
+            return None
+        conv = self.conversation.copy()
+        conv.messages = []
+        for j, turn in enumerate(turns):
+            conv.append_message(conv.roles[j % 2], turn["value"])
+        rounds = conv.get_prompt().split(conv.sep2)
+        answer_sep = conv.sep + conv.roles[1] + ": "
+        pairs = len(turns) // 2
+        if len(rounds) == pairs + 1 and rounds[-1] == "" and all(
+                rou and len(rou.split(answer_sep)) == 2 for rou in rounds[:-1]):
+            return None
+        return (f"a value holds {conv.sep2!r} or {answer_sep!r}, the separators upstream's target masking "
+                "splits the prompt on, so the record's targets would be misaligned (or all masked); "
+                "reword that text")
 
 
 ROLES = ("human", "gpt")  # upstream's preprocess maps exactly these two; turn j is ROLES[j % 2]
@@ -114,14 +136,16 @@ def _turn_problems(index: int, rid: Any, turns: list, template: Template) -> lis
             where = "an answer turn" if role == "gpt" else "a later question turn"
             bad(j, f"{where} holds {', '.join(held)}; media placeholders go in the first turn (the human "
                    "question), where upstream's preprocess and the splice put the media")
-        if template.separator and template.separator in value:
-            bad(j, f"holds {template.separator!r}, the template's end-of-round separator, which target "
-                   "masking splits on: the targets would be misaligned")
     if problems:
         return problems
     if len(turns) < 2:
-        problems.append(DataProblem(index, rid, "conversations", "has no answer turn ('from': 'gpt'): nothing "
-                                                                 "to train on"))
+        return [DataProblem(index, rid, "conversations", "has no answer turn ('from': 'gpt'): nothing to train on")]
+    if len(turns) % 2:
+        problems.append(DataProblem(index, rid, f"conversations[{len(turns) - 1}]",
+                                    "the last turn is a question no answer follows; upstream's masking expects "
+                                    "each question answered (drop the turn or add its answer)"))
+    elif (masking := template.masking_problem(turns)) is not None:
+        problems.append(DataProblem(index, rid, "conversations", masking))
     if template.plain:
         first = turns[0]["value"]
         if len(turns) != 2:
