@@ -136,3 +136,9 @@ def test_a_full_disk_names_the_output_file(tmp_path, monkeypatch):
     monkeypatch.setattr(type(out), "open", lambda self, *a, **k: _FullDisk(real_open(self, *a, **k)))
     with pytest.raises(OutputFileError, match=r"bank.jsonl: cannot write the JSONL file \(No space left"):
         AppendOnlyJsonl(tmp_path / "bank.jsonl").append('{"id": 1}')
+
+
+def test_a_line_separator_inside_a_jsonl_string_is_not_a_line_break(tmp_path):
+    path = tmp_path / "lines.jsonl"
+    path.write_text(json.dumps({"text": "a\u2028b\x1cc"}, ensure_ascii=False) + "\r\n" + '{"id": 2}\n', newline="")
+    assert load_records(path) == [{"text": "a\u2028b\x1cc"}, {"id": 2}]

@@ -178,7 +178,7 @@ def _folder(folder: Path, own_audio: bool) -> tuple[list[Item | Rejected], int]:
 def _jsonl_rows(manifest: Path, text: str) -> list[tuple[str, object]]:
     return [(f"{shown(manifest)}:{number}", parse_json(line, f"{shown(manifest)}:{number}", "manifest", InputError,
                                                                 one_line=True))
-            for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+            for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
 
 
 def _json_rows(manifest: Path) -> list[tuple[str, object]]:
