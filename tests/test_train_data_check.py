@@ -214,6 +214,10 @@ def test_a_record_that_fails_while_training_is_named_by_index_and_id(tiny_models
     with pytest.raises(TrainingRecordError, match=r"record 2 \(id 'two-images'\): the tokenized prompt holds 2 "
                                                   r"<image>/<video> placeholder"):
         dataset[2]
+    dataset.records[3] = "not a record"
+    assert len(dataset.lengths) == len(dataset.modality_lengths) == len(dataset.records)  # the sampler's view
+    with pytest.raises(TrainingRecordError, match=r"record 3 \(id '\?'\): cannot be made a training sample"):
+        dataset[3]
 
 
 # ----- through LLaVA's own train() ------------------------------------------------------------------

@@ -102,17 +102,23 @@ class EmoSupervisedDataset(Dataset):
 
     @property
     def lengths(self) -> list[int]:
-        return [sum(len(c["value"].split()) for c in r["conversations"]) + (128 if self._has_media(r) else 0)
-                for r in self.records]
+        return [self._words(r) + (128 if self._has_media(r) else 0) for r in self.records]
 
     @property
     def modality_lengths(self) -> list[int]:
-        return [(1 if self._has_media(r) else -1) * sum(len(c["value"].split()) for c in r["conversations"])
-                for r in self.records]
+        return [(1 if self._has_media(r) else -1) * self._words(r) for r in self.records]
 
     @staticmethod
-    def _has_media(rec: dict) -> bool:
-        return any(k in rec for k in ("image", "video", "audio"))
+    def _words(rec) -> int:
+        """Words in the record's turns; 0 for a malformed record (``__getitem__`` names it)."""
+        try:
+            return sum(len(c["value"].split()) for c in rec["conversations"])
+        except (KeyError, TypeError, AttributeError):
+            return 0
+
+    @staticmethod
+    def _has_media(rec) -> bool:
+        return isinstance(rec, dict) and any(k in rec for k in ("image", "video", "audio"))
 
     def _load_media(self, i: int, rec: dict):
         """(visual, audio) of record i; a media failure becomes BadMediaError naming the record."""
