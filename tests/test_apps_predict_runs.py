@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from emollm_plugin.apps import predict
-from emollm_plugin.eval import infer
+from emollm_plugin.runtime.answerer import Prepared
+from emollm_plugin.runtime.batch import skipped_path
 
 
 class _Answerer:
-    """What predict needs of ``infer.Answerer``: prepare, answer, the media loader's audio bins."""
+    """What predict needs of ``runtime.answerer.Answerer``: prepare, answer, the media loader's audio bins."""
 
     answered: list[str] = []
 
@@ -25,7 +26,7 @@ class _Answerer:
         self.media = type("Media", (), {"n_mels": None})()
 
     def prepare(self, record):
-        return infer.Prepared(record, None, None, None)
+        return Prepared(record, None, None, None)
 
     def answer(self, prepared):
         _Answerer.answered += [p.record["id"] for p in prepared]
@@ -34,7 +35,7 @@ class _Answerer:
 
 @pytest.fixture
 def run(tmp_path, monkeypatch):
-    monkeypatch.setattr(infer, "Answerer", _Answerer)
+    monkeypatch.setattr(predict, "Answerer", _Answerer)
     _Answerer.answered = []
     (tmp_path / "ckpt").mkdir()
 
@@ -94,7 +95,7 @@ def test_broken_links_and_unlistable_folders_are_counted_skips(run, tmp_path, mo
     out = tmp_path / "answers.jsonl"
     code, err = run(str(folder), "--out", str(out))
     assert code == 0, err
-    skipped = _rows(infer.skipped_path(out))
+    skipped = _rows(skipped_path(out))
     assert sorted(s["reason"] for s in skipped) == ["broken_link", "unreadable"]
     assert "1 answered now, 0 already in" in err and "2 input(s) not answered" in err
 

@@ -142,7 +142,7 @@ def test_config_errors(tmp_path, text, message):
 
 
 def test_extra_question_templates_name_the_file(tmp_path):
-    from emollm_plugin.bench.questions import QuestionBank, QuestionTemplateError
+    from emollm_plugin.tasks.questions import QuestionBank, QuestionTemplateError
     extra = tmp_path / "extra.json"
     for data, message in ((b"[" * 100_000, "extra.json: JSON nested deeper"),
                           (b'{"hate": [' + b"9" * 5000 + b"]}", "extra.json: a number at line 1 has more digits"),

@@ -22,9 +22,9 @@ from types import SimpleNamespace
 from hypothesis import event, given, strategies as st
 
 from emollm_plugin.apps.inputs import InputError, collect
-from emollm_plugin.bench.answers import AMBIGUOUS, OK, UNPARSEABLE, AnswerParseError, parse_answer
-from emollm_plugin.bench.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO
-from emollm_plugin.bench.lexicon import normalize
+from emollm_plugin.tasks.answers import AMBIGUOUS, OK, UNPARSEABLE, AnswerParseError, parse_answer
+from emollm_plugin.tasks.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO
+from emollm_plugin.tasks.lexicon import normalize
 from emollm_plugin.eval.score import ScoringInputError, judge, load_answers, summarize
 from emollm_plugin.train.data_check import DataCheckError, check_training_data
 
@@ -261,7 +261,7 @@ def test_the_data_check_passes_only_what_upstream_preprocess_takes(tiny_models):
 
     import emollm_plugin
     from emollm_plugin.constants import AUDIO_TOKEN_INDEX, IMAGE_TOKEN_INDEX
-    from emollm_plugin.llava_compat import default_conversation
+    from emollm_plugin.plugin.compat import default_conversation
 
     tokenizer = LlamaTokenizer.from_pretrained(str(tiny_models.llm), legacy=True, model_max_length=512)
     tokenizer.pad_token = tokenizer.unk_token
