@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -102,7 +103,6 @@ def file_problem(file: Path) -> Optional[tuple[str, str]]:
                               "this user access (chmod +x on the folders) or leave it out")
     except (OSError, ValueError) as err:  # a name too long, a NUL byte, a link loop
         return "bad_path", f"{name}: not a usable path ({getattr(err, 'strerror', None) or err})"
-    import stat
     if stat.S_ISDIR(status.st_mode):
         return "not_a_file", f"{name}: is a folder; name a media file, or give the folder as an INPUT"
     if not stat.S_ISREG(status.st_mode):
