@@ -241,6 +241,14 @@ def test_bom_csv_and_json_list_manifests_are_read(tmp_path):
     assert [(r.source, r.reason) for r in rejected] == [(f"{listed} [index 1]", "no_path")]
 
 
+def test_a_prompt_no_tokenizer_can_encode_is_a_rejected_row(tmp_path):
+    _touch(tmp_path / "a.png")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"path": "a.png", "prompt": "How\ud800?"}) + "\n" + json.dumps({"path": "a.png"}))
+    items, rejected, _ = collect([manifest])
+    assert len(items) == 1 and [(r.source, r.reason) for r in rejected] == [(f"{manifest}:1", "bad_text")]
+
+
 def test_manifest_paths_that_cannot_be_paths_are_rejected_rows(tmp_path):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("\n".join(json.dumps({"path": p}) for p in ("a\x00.png", "x" * 5000 + ".png", "\ud800.png",

@@ -122,6 +122,7 @@ def test_predict_manifests_read_or_refuse_naming_the_file(manifest):
             assert skip.reason
         for item in items:
             uuid.uuid5(uuid.NAMESPACE_URL, item.id)  # predict's answer id: the id encodes
+            (item.prompt or "").encode("utf-8")  # the tokenizer takes it
             assert item.path.is_file() and item.path.name.lower() in MEDIA_NAMES + ("a.png",)
 
 

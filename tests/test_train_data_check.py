@@ -117,6 +117,8 @@ def _turns(*turns, **media):
      "a value holds '</s>' or ' ASSISTANT: '"),
     (_turns(("human", "<image>\nHow?"), ("gpt", "joy"), ("human", "And?"), image="a.png"), "conversations[2]",
      "the last turn is a question no answer follows"),
+    (_turns(("human", "<image>\nHow?"), ("gpt", "\ud800"), image="a.png"), "conversations[1]",
+     "'value' holds a lone surrogate ('\\ud800') that no tokenizer can encode"),
 ])
 def test_turns_upstream_preprocess_cannot_take_are_refused(media, record, field, cause):
     from llava import conversation as conversation_lib

@@ -118,6 +118,14 @@ def file_problem(file: Path) -> Optional[tuple[str, str]]:
     return None
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _resolved(path: Path) -> str:
     try:
         return shown(path.resolve())
@@ -238,6 +246,11 @@ def _manifest(manifest: Path, own_audio: bool) -> list[Item | Rejected]:
         if bad:
             out.append(Rejected(source, "bad_row", f"{source}: field(s) {shown(bad)} unknown or not strings "
                                 f"(or more values than columns); fields are {', '.join(MANIFEST_FIELDS)}"))
+            continue
+        unencodable = [k for k in ("prompt", "label") if not _encodable(row.get(k) or "")]
+        if unencodable:
+            out.append(Rejected(source, "bad_text", f"{source}: field(s) {unencodable} hold a lone surrogate "
+                                "(JSON's \\udXXX) that no tokenizer can encode; fix the text's encoding"))
             continue
         here = lambda value: (manifest.parent / value.strip()) if value and value.strip() else None  # noqa: E731
         item = _item(here(row["path"]), source, own_audio, here(row.get("audio")),

@@ -7,7 +7,8 @@
   (llava/train/train.py) and the plugin's splice (``model/splice.py``) assume of a record:
   a non-empty ``conversations`` list of ``{'from', 'value'}`` objects; ``from`` present and
   ``human`` / ``gpt`` alternating, the first turn ``human`` (upstream's v1 preprocess drops a
-  first ``gpt`` turn, and asserts the order); every ``value`` a non-empty string; at least one
+  first ``gpt`` turn, and asserts the order); every ``value`` a non-empty string that encodes as
+  UTF-8 (JSON can spell a lone surrogate, which the tokenizer crashes on); at least one
   answer turn and a last turn that is one; for a v1 template (``SeparatorStyle.TWO``), the prompt
   rendered as upstream renders it splitting into one round per question/answer on its separators
   (no ``</s>`` or `` ASSISTANT: `` inside a value, which target masking splits on); media placeholders only in the first turn (``preprocess_multimodal``
@@ -127,6 +128,12 @@ def _turn_problems(index: int, rid: Any, turns: list, template: Template) -> lis
                    "with 'human' (upstream's preprocess drops a first 'gpt' turn, or stops on the order)")
         if not isinstance(value, str):
             bad(j, f"'value' is {type(value).__name__}, expected the turn's text")
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:  # JSON can spell "\ud800"; the tokenizer cannot take it
+            bad(j, f"'value' holds a lone surrogate ({value[err.start]!r}) that no tokenizer can encode; fix "
+                   "the text's encoding where the data was made")
             continue
         if not value.strip():
             bad(j, "'value' is empty: " + ("an empty answer trains on nothing" if role == "gpt"
