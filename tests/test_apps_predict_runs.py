@@ -125,3 +125,9 @@ def test_a_full_disk_stops_with_the_output_files_name(run, tmp_path, monkeypatch
     assert code == 2
     assert f"{out}: cannot write the answers file (No space left on device)" in err
     assert "Traceback" not in err
+
+
+def test_a_prompt_that_is_not_utf8_is_refused_before_loading(run, tmp_path):
+    folder = _media(tmp_path / "m", [b"a.png"])
+    code, err = run(str(folder), "--out", str(tmp_path / "a.jsonl"), "--prompt", "Why\udce9?")
+    assert code == 2 and "--prompt 'Why\\\\xe9?' is not UTF-8 text" in err and _Answerer.answered == []

@@ -176,6 +176,9 @@ def _uses_exemplars(args: argparse.Namespace, question: Question) -> bool:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    for flag, text in (("--prompt", args.prompt), ("--options", args.options)):
+        if text is not None and shown(text) != text:  # bytes of the command line that are not UTF-8
+            raise InputError(f"{flag} {shown(text)!r} is not UTF-8 text; the tokenizer cannot take it")
     question = Question(args.task, args.prompt, tuple(o.strip() for o in args.options.split(",") if o.strip())
                         if args.options else None, args.explain)
     if args.batch_size < 1:
