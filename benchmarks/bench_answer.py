@@ -11,20 +11,25 @@ Models (random weights, real shapes, built offline from transformers configs):
   tokens around the visual tokens.
 
 Paths: (a) image + MVP, (b) image + mlp2x_gelu, (c) clips of each ``--frames`` count + MVP events,
-(d) the same clips frame by frame at 576 tokens each. Per path: CLIP time (measured once per input:
-(a) and (b), and (c) and (d), run the same tower on the same pixels), projector time, prefill (one
-forward over S = visual + text tokens, KV cache on), 8 new tokens (greedy decode steps on the
-cache), peak memory (CPU: resident-set growth sampled every 2 ms; CUDA: max_memory_allocated; the
-larger of the CLIP phase and the projector + LLM phase with the CLIP features held), and ratios
-to (b).
+(d) the same clips frame by frame at 576 tokens each. Per path, four phases timed by the harness
+(benchmarks/timing.py: (a) and (b), then (c) and (d), alternating phase by phase, one warm-up and
+``--repeats`` timed repeats, 1 thread by default): CLIP (each path runs the tower on its own
+pixels of the same shape), projector, prefill (one forward over S = visual + text tokens, KV
+cache on), 8 new tokens (greedy decode steps on the cache); peak memory (CPU: resident-set growth
+sampled every 2 ms; CUDA: max_memory_allocated; the larger of the CLIP phase and the projector +
+LLM phases with the CLIP features held). The table gives the per-phase medians with ratios to
+(b), then each pair's ratios of the minimums and of the medians.
 
 Extrapolation to Vicuna-7B's 32 layers: forward hooks time every decoder layer; with t_layer the
 mean per-layer time of a phase (prefill or decode) and t_rest the phase time outside the layers
 (embedding, final norm, lm_head), the 32-layer phase time is t_rest + 32 * t_layer. Layers of one
 model have identical shapes, so their cost is the same; the table gives both the measured
-(``--layers``) and the extrapolated figures.
+(``--layers``) and the extrapolated figures. ``--sweep 1 2 4`` checks that assumption: the image
+paths' prefill and decode measured with 1, 2 and 4 layers, a least-squares line through the
+minimums, its largest residual relative to the measured time, and the 32-layer time the line
+gives next to the one the hooks give.
 
-    python benchmarks/bench_answer.py [--device cpu|cuda] [--layers 2] [--frames 8 32] [--repeats N]
+    python benchmarks/bench_answer.py [--device cpu|cuda] [--layers 2] [--frames 8 32] [--repeats 3] [--threads 1] [--sweep 1 2 4]
 
 Writes work/bench_answer/answer.md and answer.png (bar chart) and prints the table.
 """
@@ -34,13 +39,13 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from timing import Harness, add_harness_arguments  # noqa: E402  (benchmarks/timing.py)
 
 REPO = Path(__file__).resolve().parents[1]
 FULL_LAYERS = 32             # Vicuna-7B
@@ -183,9 +188,9 @@ class Result:
 
 
 @torch.no_grad()
-def run_llm(llm, visual: torch.Tensor, text_tokens: int, clock: Clock, timer: LayerTimer, gen):
-    """Prefill over [text prefix | visual | text suffix] with the KV cache, then NEW_TOKENS greedy
-    decode steps; returns (prefill s, prefill-in-layers s, decode s, decode-in-layers s)."""
+def run_prefill(llm, visual: torch.Tensor, text_tokens: int, clock: Clock, timer: LayerTimer, gen):
+    """Prefill over [text prefix | visual | text suffix] with the KV cache: (s, s in layers,
+    first token, cache)."""
     device = visual.device
     ids = torch.randint(3, llm.config.vocab_size, (1, text_tokens), generator=gen).to(device)
     embed = llm.get_input_embeddings()
@@ -195,16 +200,18 @@ def run_llm(llm, visual: torch.Tensor, text_tokens: int, clock: Clock, timer: La
     start = clock.now()
     out = llm(inputs_embeds=embeds, use_cache=True)
     token = out.logits[:, -1].argmax(-1, keepdim=True)
-    prefill = clock.now() - start
-    prefill_layers = timer.take()
-    past = out.past_key_values
-    del out
+    return clock.now() - start, timer.take(), token, out.past_key_values
+
+
+@torch.no_grad()
+def run_decode(llm, token, past, clock: Clock, timer: LayerTimer):
+    """NEW_TOKENS greedy decode steps on the cache: (s, s in layers)."""
+    timer.take()
     start = clock.now()
     for _ in range(NEW_TOKENS):
         out = llm(input_ids=token, past_key_values=past, use_cache=True)
         past, token = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
-    decode = clock.now() - start
-    return prefill, prefill_layers, decode, timer.take()
+    return clock.now() - start, timer.take()
 
 
 @torch.no_grad()
@@ -213,25 +220,33 @@ def clip_features(clip, pixels: torch.Tensor) -> torch.Tensor:
     return clip(pixels, output_hidden_states=True).hidden_states[-2][:, 1:]
 
 
-def measure(args) -> tuple[list[Result], dict]:
+def build(args, layers: int):
+    """(device, dtype, clip, llm, mvp, mlp) with ``layers`` decoder layers, seeded."""
     device = torch.device(args.device)
-    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
-    clock = Clock(device)
+    dtype = getattr(torch, args.dtype) if args.dtype != "auto" else (
+        torch.float32 if device.type == "cpu" else torch.bfloat16)
     torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
     clip = clip_vit_l14_336(device, dtype, tiny=args.tiny)
     shape = dict(hidden=256, heads=4, intermediate=512, vocab=1000) if args.tiny else {}
-    llm = vicuna_shaped(args.layers, device, dtype, **shape)
+    llm = vicuna_shaped(layers, device, dtype, **shape)
     mvp, mlp = projectors(clip.config.hidden_size, llm.config.hidden_size, device, dtype)
+    return device, dtype, clip, llm, mvp, mlp
+
+
+def measure(args) -> tuple[list[Result], list[Result], dict]:
+    """The pairs through the harness: per path the per-phase medians and minimums as Results."""
+    device, dtype, clip, llm, mvp, mlp = build(args, args.layers)
+    clock = Clock(device)
+    gen = torch.Generator().manual_seed(0)
     upstream_per_image = (clip.config.image_size // clip.config.patch_size) ** 2
     timer = LayerTimer(llm.model.layers, clock)
     size = clip.config.image_size
     max_tokens = args.max_prefill_tokens
     scaled: set[int] = set()
+    harness = Harness.from_args(args)
 
     def encode(frames: int | None):
-        """CLIP once per input: (a)/(b) and (c)/(d) feed the same pixels to the same tower, so
-        both paths of a pair are charged this one measurement. Returns features, seconds, peak.
+        """CLIP on the input's pixels: (features, seconds).
 
         With ``--clip-max-frames F`` a longer clip runs only F frames through CLIP; its time is
         scaled by T / F (frames are independent images: the tower's cost is linear in T) and the
@@ -240,7 +255,7 @@ def measure(args) -> tuple[list[Result], dict]:
         n = frames or 1
         run = min(n, args.clip_max_frames) if args.clip_max_frames else n
         pixels = torch.randn(run, 3, size, size, generator=gen).to(device=device, dtype=dtype)
-        with torch.no_grad(), PeakMemory(device) as peak:
+        with torch.no_grad():
             start = clock.now()
             features = clip_features(clip, pixels)
             seconds = clock.now() - start
@@ -251,61 +266,156 @@ def measure(args) -> tuple[list[Result], dict]:
             features = features + 0.05 * features.std() * noise
             seconds *= n / run
             scaled.add(n)
-        return features, seconds, peak.peak
+        return features, seconds
 
-    def one(path: str, upstream: bool, frames: int | None, encoded) -> Result:
-        features, clip_seconds, clip_peak = encoded
-        visual_tokens = (upstream_per_image * (frames or 1) if upstream else
-                         (mvp.num_tokens_video(frames) if frames else mvp.num_tokens_image))
-        result = Result(path, visual_tokens, visual_tokens + args.text_tokens, clip=clip_seconds)
-        if result.seq_len > CONTEXT:
-            result.notes.append(f"{result.seq_len} tokens exceed Vicuna-7B v1.5's {CONTEXT}-token context: "
-                                "upstream LLaVA-1.5 cannot take this clip")
-        if max_tokens and result.seq_len > max_tokens:
-            result.skipped = f"not run: {result.seq_len} tokens > --max-prefill-tokens {max_tokens}"
-            return result
-        with torch.no_grad(), PeakMemory(device) as peak:
-            start = clock.now()
-            if upstream:
-                visual = mlp(features).flatten(0, 1)          # frame by frame, as LLaVA splices images
-            elif frames:
-                visual = mvp.forward_video(features)          # (E * 112, D)
-            else:
-                visual = mvp(features)[0]                     # (112, D)
-            result.projector = clock.now() - start
-            assert visual.shape[0] == visual_tokens, (path, visual.shape)
-            (result.prefill, result.prefill_layers,
-             result.decode, result.decode_layers) = run_llm(llm, visual, args.text_tokens, clock, timer, gen)
-        # the path's peak: its CLIP phase, or its projector + LLM phase with the CLIP features held
-        result.peak_bytes = max(clip_peak, peak.peak + features.numel() * features.element_size())
-        return result
+    def path_phases(path: str, upstream: bool, frames: int | None, layer_log: dict):
+        """The harness phases of one path: clip, projector, prefill, decode. Each keeps its peak
+        memory and (LLM phases) its time inside the decoder layers in ``layer_log``."""
+        def clip_phase(state):
+            with PeakMemory(device) as peak:
+                state["features"], seconds = encode(frames)
+            state["peak"] = peak.peak
+            return seconds
 
-    warm = encode(None)  # first calls allocate and pick kernels
-    one("(a) warm-up", False, None, warm)
-    one("(b) warm-up", True, None, warm)
-    del warm
-    results: dict[str, list[Result]] = {}
-    for _ in range(args.repeats):  # every repeat runs all paths back to back: load hits all alike
-        for frames in [None, *args.frames]:
-            encoded = encode(frames)
-            if frames is None:
-                pair = (("(a) image, MVP", False), ("(b) image, mlp2x_gelu (upstream)", True))
+        def projector_phase(state):
+            features = state["features"]
+            with torch.no_grad(), PeakMemory(device) as peak:
+                start = clock.now()
+                if upstream:
+                    visual = mlp(features).flatten(0, 1)          # frame by frame, as LLaVA splices images
+                elif frames:
+                    visual = mvp.forward_video(features)          # (E * 112, D)
+                else:
+                    visual = mvp(features)[0]                     # (112, D)
+                seconds = clock.now() - start
+            state["visual"] = visual
+            state["peak_llm"] = peak.peak
+            return seconds
+
+        def prefill_phase(state):
+            with PeakMemory(device) as peak:
+                state["prefill"] = run_prefill(llm, state["visual"], args.text_tokens, clock, timer, gen)
+            state["peak_llm"] = max(state["peak_llm"], peak.peak)
+            layer_log.setdefault((path, "prefill"), []).append(state["prefill"][1])
+            return state["prefill"][0]
+
+        def decode_phase(state):
+            seconds, inside = run_decode(llm, *state.pop("prefill")[2:], clock, timer)
+            layer_log.setdefault((path, "decode"), []).append(inside)
+            held = state["features"].numel() * state["features"].element_size()
+            layer_log.setdefault((path, "peak"), []).append(max(state["peak"], state["peak_llm"] + held))
+            return seconds
+
+        return [("clip", clip_phase), ("projector", projector_phase), ("prefill", prefill_phase),
+                ("decode", decode_phase)]
+
+    medians: list[Result] = []
+    minimums: list[Result] = []
+    header = []
+    for frames in [None, *args.frames]:
+        if frames is None:
+            pair = (("(a) image, MVP", False), ("(b) image, mlp2x_gelu (upstream)", True))
+        else:
+            pair = ((f"(c) {frames}-frame clip, MVP events", False),
+                    (f"(d) {frames}-frame clip, {upstream_per_image}/frame (upstream)", True))
+        paths, skipped = {}, {}
+        for name, upstream in pair:
+            visual_tokens = (upstream_per_image * (frames or 1) if upstream else
+                             (mvp.num_tokens_video(frames) if frames else mvp.num_tokens_image))
+            result = Result(name, visual_tokens, visual_tokens + args.text_tokens)
+            if result.seq_len > CONTEXT:
+                result.notes.append(f"{result.seq_len} tokens exceed Vicuna-7B v1.5's {CONTEXT}-token context: "
+                                    "upstream LLaVA-1.5 cannot take this clip")
+            if max_tokens and result.seq_len > max_tokens:
+                result.skipped = f"not run: {result.seq_len} tokens > --max-prefill-tokens {max_tokens}"
+                skipped[name] = result
             else:
-                pair = ((f"(c) {frames}-frame clip, MVP events", False),
-                        (f"(d) {frames}-frame clip, {upstream_per_image}/frame (upstream)", True))
-            for name, upstream in pair:
-                results.setdefault(name, []).append(one(name, upstream, frames, encoded))
-            del encoded
-    medians = []
-    for name, runs in results.items():
-        pick = sorted(runs, key=lambda r: r.answer)[len(runs) // 2]
-        medians.append(pick)
+                paths[name] = (result, upstream)
+        layer_log: dict = {}
+        runs = harness.run({name: path_phases(name, upstream, frames, layer_log)
+                            for name, (_, upstream) in paths.items()})
+        header.append(runs.header())
+        for name, _ in pair:
+            if name in skipped:
+                medians.append(skipped[name])
+                minimums.append(skipped[name])
+                continue
+            template = paths[name][0]
+            for pick, out in ((statistics.median, medians), (min, minimums)):
+                r = Result(template.path, template.visual_tokens, template.seq_len, notes=list(template.notes))
+                r.clip, r.projector = pick(runs.values(name, "clip")), pick(runs.values(name, "projector"))
+                r.prefill, r.decode = pick(runs.values(name, "prefill")), pick(runs.values(name, "decode"))
+                kept = args.repeats  # the layer log also holds the warm-up repeat
+                r.prefill_layers = pick(layer_log[(name, "prefill")][-kept:])
+                r.decode_layers = pick(layer_log[(name, "decode")][-kept:])
+                r.peak_bytes = max(layer_log[(name, "peak")][-kept:])
+                out.append(r)
     info = {"device": device_name(device), "dtype": str(dtype).replace("torch.", ""),
             "threads": torch.get_num_threads(), "layers": args.layers, "repeats": args.repeats,
             "clip_scaled": sorted(scaled), "clip_max_frames": args.clip_max_frames,
-            "uptime": uptime(), "mvp": f"{mvp.mvp_config.num_clusters} clusters, "
-                                        f"{mvp.mvp_config.frames_per_event} frames per event"}
-    return medians, info
+            "harness": header, "mvp": f"{mvp.mvp_config.num_clusters} clusters, "
+                                      f"{mvp.mvp_config.frames_per_event} frames per event"}
+    return medians, minimums, info
+
+
+def layer_sweep(args) -> str:
+    """Image paths (a) and (b) with 1, 2, 4 (``--sweep``) decoder layers: per path and LLM phase,
+    a least-squares line t(n) = t_rest + n * t_layer through the minimums, its largest residual
+    relative to the measured time, and the 32-layer time from the line next to the one the hook
+    extrapolation gives from the smallest model."""
+    rows = []
+    gen = torch.Generator().manual_seed(1)
+    measured: dict[tuple[str, str], dict[int, float]] = {}
+    hooks32: dict[tuple[str, str], float] = {}
+    harness = Harness.from_args(args)
+    header = ""
+    for layers in args.sweep:
+        device, dtype, clip, llm, mvp, mlp = build(args, layers)
+        clock = Clock(device)
+        timer = LayerTimer(llm.model.layers, clock)
+        size = clip.config.image_size
+        pixels = torch.randn(1, 3, size, size, generator=gen).to(device=device, dtype=dtype)
+        features = clip_features(clip, pixels)
+        with torch.no_grad():
+            visuals = {"(a) MVP": mvp(features)[0], "(b) mlp2x_gelu": mlp(features).flatten(0, 1)}
+        inside: dict = {}
+
+        def phases(name):
+            def prefill(state):
+                state["prefill"] = run_prefill(llm, visuals[name], args.text_tokens, clock, timer, gen)
+                inside.setdefault((name, "prefill"), []).append(state["prefill"][1])
+                return state["prefill"][0]
+
+            def decode(state):
+                seconds, spent = run_decode(llm, *state.pop("prefill")[2:], clock, timer)
+                inside.setdefault((name, "decode"), []).append(spent)
+                return seconds
+            return [("prefill", prefill), ("decode", decode)]
+
+        runs = harness.run({name: phases(name) for name in visuals})
+        header = runs.header()
+        for name in visuals:
+            for phase in ("prefill", "decode"):
+                t = runs.min(name, phase)
+                measured.setdefault((name, phase), {})[layers] = t
+                if layers == min(args.sweep):
+                    t_layer = min(inside[(name, phase)][-args.repeats:]) / layers
+                    hooks32[(name, phase)] = t - layers * t_layer + FULL_LAYERS * t_layer
+        del clip, llm
+    lines = [f"layer sweep ({', '.join(map(str, args.sweep))} layers; image paths; minimums): {header}",
+             "| path | phase | " + " | ".join(f"{n} L s" for n in args.sweep)
+             + " | t_rest s | t_layer s | max residual | 32 L from the line s | 32 L from hooks s |",
+             "|---|---|" + "---:|" * (len(args.sweep) + 5)]
+    for (name, phase), by_layers in measured.items():
+        n = torch.tensor(list(by_layers), dtype=torch.float64)
+        t = torch.tensor(list(by_layers.values()), dtype=torch.float64)
+        design = torch.stack([torch.ones_like(n), n], 1)
+        rest, per_layer = torch.linalg.lstsq(design, t.unsqueeze(1)).solution.squeeze(1).tolist()
+        residual = ((design @ torch.tensor([rest, per_layer], dtype=torch.float64) - t).abs() / t).max().item()
+        rows.append(f"| {name} | {phase} | " + " | ".join(f"{v:.3f}" for v in by_layers.values())
+                    + f" | {rest:.3f} | {per_layer:.3f} | {residual:.1%} | {rest + FULL_LAYERS * per_layer:.3f} "
+                      f"| {hooks32[(name, phase)]:.3f} |")
+    return "\n".join(lines + rows)
 
 
 def device_name(device) -> str:
@@ -322,22 +432,16 @@ def device_name(device) -> str:
     return f"{cpu}, {os.cpu_count()} cores"
 
 
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 # ---- report --------------------------------------------------------------------------------------
 
-def table(results: list[Result], info: dict, layers: int) -> str:
+def table(results: list[Result], info: dict, layers: int, minimums: list[Result] | None = None) -> str:
+    """The per-phase medians, then the ratios of each pair's minimums and medians."""
     ref = next(r for r in results if r.path.startswith("(b)"))
     ref32 = ref.answer32(layers)
     lines = [
         f"device: {info['device']}; {info['dtype']}; torch threads {info['threads']}; "
-        f"median of {info['repeats']} repeat(s); MVP {info['mvp']}",
-        f"load: {info['uptime']}",
+        f"median of {info['repeats']} repeat(s) per phase; MVP {info['mvp']}",
+        *[f"harness: {h}" for h in info["harness"]],
         f"LLM: Vicuna-7B shape with {layers} layers measured; '32 layers' = t_rest + 32 x t_layer per phase",
         "",
         f"| path | visual tokens | CLIP s | projector s | prefill s ({layers} L) | {NEW_TOKENS} tokens s ({layers} L) "
@@ -365,6 +469,20 @@ def table(results: list[Result], info: dict, layers: int) -> str:
                      f"{info['clip_max_frames']} frames measured, scaled linearly (--clip-max-frames)")
     lines += ["", "per-layer LLM cost: " + "; ".join(per_layer)]
     lines += [f"note: {n}" for n in notes]
+    if minimums:
+        lines += ["", f"| pair | answer x ({layers} L), min | median | answer x (32 L), min | median "
+                      "| prefill x (32 L), min | median | decode x (32 L), min | median |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for i in range(0, len(results), 2):
+            (a_med, b_med), (a_min, b_min) = results[i:i + 2], minimums[i:i + 2]
+            if a_med.skipped or b_med.skipped:
+                continue
+            cells = [a_min.answer / b_min.answer, a_med.answer / b_med.answer,
+                     a_min.answer32(layers) / b_min.answer32(layers), a_med.answer32(layers) / b_med.answer32(layers)]
+            for k in (0, 1):
+                cells += [a_min.extrapolated(layers)[k] / b_min.extrapolated(layers)[k],
+                          a_med.extrapolated(layers)[k] / b_med.extrapolated(layers)[k]]
+            lines.append(f"| {a_med.path} / {b_med.path.split(',', 1)[0]} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
     a = next(r for r in results if r.path.startswith("(a)"))
     lines += ["", f"target: EmoLLM image answer <= 0.5x upstream at 32 layers: {a.answer32(layers) / ref32:.2f}x "
                   f"({'met' if a.answer32(layers) / ref32 <= 0.5 else 'missed'}); "
@@ -402,26 +520,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=2, help="LLM decoder layers measured (default: 2)")
     ap.add_argument("--frames", type=int, nargs="*", default=[8, 32], help="clip lengths (default: 8 32)")
     ap.add_argument("--text-tokens", type=int, default=64, help="text tokens of the prompt (default: 64)")
-    ap.add_argument("--repeats", type=int, default=None, help="repeats, median reported (default: 1 on cpu, 3 on cuda)")
+    ap.add_argument("--sweep", type=int, nargs="*", default=[1, 2, 4],
+                    help="decoder-layer counts of the linearity check of the 32-layer extrapolation "
+                         "(image paths; default: 1 2 4; none to skip)")
+    ap.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16"),
+                    help="auto = float32 on cpu, bfloat16 on cuda (default: auto)")
     ap.add_argument("--max-prefill-tokens", type=int, default=None,
                     help="skip paths with a longer prompt (default: 6000 on cpu, none on cuda)")
     ap.add_argument("--clip-max-frames", type=int, default=None,
                     help="run at most this many frames of a clip through CLIP and scale its time "
                          "(default: 8 on cpu, 0 = all frames, on cuda)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_harness_arguments(ap)
     ap.add_argument("--tiny", action="store_true", help="tiny CLIP and LLM: checks that the script runs (tests)")
     ap.add_argument("--out", default=str(REPO / "work" / "bench_answer"), help="output folder (default: work/bench_answer)")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cpu = args.device == "cpu"
-    args.repeats = args.repeats or (1 if cpu else 3)
     if args.clip_max_frames is None:
         args.clip_max_frames = 8 if cpu else 0
     if args.max_prefill_tokens is None:
         args.max_prefill_tokens = 6000 if cpu else 0
-    results, info = measure(args)
-    text = table(results, info, args.layers)
+    results, minimums, info = measure(args)
+    text = table(results, info, args.layers, minimums)
+    if args.sweep:
+        text += "\n\n" + layer_sweep(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "answer.md").write_text(text + "\n")

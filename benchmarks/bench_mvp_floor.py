@@ -12,15 +12,14 @@ sequence: per merge step the Gram matrix Z Z^T of the tokens being clustered and
 steps' graph Grams are the next step's clustering Grams, counted once); the content projection
 (B L x C) (C x D); each GCN layer's X W and A (X W). For video, the event merges use the event
 lengths of the actual run. Everything else (top-k, sorting, masks, norms) is overhead above the
-floor. Target: module <= 1.5x its floor.
+floor. Timed with the harness (benchmarks/timing.py); no target (the module is about 0.1 % of
+an answer, see benchmarks/README.md).
 
-    python benchmarks/bench_mvp_floor.py [--repeats 3] [--threads 2] [--device cpu|cuda]
+    python benchmarks/bench_mvp_floor.py [--repeats 3] [--threads 1] [--device cpu|cuda]
 """
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -30,9 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mvp_video import synthetic_clip  # noqa: E402
 
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector  # noqa: E402
-from timing import timed  # noqa: E402  (benchmarks/timing.py)
+from timing import Harness, add_harness_arguments, timed_phase  # noqa: E402  (benchmarks/timing.py)
 
-TARGET = 1.5
 C, D, TOKENS = 1024, 4096, 576
 
 
@@ -88,14 +86,13 @@ def video_floor(frames: int, event_sizes: list[int], config: MVPConfig, device) 
     return pairs + fusion(E, config, device)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (default: 3)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="cpu or cuda (default: cuda if available)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    add_harness_arguments(parser)
+    args = parser.parse_args(argv)
+    harness = Harness.from_args(args)
     device = torch.device(args.device)
     torch.manual_seed(0)
     config = MVPConfig()
@@ -111,23 +108,22 @@ def main() -> None:
         f"video, 64 frames (forward_video), events {event_sizes}": (
             lambda: mvp.forward_video(clip), video_floor(64, event_sizes, config, device)),
     }
-    print(f"device={device} threads={args.threads} repeats={args.repeats} (median) "
-          f"load={os.getloadavg()[0]:.1f}")
-    print(f"| workload | module ms | matmul floor ms | module / floor | target <= {TARGET}x |")
-    print("|---|---:|---:|---:|---|")
+    print(f"device={device}")
+    rows = ["| workload | module ms (min / median) | matmul floor ms (min / median) | module / floor (min) | (median) |",
+            "|---|---:|---:|---:|---:|"]
     with torch.no_grad():
         for name, (module_call, pairs) in workloads.items():
-            def floor():
+            def floor(_state, pairs=pairs):
                 for a, b in pairs:
                     torch.matmul(a, b)
-            module_call(), floor()                                     # warm-up
-            t_module, t_floor = [], []
-            for _ in range(args.repeats):
-                t_module.append(timed(module_call, device)[0])
-                t_floor.append(timed(floor, device)[0])
-            a, b = statistics.median(t_module) * 1e3, statistics.median(t_floor) * 1e3
-            print(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x | "
-                  f"{'met' if a / b <= TARGET else 'NOT met'} |")
+            runs = harness.run({"module": [("run", timed_phase(lambda _: module_call(), device))],
+                                "floor": [("run", timed_phase(floor, device))]})
+            print(runs.header())
+            by_min, by_median = runs.ratios("module", "floor")
+            rows.append(f"| {name} | {runs.min('module') * 1e3:.1f} / {runs.median('module') * 1e3:.1f} "
+                        f"| {runs.min('floor') * 1e3:.1f} / {runs.median('floor') * 1e3:.1f} "
+                        f"| {by_min:.2f}x | {by_median:.2f}x |")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -2,28 +2,35 @@
 
 Both run the same clustering and projection on one clip of 64 frames at real sizes (256 CLIP
 ViT-L/14 patch tokens of width 1024 per frame, LLM width 4096, random-initialised projector) and
-must give bit-identical outputs; the table reports their median times side by side.
+must give the same output up to float32 rounding (``RELATIVE_TOLERANCE``); the harness
+(benchmarks/timing.py) times them alternating, minimum and median.
 
 The frame features are synthetic: a few "shots" (a base token map each) with per-frame noise, so
 DPC-KNN finds events of realistic, unequal lengths; a random-init CLIP on 64 frames would cost
 minutes here and add nothing to what is timed.
 
-    python benchmarks/bench_mvp_video.py [--frames 64] [--repeats 3] [--threads 2] [--device cpu]
+    python benchmarks/bench_mvp_video.py [--frames 64] [--repeats 3] [--threads 1] [--device cpu]
 """
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 
 import torch
 
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
 from emollm_plugin.projectors.mvp.dpc_knn import dpc_knn_merge, multi_step_merge
 from emollm_plugin.projectors.mvp.video import num_events, segment_events
-from timing import timed  # noqa: E402  (benchmarks/timing.py)
+from timing import Harness, add_harness_arguments, timed_phase  # noqa: E402  (benchmarks/timing.py)
 
 TARGET = 3.0
+# The two paths run the same float32 arithmetic, but their matrix products are batched
+# differently (B=1 vs all frames/events at once), so the kernels sum the C = 1024 products of
+# each dot product in different orders. Each reordering changes a result by a few units of
+# float32's epsilon (1.2e-7) of the magnitudes summed; through the merge, the content projection
+# and three GCN layers that stays far under 1e-4 of the output's largest value (measured: up to
+# 2e-6 absolute, ~1e-6 relative). A different clustering decision would change whole tokens, i.e.
+# differences of the output's own magnitude, which this tolerance catches.
+RELATIVE_TOLERANCE = 1e-4
 
 
 def synthetic_clip(frames: int, tokens: int = 256, dim: int = 1024, shots: int = 5,
@@ -54,42 +61,52 @@ def per_event_loop(mvp: MVPProjector, frames: torch.Tensor) -> torch.Tensor:
 
 
 
-def main() -> None:
+def max_rounding(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b| relative to max |b|."""
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=64, help="frames per clip (default: 64)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (default: 3)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    parser.add_argument("--tokens", type=int, default=256, help="patch tokens per frame (default: 256)")
+    parser.add_argument("--width", type=int, default=1024, help="CLIP width (default: 1024)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="cpu or cuda (default: cuda if available)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    add_harness_arguments(parser)
+    args = parser.parse_args(argv)
+    harness = Harness.from_args(args)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    frames = synthetic_clip(args.frames).to(device)
+    frames = synthetic_clip(args.frames, args.tokens, args.width).to(device)
 
-    print(f"device={device} threads={args.threads} frames={args.frames} repeats={args.repeats} "
-          f"(median) load={os.getloadavg()[0]:.1f}")
-    print(f"{'events':10s} {'path':30s} {'ms':>9s} {'speed-up':>9s}  event sizes")
+    print(f"device={device} frames={args.frames}")
+    worst = 0.0
     for contiguous in (True, False):
-        mvp = MVPProjector(1024, 4096, MVPConfig(contiguous_events=contiguous)).to(device).eval()
+        mvp = MVPProjector(args.width, 4096, MVPConfig(contiguous_events=contiguous)).to(device).eval()
         label = "contiguous" if contiguous else "grouped"
         with torch.no_grad():
-            fast = mvp.forward_video(frames)                                      # warm-up
+            fast = mvp.forward_video(frames)
             sizes = [len(e) for e in mvp.last_stats["events"]]
             slow = per_event_loop(mvp, frames)
-            if not torch.equal(fast, slow):
-                raise SystemExit(f"outputs differ ({label} events): max abs difference "
-                                 f"{(fast - slow).abs().max().item():.3g}")
-            loop_s, batched_s = [], []
-            for _ in range(args.repeats):
-                loop_s.append(timed(lambda: per_event_loop(mvp, frames), device)[0])
-                batched_s.append(timed(lambda: mvp.forward_video(frames), device)[0])
-        loop_ms = statistics.median(loop_s) * 1e3
-        batched_ms = statistics.median(batched_s) * 1e3
-        print(f"{label:10s} {'per-event loop, B=1 calls':30s} {loop_ms:9.1f} {1.0:8.2f}x  {sizes}")
-        print(f"{label:10s} {'MVP forward_video (batched)':30s} {batched_ms:9.1f} "
-              f"{loop_ms / batched_ms:8.2f}x  outputs identical")
-    print(f"target: >= {TARGET:.0f}x faster with identical output")
+            if fast.shape != slow.shape:
+                raise SystemExit(f"outputs differ in shape ({label} events): {tuple(fast.shape)} vs {tuple(slow.shape)}")
+            relative = max_rounding(fast, slow)
+            worst = max(worst, relative)
+            if relative > RELATIVE_TOLERANCE:
+                raise SystemExit(f"outputs differ ({label} events): max abs difference {relative:.3g} of the "
+                                 f"output's largest magnitude, over the float32 tolerance {RELATIVE_TOLERANCE:g}")
+            runs = harness.run({
+                "per-event loop, B=1 calls": [("video", timed_phase(lambda _: per_event_loop(mvp, frames), device))],
+                "MVP forward_video (batched)": [("video", timed_phase(lambda _: mvp.forward_video(frames), device))],
+            })
+        by_min, by_median = runs.ratios("per-event loop, B=1 calls", "MVP forward_video (batched)")
+        print(f"\n{label} events, sizes {sizes}; outputs equal within {relative:.2g} relative (float32)")
+        print(runs.header())
+        print(runs.table("per-event loop, B=1 calls"))
+        print(f"speed-up of the batched path: {by_min:.2f}x (minimums), {by_median:.2f}x (medians)")
+    print(f"\ntarget: >= {TARGET:.0f}x faster, outputs equal within float32 rounding "
+          f"(largest relative difference {worst:.2g} <= {RELATIVE_TOLERANCE:g})")
 
 
 if __name__ == "__main__":
