@@ -181,3 +181,17 @@ def test_help_documents_the_exit_status(capsys):
     from emollm_plugin.apps.predict import build_parser
     text = build_parser().format_help()
     assert f"{EXIT_SOME_SKIPPED}  some inputs were answered" in text and f"{EXIT_NONE_ANSWERED}  no input" in text
+
+
+def test_answer_mode_score_gives_an_option_with_probabilities_and_refuses_explain(setup, tmp_path):
+    out = tmp_path / "a.jsonl"
+    code, _, err = predict(*setup.model_args, str(setup.image()), "--out", str(out), "--task", "intention",
+                           "--options", "Complain,Praise,Thank", "--answer-mode", "score")
+    assert code == EXIT_ALL_ANSWERED, err
+    (row,) = rows(out)
+    assert list(row["option_probabilities"]) == ["Complain", "Praise", "Thank"]
+    assert row["text"] == max(row["option_probabilities"], key=row["option_probabilities"].get)
+    assert row["label"] == row["text"] and row["parse"] == "ok"
+    code, _, err = predict(*setup.model_args, str(setup.image()), "--out", str(tmp_path / "b.jsonl"), "--task",
+                           "emotion_closed", "--explain", "--answer-mode", "score")
+    assert code == 2 and "--explain" in err and "--answer-mode score" in err

@@ -114,6 +114,26 @@ def test_image_video_and_video_with_audio_streaming_and_not(server):
     assert isinstance(sampled.choices[0].message.content, str)
 
 
+def test_answer_mode_score_returns_the_option_probabilities(server):
+    """A request field: the answer is one of the options, with every option's probability."""
+    _, setup, _ = server
+    client = _client(server)
+    image = {"type": "image_url", "image_url": {"url": _data_url(setup.image(), "image/png")}}
+    options = ["anger", "joy", "sadness"]
+    reply = _ask(client, image, QUESTION, extra_body={"answer_mode": "score", "task": "emotion_closed",
+                                                       "options": options})
+    choice = reply.choices[0]
+    probabilities = choice.model_extra["option_probabilities"]
+    assert list(probabilities) == options and abs(sum(probabilities.values()) - 1) < 1e-4
+    assert choice.message.content == max(probabilities, key=probabilities.get)
+    yes_no = _ask(client, image, {"type": "text", "text": "Is this sarcastic?"},
+                  extra_body={"answer_mode": "score", "task": "sarcasm"}).choices[0]
+    assert set(yes_no.model_extra["option_probabilities"]) == {"yes", "no"}
+    assert yes_no.message.content in ("Yes", "No")
+    plain = _ask(client, image, QUESTION).choices[0]  # the server's default: generated, no probabilities
+    assert not (plain.model_extra or {}).get("option_probabilities")
+
+
 def _wav(setup, server) -> bytes:
     from emollm_plugin.testing.synth import tone, write_wav
     path = Path(server[2]).parent / "tone.wav"

@@ -80,12 +80,24 @@ def text(t="How does she feel?"):
     (body(text(), max_tokens=0), 400, "invalid_value"),
     (body(text(), temperature=7), 400, "invalid_value"),
     (body(text(), n=2), 400, "unsupported_n"),
+    (body(text(), answer_mode="vote"), 400, "invalid_value"),
+    (body(text(), answer_mode="score"), 400, "missing_task"),
+    (body(text(), answer_mode="score", task="emotion_open"), 400, "invalid_value"),
+    (body(text(), answer_mode="score", task="sarcasm", options=["yes"]), 400, "invalid_value"),
+    (body(text(), answer_mode="score", task="intention", options=[]), 400, "invalid_value"),
 ])
 def test_parse_body_refusals(request_body, status, code):
     with pytest.raises(ApiError) as err:
         parse_body(request_body, Limits(max_tokens=64))
     assert (err.value.status, err.value.code) == (status, code)
     assert err.value.body()["error"]["code"] == code and err.value.body()["error"]["message"]
+
+
+def test_parse_body_reads_the_answer_mode_task_and_options():
+    request, _ = parse_body(body(text(), answer_mode="score", task="emotion_closed", options=["joy", "anger"]), Limits())
+    assert (request.answer_mode, request.task, request.options) == ("score", "emotion_closed", ["joy", "anger"])
+    request, _ = parse_body(body(text()), Limits())
+    assert (request.answer_mode, request.task, request.options) == (None, None, None)
 
 
 def _parts(tmp_path, media_root, *parts):
@@ -141,7 +153,7 @@ class FakeEngine:
     model_id = "fake"
     audio_tower = False
 
-    def prepare(self, question, media, *settings):
+    def prepare(self, question, media, *settings, **mode):
         return FakeJob()
 
 

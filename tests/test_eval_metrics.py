@@ -189,3 +189,38 @@ def test_fit_script_residuals_on_the_recorded_paper_rows(capsys):
     out = capsys.readouterr().out
     assert "| Table 2 | EmoLLM | 60.36 | 60.76 (+0.40) | 62.44 (+2.08) | 70.07 (+9.71) |" in out
     assert "largest paper-style residual on them: 0.40 points" in out
+
+
+def _pairwise_auc(golds, scores):
+    """Plain reference: the share of (yes, no) pairs ordered right, ties 1/2."""
+    pos = [s for g, s in zip(golds, scores) if g == "yes"]
+    neg = [s for g, s in zip(golds, scores) if g == "no"]
+    return 100 * sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg) / (len(pos) * len(neg))
+
+
+def test_roc_auc_equals_the_pairwise_count_with_ties():
+    import random
+
+    from emollm_plugin.eval.metrics import roc_auc
+    rng = random.Random(0)
+    for _ in range(20):
+        n = rng.randint(2, 30)
+        golds = [rng.choice(("yes", "no")) for _ in range(n)]
+        scores = [rng.choice((0.1, 0.3, 0.5, 0.7, 0.9)) for _ in range(n)]  # many ties
+        if len(set(golds)) == 1:
+            assert roc_auc(golds, scores) is None
+            continue
+        assert abs(roc_auc(golds, scores) - round(_pairwise_auc(golds, scores), 2)) < 0.011
+    assert roc_auc(["yes", "no"], [0.9, 0.1]) == 100.0 and roc_auc(["yes", "no"], [0.1, 0.9]) == 0.0
+
+
+def test_expected_calibration_error_by_hand():
+    from emollm_plugin.eval.metrics import calibration_metrics, expected_calibration_error
+    # bins (0.5, 0.6] and (0.9, 1.0]: |0.5 - 0.55| * 2/4 + |1.0 - 0.95| * 2/4 = 0.05
+    assert expected_calibration_error([0.55, 0.55, 0.95, 0.95], [True, False, True, True]) == 5.0
+    assert expected_calibration_error([1.0, 1.0], [True, True]) == 0.0
+    assert expected_calibration_error([0.6], [False]) == 60.0
+    # p(yes) 0.8 for a yes (confident, right) and 0.7 for a no (confidence 0.7, wrong)
+    result = calibration_metrics(["yes", "no"], [0.8, 0.7])
+    assert result["roc_auc"] == 100.0 and result["n"] == 2
+    assert result["ece"] == round(100 * (abs(1 - 0.8) * 0.5 + abs(0 - 0.7) * 0.5), 2)

@@ -173,3 +173,9 @@ def test_loglikelihood_equals_token_by_token_reference(bench, monkeypatch):
                 reference += torch.log_softmax(logits.float(), -1)[token].item()
                 prefix = torch.cat([prefix, torch.tensor([token])])
         assert logprob == pytest.approx(reference, abs=1e-4)
+
+
+def test_answer_mode_reaches_the_answerer():
+    from emollm_plugin.apps.lmms_eval.model import answerer_args
+    assert answerer_args("ckpt", None, answer_mode="score").answer_mode == "score"
+    assert answerer_args("ckpt", None).answer_mode == "generate"

@@ -20,6 +20,7 @@ from ..runtime.answerer import Answerer
 from ..runtime.errors import InferInputError
 from ..runtime.generation import generate
 from ..runtime.loading import checkpoint_conv_mode, model_id_for
+from ..runtime.scoring import options_for, score_options
 from .prompts import record_for
 
 
@@ -38,6 +39,7 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str        # stop | length
+    probabilities: Optional[dict] = None  # label -> probability, for an answer scored over its options
 
 
 class RequestMedia:
@@ -65,7 +67,8 @@ class Engine:
         self.answerer = Answerer(args)
         self.model_id = args.model_id or model_id_for(args.model_path)
         self.defaults = argparse.Namespace(temperature=args.temperature, top_p=args.top_p, num_beams=args.num_beams,
-                                           max_new_tokens=args.max_new_tokens)
+                                           max_new_tokens=args.max_new_tokens,
+                                           answer_mode=getattr(args, "answer_mode", "generate"))
 
     @property
     def audio_tower(self) -> bool:
@@ -96,13 +99,15 @@ class Engine:
 
     def prepare(self, question: str, media: dict[str, Path], max_tokens: Optional[int] = None,
                 temperature: Optional[float] = None, top_p: Optional[float] = None, task: Optional[str] = None,
-                exemplars=None) -> Job:
+                exemplars=None, options: Optional[list[str]] = None, answer_mode: Optional[str] = None) -> Job:
         """``media``: kind (image | video | audio) -> file. Generation settings not given are the
         command line's (--temperature, --top-p, --num-beams, --max-new-tokens). ``exemplars`` (with
         ``task``): ask with an EmoPrompt worked example (``predict.RandomExemplars``). Raises
-        runtime.errors.Unanswerable."""
+        runtime.errors.Unanswerable. ``answer_mode`` "score" (default: --answer-mode) picks one of
+        ``options`` (default: the task's label set) by likelihood (``runtime/scoring.py``) for a
+        closed-set or yes/no ``task``; other questions are generated."""
         roots = {kind: path.parent for kind, path in media.items()}
-        record = record_for(f"req-{uuid.uuid4().hex}", {k: p.name for k, p in media.items()}, question, task)
+        record = record_for(f"req-{uuid.uuid4().hex}", {k: p.name for k, p in media.items()}, question, task, options)
         prepared = self.answerer.prepare(record, RequestMedia(self.answerer.media, roots), exemplars)
         if temperature is None:  # the command line's --temperature / --top-p
             temperature, top_p = self.defaults.temperature, self.defaults.top_p if top_p is None else top_p
@@ -110,11 +115,20 @@ class Engine:
                           max_new_tokens=max_tokens or self.defaults.max_new_tokens)
         if temperature > 0:
             generation.update(temperature=temperature, top_p=top_p)
+        if (answer_mode or self.defaults.answer_mode) == "score" and options_for(record) is not None:
+            generation = {"answer_mode": "score"}
         return Job(prepared, tuple(sorted(generation.items())))
 
     def run_batch(self, jobs: list[Job]) -> list[Reply]:
         """One ``generate`` call for jobs that share their generation settings."""
         settings = dict(jobs[0].generation)
+        if settings.get("answer_mode") == "score":
+            scored = score_options(self.answerer.model, self.answerer.tokenizer, [j.prepared.input_ids for j in jobs],
+                                   [j.prepared.visual for j in jobs], [j.prepared.audio for j in jobs],
+                                   [j.prepared.record["task"] for j in jobs],
+                                   [options_for(j.prepared.record) for j in jobs])
+            return [Reply(s.text, int(j.prepared.input_ids.numel()), 0, "stop", s.probabilities)
+                    for j, s in zip(jobs, scored)]
         texts = generate(self.answerer.model, self.answerer.tokenizer, [j.prepared.input_ids for j in jobs],
                          [j.prepared.visual for j in jobs], [j.prepared.audio for j in jobs], **settings)
         replies = []

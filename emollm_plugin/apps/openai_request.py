@@ -94,6 +94,9 @@ class ChatRequest:
     top_p: Optional[float] = None
     stream: bool = False
     model: Optional[str] = None
+    answer_mode: Optional[str] = None    # None: the server's --answer-mode
+    task: Optional[str] = None           # with answer_mode "score": the question's task
+    options: Optional[list[str]] = None  # its options (closed-set tasks; default: the task's label set)
 
 
 def parse_json(raw: bytes) -> object:
@@ -212,8 +215,36 @@ def parse_body(body: object, limits: Limits) -> tuple[ChatRequest, list[dict]]:
         raise ApiError(400, "too_many_parts", f"the user message has {len(content)} content parts; at most "
                        f"{MAX_PARTS}", "messages[0].content")
     request = ChatRequest("", [], max_tokens, _temperature(body), _number(body, "top_p", float, 0, 1), stream,
-                          _string(body, "model", "model"))
+                          _string(body, "model", "model"), *_answer_mode(body))
     return request, content
+
+
+MAX_OPTIONS = 64  # options one scored question may carry (each is one row of the option forward)
+
+
+def _answer_mode(body: dict) -> tuple[Optional[str], Optional[str], Optional[list[str]]]:
+    """The request's ``answer_mode`` ("generate" | "score"), ``task`` and ``options``: a scored
+    answer picks one of the options of a closed-set or yes/no task by likelihood."""
+    from ..tasks.labels import CLOSED_TASKS, YES_NO_TASKS
+    mode, task, options = body.get("answer_mode"), body.get("task"), body.get("options")
+    if mode not in (None, "generate", "score"):
+        raise ApiError(400, "invalid_value", f"'answer_mode' must be 'generate' or 'score', got {mode!r}",
+                       "answer_mode")
+    scorable = CLOSED_TASKS + YES_NO_TASKS
+    if task is not None and task not in scorable:
+        raise ApiError(400, "invalid_value", f"'task' must be one of {', '.join(scorable)}, got {task!r}", "task")
+    if mode == "score" and task is None:
+        raise ApiError(400, "missing_task", "'answer_mode': 'score' needs 'task' (one of "
+                       f"{', '.join(scorable)}) to know the options to score", "task")
+    if options is not None:
+        if task not in CLOSED_TASKS:
+            raise ApiError(400, "invalid_value", f"'options' is for the closed-set tasks ({', '.join(CLOSED_TASKS)})",
+                           "options")
+        if not isinstance(options, list) or not 0 < len(options) <= MAX_OPTIONS or not all(
+                isinstance(o, str) and 0 < len(o.strip()) <= 256 for o in options):
+            raise ApiError(400, "invalid_value", f"'options' must be a list of 1 to {MAX_OPTIONS} non-empty strings "
+                           "of at most 256 characters", "options")
+    return mode, task, options
 
 
 def _decode_base64(data: object, param: str) -> bytes:

@@ -12,8 +12,9 @@ without an audio tower.
 Each answer line (JSONL) holds ``question_id`` (the media file's resolved path), ``media``, ``prompt``, ``text``
 (the answer; with ``--explain``, the model's whole reply, ``reasoning`` and ``answer`` split),
 ``label`` and ``parse`` (the scorer's parser on the answer, with a task preset), ``gold`` (a
-manifest's label), ``timing`` and ``model_id``. The model, batching and generation are
-the runtime's (``runtime/``), so an answer here equals ``emollm eval`` infer's for the same record.
+manifest's label), ``timing`` and ``model_id``; with ``--answer-mode score``, a closed-set or
+yes/no task's ``option_probabilities`` (``runtime/scoring.py``). The model, batching and generation
+are the runtime's (``runtime/``), so an answer here equals ``emollm eval`` infer's for the same record.
 
 Inputs that cannot be answered (unknown extension, missing, unreadable or corrupt media, a broken
 link, a folder that cannot be listed) are listed with their reason on stderr and in
@@ -104,7 +105,8 @@ def exemplar_bank(args: argparse.Namespace) -> str:
                      f"--exemplar-bank {ILLUSTRATIVE_BANK} for the shipped hand-written exemplars")
 
 
-def answer_line(record: dict, item: Item, question: Question, text: str, timing: dict, model_id: str) -> str:
+def answer_line(record: dict, item: Item, question: Question, text: str, timing: dict, model_id: str,
+                probabilities: dict | None = None) -> str:
     from ..tasks.answers import parse_answer
     from ..eval.questions import question_without_placeholders
 
@@ -118,6 +120,8 @@ def answer_line(record: dict, item: Item, question: Question, text: str, timing:
     if question.task is not None:
         parsed = parse_answer(text, question.task, question.label_set)  # as the scorer: the last "Answer:" decides
         row.update(task=question.task, label=parsed.label, parse=parsed.status)
+    if probabilities is not None:
+        row["option_probabilities"] = probabilities
     if item.label is not None:
         row["gold"] = item.label
     row.update(timing=timing, model_id=model_id, answer_id=answer_id(model_id, record["id"], row["prompt"]))
@@ -183,6 +187,9 @@ def run(args: argparse.Namespace) -> int:
                         if args.options else None, args.explain)
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.answer_mode == "score" and args.explain:
+        raise InputError("--answer-mode score picks an option by its likelihood right after the question; "
+                         "--explain asks for reasoning first. Use one of them.")
     check_quantization(resolve_device_dtype(args.device, args.dtype)[0], args.load_4bit, args.load_8bit)
     items, rejected, passed_over = collect(args.inputs, own_audio=not args.no_audio, audio=args.audio)
     out = Path(args.out)
@@ -214,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
                     tqdm(total=len(pending), desc="predicting", unit="item", disable=None) as bar:
                 written, _ = answer_batches(
                     answerer, records, args.batch_size, answered, answers, skip_out, bar,
-                    lambda record, text, timing: answer_line(record, by_id[record["id"]], question, text, timing,
-                                                             model_id))
+                    lambda record, text, timing, probabilities: answer_line(
+                        record, by_id[record["id"]], question, text, timing, model_id, probabilities))
     skipped = _report(out, len(items), len(items) - len(pending), written)
     if questions_file is not None:
         _print_scores(out, questions_file)

@@ -100,15 +100,18 @@ def _prepare(engine, request: ChatRequest, parts: list, media_root: Optional[Pat
     request.media = [reduced_image(p, uploads) if p.kind == "image" else p for p in request.media]
     try:
         return engine.prepare(request.question, _media_for(engine, request), request.max_tokens,
-                              request.temperature, request.top_p)
+                              request.temperature, request.top_p, task=request.task, options=request.options,
+                              answer_mode=request.answer_mode)
     except Unanswerable as err:
         raise _refusal(engine, request, err) from None
 
 
 def _completion(request_id: str, model_id: str, reply) -> dict:
+    choice = {"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": reply.finish_reason}
+    if reply.probabilities is not None:
+        choice["option_probabilities"] = reply.probabilities
     return {"id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model_id,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                         "finish_reason": reply.finish_reason}],
+            "choices": [choice],
             "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
                       "total_tokens": reply.prompt_tokens + reply.completion_tokens}}
 

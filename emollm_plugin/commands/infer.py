@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> Summary:
             WrittenOnDemand(skipped_path(answers_file)) as skip_out, \
             tqdm(total=len(records) - before, desc="answering", unit="record", disable=None) as bar:
         written, skipped = answer_batches(answerer, records, args.batch_size, answered, out, skip_out, bar,
-                                          lambda record, text, _timing: answer_line(record, text, model_id),
+                                          lambda record, text, _timing, probabilities: answer_line(
+                                              record, text, model_id, probabilities),
                                           args.limit)
     return Summary(len(records), before, written, skipped, answers_file, skipped_path(answers_file))
 

@@ -18,6 +18,18 @@ Families (all in percent, rounded to 2 decimals), chosen by task:
 - yes/no (hate, humor, sarcasm; MMHS150K, UR-FUNNY, MMSD2.0): precision, recall and F1 of the
   positive class ``yes``, and macro F1 = (f1_yes + f1_no) / 2.
 
+Calibrated metrics of the yes/no tasks, for answers that carry option probabilities
+(``--answer-mode score``): with q_r = the probability the answer gave to "yes",
+
+    ROC-AUC = P(q of a random yes-record > q of a random no-record), ties counting 1/2
+            = (sum of the ranks of the yes-records' q - n_yes (n_yes + 1) / 2) / (n_yes n_no)
+              (average ranks over ties: the Mann-Whitney U statistic)
+    ECE     = sum_b (|B_b| / n) |acc(B_b) - conf(B_b)|   over M = 10 equal-width bins of the
+              confidence c_r = max(q_r, 1 - q_r); acc = share of records whose argmax is the gold
+              label, conf = mean c_r (bin b holds (b-1)/M < c <= b/M, c = 0 in the first)
+
+ROC-AUC is None when only one class is present. Both in percent, rounded to 2 decimals.
+
 The label sets follow scikit-learn's defaults: ``balanced_accuracy_score`` (UAR) averages over
 the gold labels, ``f1_score(average="macro")`` over gold and predicted labels.
 """
@@ -113,6 +125,46 @@ def task_metrics(task: str, golds: Sequence[str], predictions: Sequence[str | No
     return macro_metrics(golds, predictions)
 
 
+def roc_auc(golds: Sequence[str], positive_scores: Sequence[float], positive: str = POSITIVE) -> float | None:
+    """ROC-AUC (percent) of ``positive_scores`` for the ``positive`` class; None with one class only."""
+    order = sorted(range(len(golds)), key=lambda r: positive_scores[r])
+    ranks = [0.0] * len(golds)
+    i = 0
+    while i < len(order):  # average ranks over ties
+        j = i
+        while j + 1 < len(order) and positive_scores[order[j + 1]] == positive_scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    n_pos = sum(1 for g in golds if g == positive)
+    n_neg = len(golds) - n_pos
+    if not n_pos or not n_neg:
+        return None
+    u = sum(r for r, g in zip(ranks, golds) if g == positive) - n_pos * (n_pos + 1) / 2
+    return _pct(u / (n_pos * n_neg))
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """ECE (percent) over ``bins`` equal-width confidence bins."""
+    totals = [[0, 0.0, 0] for _ in range(bins)]  # count, sum of confidence, correct
+    for c, ok in zip(confidences, correct):
+        b = min(bins - 1, max(0, -int(-c * bins) - 1))  # (b/M, (b+1)/M]
+        totals[b][0] += 1
+        totals[b][1] += c
+        totals[b][2] += bool(ok)
+    n = len(confidences)
+    return _pct(sum(abs(hits / count - conf / count) * count / n for count, conf, hits in totals if count)) if n else 0.0
+
+
+def calibration_metrics(golds: Sequence[str], yes_probabilities: Sequence[float]) -> dict:
+    """ROC-AUC and ECE of a yes/no task's answers (see the module docstring)."""
+    confidences = [max(q, 1 - q) for q in yes_probabilities]
+    correct = [(q >= 0.5) == (g == POSITIVE) for g, q in zip(golds, yes_probabilities)]
+    return {"roc_auc": roc_auc(golds, yes_probabilities), "ece": expected_calibration_error(confidences, correct),
+            "n": len(golds)}
+
+
 __all__ = ["RECOGNITION_METRICS", "MACRO_METRICS", "BINARY_METRICS", "label_rates",
            "labels_seen", "per_label_metrics", "recognition_metrics", "macro_metrics",
-           "binary_metrics", "task_metrics"]
+           "binary_metrics", "task_metrics", "roc_auc", "expected_calibration_error", "calibration_metrics"]

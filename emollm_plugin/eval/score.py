@@ -14,13 +14,15 @@ answer is missing, unparseable or ambiguous):
 
 Every task, and every dataset within a task, also gets its metric family (``eval.metrics``: UAR,
 WAR and weighted F1 for emotions, macro P/R/F1 for intentions, P/R/F1 of "yes" and macro F1 for
-yes/no). A missing, unparseable or ambiguous answer is wrong: it lowers recall of its gold label
+yes/no). Yes/no tasks whose answers carry ``option_probabilities`` (``--answer-mode score``) also
+get ``calibration``: ROC-AUC of p("yes") and the expected calibration error (``eval.metrics``),
+over the answers that carry them. A missing, unparseable or ambiguous answer is wrong: it lowers recall of its gold label
 and is nobody's prediction, so it never raises a precision. Percentages are rounded to 2 decimals.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -30,7 +32,7 @@ from ..tasks.answers import AMBIGUOUS, UNPARSEABLE, Parsed, parse_answer
 from ..tasks.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO, YES_NO_TASKS
 from ..tasks.lexicon import normalize
 from ..errors import EmoLLMError
-from .metrics import per_label_metrics, task_metrics
+from .metrics import calibration_metrics, per_label_metrics, task_metrics
 from .paper_overall import paper_style_overall, paper_task_weights
 
 CLOSED_TASKS = ("emotion_closed", "intention")
@@ -134,6 +136,7 @@ class Answers:
     duplicate_ids: list[str]        # one entry per extra line
     conflicting_ids: list[str]      # duplicates whose text differs from the first line's
     lines: int
+    probabilities_by_id: dict[str, dict] = field(default_factory=dict)  # option_probabilities, when given
 
 
 def printable(text: str) -> str:
@@ -161,6 +164,13 @@ def load_answers(path: str | Path) -> Answers:
                 answers.conflicting_ids.append(key)
             continue
         answers.text_by_id[key] = text
+        probabilities = row.get("option_probabilities")
+        if probabilities is not None:
+            if not isinstance(probabilities, dict) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in probabilities.values()):
+                raise ScoringInputError(f"{where}: 'option_probabilities' must map each option to a number "
+                                        f"(--answer-mode score writes it), got {probabilities!r}")
+            answers.probabilities_by_id[key] = probabilities
     return answers
 
 
@@ -276,6 +286,14 @@ def summarize(judgements: list[Judgement], answers: Answers | None = None) -> di
         scores["confusion"][task] = confusion(rows, labels)
         if examples := _examples(rows):
             scores["examples"][task] = examples
+    if answers is not None and answers.probabilities_by_id:
+        for task in present:
+            if task not in YES_NO_TASKS:
+                continue
+            rows = [j for j in by_task[task] if "yes" in answers.probabilities_by_id.get(j.id, {})]
+            if rows:
+                scores["tasks"][task]["calibration"] = calibration_metrics(
+                    [j.gold for j in rows], [float(answers.probabilities_by_id[j.id]["yes"]) for j in rows])
     unanswered = [j.id for j in judgements if j.outcome == UNANSWERED]
     scores["input"] = {"questions": len(judgements), "unanswered": _listing(unanswered),
                        "note": "unanswered questions are scored as wrong"}

@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from ..constants import CONV_MODE_CONFIG_KEY
 from ..eval.questions import build_prompt
-from .generation import check_length, generate, generation_kwargs
+from .generation import check_length, generation_kwargs
 from .loading import load_model, resolve_conv_mode, resolve_device_dtype
 from .media import MediaLoader
 
@@ -46,6 +47,7 @@ class Answerer:
         self.conv_mode = resolve_conv_mode(args.conv_mode, getattr(config, CONV_MODE_CONFIG_KEY, None),
                                            args.model_path)
         self.generation = generation_kwargs(args)
+        self.answer_mode = getattr(args, "answer_mode", "generate")
         from ..emoprompt.runtime import EmoPromptRuntime, is_emoprompt
         from ..eval.questions import conversation
         if not is_emoprompt(conversation(self.conv_mode)):
@@ -69,5 +71,10 @@ class Answerer:
         return Prepared(record, ids, visual, audio)
 
     def answer(self, prepared: list[Prepared]) -> list[str]:
-        return generate(self.model, self.tokenizer, [p.input_ids for p in prepared], [p.visual for p in prepared],
-                        [p.audio for p in prepared], **self.generation)
+        return [text for text, _ in self.answer_with_probabilities(prepared)]
+
+    def answer_with_probabilities(self, prepared: list[Prepared]) -> list[tuple[str, Optional[dict]]]:
+        """(text, per-option probabilities) per record; probabilities only for records scored by
+        ``--answer-mode score`` (``scoring.py``), None for generated ones."""
+        from .scoring import answer_prepared
+        return answer_prepared(self.model, self.tokenizer, prepared, self.generation, self.answer_mode)

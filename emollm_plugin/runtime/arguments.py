@@ -23,6 +23,10 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="(default: 128)")
     p.add_argument("--num-video-frames", type=int, default=NUM_VIDEO_FRAMES,
                    help=f"frames per clip, as in training (default: {NUM_VIDEO_FRAMES})")
+    p.add_argument("--answer-mode", choices=("generate", "score"), default="generate",
+                   help="generate the answer (the paper's way), or score closed-set questions (emotion_closed, "
+                        "intention, yes/no tasks) by each option's likelihood in one pass, with per-option "
+                        "probabilities (docs/evaluation.md; default: generate)")
     p.add_argument("--batch-size", type=int, default=8, help="records per generate call (default: 8)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--dtype", default="auto", choices=DTYPES,

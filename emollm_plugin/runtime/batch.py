@@ -53,13 +53,16 @@ def answer_id(model_id: str, question_id: str, prompt: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"{model_id}/{question_id}/{digest}").hex
 
 
-def answer_line(record: dict, text: str, model_id: str) -> str:
+def answer_line(record: dict, text: str, model_id: str, probabilities: Optional[dict] = None) -> str:
+    """One answers-file line; ``option_probabilities`` (label -> q) for an answer scored over its options."""
     question_id = record["id"]
     prompt = question_without_placeholders(record)
     metadata = {key: record[key] for key in ("task", "dataset") if key in record}
-    return json.dumps({"question_id": question_id, "prompt": prompt, "text": text,
-                       "answer_id": answer_id(model_id, question_id, prompt),
-                       "model_id": model_id, "metadata": metadata}) + "\n"
+    row = {"question_id": question_id, "prompt": prompt, "text": text,
+           "answer_id": answer_id(model_id, question_id, prompt), "model_id": model_id, "metadata": metadata}
+    if probabilities is not None:
+        row["option_probabilities"] = probabilities
+    return json.dumps(row) + "\n"
 
 
 def skipped_path(answers_file: Path) -> Path:
@@ -96,7 +99,8 @@ def answer_batches(answerer: "Answerer", records: list[dict], batch_size: int, a
                    bar, line_for, limit: Optional[int] = None) -> tuple[int, Counter]:
     """Answer ``records`` not in ``answered`` in fixed batches; (answers written, skips by reason).
 
-    ``line_for(record, text, timing)`` makes the answer line; ``timing`` holds ``prepare_s`` (this
+    ``line_for(record, text, timing, probabilities)`` makes the answer line (probabilities: the
+    options' for a scored answer, else None); ``timing`` holds ``prepare_s`` (this
     record's media decoding and tokenising), ``generate_s`` (its batch's generate call) and
     ``batch`` (records in that call). Skipped records go to ``skip_out`` with their reason."""
     import time
@@ -122,13 +126,13 @@ def answer_batches(answerer: "Answerer", records: list[dict], batch_size: int, a
             prepare_s[str(record["id"])] = time.perf_counter() - began
         if any(str(p.record["id"]) in pending for p in prepared):
             began = time.perf_counter()
-            texts = answerer.answer(prepared)
+            texts = answerer.answer_with_probabilities(prepared)
             generate_s = time.perf_counter() - began
-            for item, text in zip(prepared, texts):
+            for item, (text, probabilities) in zip(prepared, texts):
                 if str(item.record["id"]) in pending and (limit is None or written < limit):
                     timing = {"prepare_s": round(prepare_s[str(item.record["id"])], 4),
                               "generate_s": round(generate_s, 4), "batch": len(prepared)}
-                    out.write(line_for(item.record, text, timing))
+                    out.write(line_for(item.record, text, timing, probabilities))
                     written += 1
         out.flush()
         skip_out.flush()

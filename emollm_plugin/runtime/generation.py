@@ -25,18 +25,30 @@ def check_length(record_id: str, ids, visual, audio, token_counts, max_length: O
                            "--model_max_length")
 
 
-def generate(model, tokenizer, input_ids: list, visuals: list, audios: list, **generation) -> list[str]:
-    """Left-pad B prompts (1-D id tensors) and decode greedily or as ``generation`` asks."""
+def pad_token_id(tokenizer) -> int:
+    return next(i for i in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id, 0)
+                if i is not None)
+
+
+def pad_left(tokenizer, input_ids: list):
+    """B prompts (1-D id tensors) -> (ids B x S left-padded, attention mask B x S)."""
     import torch
 
-    pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id, 0)
-                  if i is not None)
     width = max(len(ids) for ids in input_ids)
-    batch = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
+    batch = torch.full((len(input_ids), width), pad_token_id(tokenizer), dtype=torch.long)
     mask = torch.zeros((len(input_ids), width), dtype=torch.long)
     for row, ids in enumerate(input_ids):
         batch[row, width - len(ids):] = ids
         mask[row, width - len(ids):] = 1
+    return batch, mask
+
+
+def generate(model, tokenizer, input_ids: list, visuals: list, audios: list, **generation) -> list[str]:
+    """Left-pad B prompts (1-D id tensors) and decode greedily or as ``generation`` asks."""
+    import torch
+
+    batch, mask = pad_left(tokenizer, input_ids)
+    pad_id = pad_token_id(tokenizer)
     device, dtype = model.device, model.dtype
 
     def moved(items, float_dtype):

@@ -13,6 +13,9 @@ continuation c (1..C) appended after the assistant role,
 
 so a yes/no task gets log p("Yes") and log p("No") for a ROC-AUC. Requests are answered one at a
 time (batch 1, no padding).
+
+``answer_mode=score`` (model_args): generate_until answers the closed-set and yes/no questions by
+scoring their options in one pass (``runtime/scoring.py``), as ``emollm eval infer --answer-mode score``.
 """
 from __future__ import annotations
 
@@ -46,13 +49,14 @@ class EmoLLM(lmms):
 
     def __init__(self, pretrained: str, model_base: str | None = None, conv_mode: str = "vicuna_v1",
                  device: str = "auto", dtype: str = "auto", batch_size: int | str = 1, num_video_frames: int = 8,
-                 max_new_tokens: int = 128, max_batch_size=None, **unused) -> None:
+                 max_new_tokens: int = 128, max_batch_size=None, answer_mode: str = "generate", **unused) -> None:
         super().__init__()
         if unused:
             logger.warning("emollm: ignoring model_args %s", sorted(unused))
         from ...runtime.answerer import Answerer
         self.args = answerer_args(pretrained, model_base, conv_mode=conv_mode, device=device, dtype=dtype,
-                                  num_video_frames=num_video_frames, max_new_tokens=max_new_tokens)
+                                  num_video_frames=num_video_frames, max_new_tokens=max_new_tokens,
+                                  answer_mode=answer_mode)
         self.answerer = Answerer(self.args)
         self.batch_size_per_gpu = int(batch_size)
 
