@@ -63,6 +63,12 @@ def resolve_device_dtype(device: str, dtype: str):
         raise InferInputError(f"--device {device}: CUDA is not available here; use --device cpu (or auto)")
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype == "bfloat16" and device == "cpu":
+        from .cpu_precision import cpu_bf16_support
+        supported, why = cpu_bf16_support()
+        if not supported:
+            raise InferInputError(f"--dtype bfloat16 on the CPU: {why}, so torch would emulate it, slower than "
+                                  "float32. Use --dtype float32 (or auto) here.")
     return device, getattr(torch, dtype)
 
 
