@@ -42,6 +42,8 @@ Per GPU, for micro-batch b and sequence length S (bytes; G = GPUs in the run):
   again, their gradients are alive: hence 2 a_layer, an upper estimate. :math:`A_{proj}` (MVP +
   audio projector inputs and outputs) is small and included.
 
+``emollm memory --inference`` estimates answering instead (``inference_memory.py``).
+
 S follows the data: 112 MVP tokens per image, 112 x ceil(frames / frames_per_event) per video,
 the audio tokens, and the text (``--text-tokens``), unless ``--seq-len N`` is given.
 """
@@ -401,6 +403,10 @@ def parse_run(argv: list[str] | None) -> tuple[RunSpec, list[int], bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--inference" in argv:  # the inference estimate: inference_memory.py
+        from .inference_memory import main as inference_main
+        return inference_main([a for a in argv if a != "--inference"])
     run, micro_batches, as_json = parse_run(argv)
     result = budget(run, micro_batches)
     if as_json:
