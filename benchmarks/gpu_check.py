@@ -144,7 +144,7 @@ def questions(folder: Path) -> Path:
     from emollm_plugin.testing.demo_data import make_demo_data
     data = folder / "data"
     if not (data / "test.json").exists():
-        make_demo_data(data, per_label=2, kinds=("image",))
+        make_demo_data(data, per_label=3, kinds=("image",))  # every third record of a label is a test record
     return data / "test.json"
 
 
