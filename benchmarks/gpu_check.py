@@ -183,8 +183,7 @@ def step_zero2(args) -> dict:
     import torch
 
     from bench_train_step import build_model, make_batch, save_clip
-    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=os.environ.get("MASTER_PORT", "29512"))
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     targs = train_args(args.dry_run)
     device = torch.device(targs.device)
     dtype = torch.float32 if args.dry_run else torch.bfloat16
@@ -270,10 +269,7 @@ def step_serve(args) -> dict:
     if image is None:
         questions(work)
         image = next((work / "data" / "media" / "demo").glob("*.png"))
-    from socket import socket
-    with socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = open(work / "serve.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "emollm_plugin.cli", "serve", "--model-path", str(ckpt),
                                "--host", "127.0.0.1", "--port", str(port), "--batch-size", "8", "--max-tokens", "16",
@@ -302,7 +298,7 @@ def step_serve(args) -> dict:
         else:
             raise RuntimeError("server not up after 120 s")
         url = f"data:image/png;base64,{base64.b64encode(image.read_bytes()).decode()}"
-        body = {"model": "emollm", "max_tokens": 8, "messages": [{"role": "user", "content": [
+        body = {"model": ckpt.name, "max_tokens": 8, "messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": url}},
             {"type": "text", "text": "What emotion does the person show? Answer with one word."}]}]}
         latencies, failures = [], []
@@ -314,7 +310,10 @@ def step_serve(args) -> dict:
                     start = time.perf_counter()
                     reply = http.post(f"{base}/v1/chat/completions", json=body)
                     with lock:
-                        (latencies if reply.status_code == 200 else failures).append(time.perf_counter() - start)
+                        if reply.status_code == 200:
+                            latencies.append(time.perf_counter() - start)
+                        else:
+                            failures.append(f"{reply.status_code} {reply.text[:120]}")
         per = [args.requests // args.clients + (i < args.requests % args.clients) for i in range(args.clients)]
         start = time.perf_counter()
         threads = [threading.Thread(target=client, args=(n,)) for n in per]
@@ -333,11 +332,20 @@ def step_serve(args) -> dict:
             server.kill()
         log.close()
     latencies.sort()
-    return {"seconds": seconds, "peak": top[0] - (0 if not args.dry_run else 0),
+    return {"seconds": seconds, "peak": top[0],  # the server process's whole GPU memory (RSS on the CPU)
             "estimate": inference_estimate(args, args.quant_layers, 16, 8),
             "note": f"{len(latencies)}/{args.requests} ok from {args.clients} clients, "
                     f"{len(latencies) / seconds:.2f} req/s, p50 {latencies[len(latencies) // 2]:.2f} s, "
-                    f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s" if latencies else "no request answered"}
+                    f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s" if latencies else
+                    f"no request answered: {failures[:1]}"}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def gpu_memory_of(pid: int) -> int:
@@ -427,13 +435,14 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.steps:
             cmd = [sys.executable, __file__, "--step", name, "--work", work, "--quant-layers", str(args.quant_layers),
                    "--requests", str(args.requests), "--clients", str(args.clients)] + (["--dry-run"] if args.dry_run else [])
+            limit = STEP_TIMEOUT_S[name] * (3 if args.dry_run else 1)  # a shared CPU is slower than its GPU budget
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=STEP_TIMEOUT_S[name] * (3 if args.dry_run else 1))
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
                 line = next((x for x in proc.stdout.splitlines()[::-1] if x.startswith("RESULT ")), None)
                 result = json.loads(line[7:]) if line else {"status": "failed",
                                                             "note": f"exit {proc.returncode}: {proc.stderr[-200:]!r}"}
             except subprocess.TimeoutExpired:
-                result = {"status": "failed", "note": f"over its {STEP_TIMEOUT_S[name]} s budget"}
+                result = {"status": "failed", "note": f"over its {limit} s budget"}
             rows.append((name, result))
             print(f"gpu_check: {name}: {result.get('status', 'ok')} ({time.perf_counter() - begin:.0f} s)", file=sys.stderr)
     print(table(rows, args.dry_run, time.perf_counter() - begin))
