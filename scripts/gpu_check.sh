@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
+# DeepSpeed builds its ops here; a shared default folder can hold another run's lock for ever
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$PWD/work/torch_extensions}"
 [ -x "$PYTHON" ] || PYTHON=python
 LIMIT=600  # the GPU run's budget; the dry run on a shared CPU gets longer
 for arg in "$@"; do [ "$arg" = "--dry-run" ] && LIMIT=3600; done
