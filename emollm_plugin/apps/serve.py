@@ -99,16 +99,17 @@ def _prepare(engine, request: ChatRequest, parts: list, media_root: Optional[Pat
         check_media(part, limits, getattr(engine, "num_video_frames", NUM_VIDEO_FRAMES))
     request.media = [reduced_image(p, uploads) if p.kind == "image" else p for p in request.media]
     try:
+        scoring = {key: value for key, value in (("task", request.task), ("options", request.options),
+                                                  ("answer_mode", request.answer_mode)) if value is not None}
         return engine.prepare(request.question, _media_for(engine, request), request.max_tokens,
-                              request.temperature, request.top_p, task=request.task, options=request.options,
-                              answer_mode=request.answer_mode)
+                              request.temperature, request.top_p, **scoring)
     except Unanswerable as err:
         raise _refusal(engine, request, err) from None
 
 
 def _completion(request_id: str, model_id: str, reply) -> dict:
     choice = {"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": reply.finish_reason}
-    if reply.probabilities is not None:
+    if getattr(reply, "probabilities", None) is not None:  # replies of a scored answer
         choice["option_probabilities"] = reply.probabilities
     return {"id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model_id,
             "choices": [choice],
