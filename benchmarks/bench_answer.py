@@ -377,7 +377,7 @@ def layer_sweep(args) -> str:
         pixels = torch.randn(1, 3, size, size, generator=gen).to(device=device, dtype=dtype)
         features = clip_features(clip, pixels)
         with torch.no_grad():
-            visuals = {"(a) MVP": mvp(features)[0], "(b) mlp2x_gelu": mlp(features).flatten(0, 1)}
+            visuals = {"MVP, path (a)": mvp(features)[0], "mlp2x_gelu, path (b)": mlp(features).flatten(0, 1)}
         inside: dict = {}
 
         def phases(name):
@@ -482,7 +482,8 @@ def table(results: list[Result], info: dict, layers: int, minimums: list[Result]
             for k in (0, 1):
                 cells += [a_min.extrapolated(layers)[k] / b_min.extrapolated(layers)[k],
                           a_med.extrapolated(layers)[k] / b_med.extrapolated(layers)[k]]
-            lines.append(f"| {a_med.path} / {b_med.path.split(',', 1)[0]} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+            what = a_med.path.split(") ", 1)[1].split(",")[0]  # "image", "8-frame clip"
+            lines.append(f"| {what}: {a_med.path[:3]} / {b_med.path[:3]} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
     a = next(r for r in results if r.path.startswith("(a)"))
     lines += ["", f"target: EmoLLM image answer <= 0.5x upstream at 32 layers: {a.answer32(layers) / ref32:.2f}x "
                   f"({'met' if a.answer32(layers) / ref32 <= 0.5 else 'missed'}); "
