@@ -18,7 +18,8 @@ from emollm_plugin.runtime.batch import skipped_path
 
 
 class _Answerer:
-    """What predict needs of ``runtime.answerer.Answerer``: prepare, answer, the media loader's audio bins."""
+    """What predict needs of ``runtime.answerer.Answerer``: prepare, answer_with_probabilities, the media
+    loader's audio bins."""
 
     answered: list[str] = []
 
@@ -28,9 +29,9 @@ class _Answerer:
     def prepare(self, record):
         return Prepared(record, None, None, None)
 
-    def answer(self, prepared):
+    def answer_with_probabilities(self, prepared):
         _Answerer.answered += [p.record["id"] for p in prepared]
-        return ["joy"] * len(prepared)
+        return [("joy", None)] * len(prepared)
 
 
 @pytest.fixture
