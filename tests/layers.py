@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("emoprompt", ("emoprompt",)),
     ("features", ("eval", "train")),
     ("runtime", ("runtime",)),
-    ("apps", ("apps",)),
+    ("apps", ("apps", "export")),
     ("entry/wiring", ("plugin.wiring",)),  # registers the built-in parts of every layer by name
     ("entry/seams", ("plugin.seams",)),
     ("entry/package", ("__init__",)),

@@ -15,11 +15,12 @@ COMMANDS = {
     "predict": ("emollm_plugin.apps.predict", "answer questions about your own images, clips and recordings"),
     "mvp": ("emollm_plugin.apps.mvp_show", "mvp show: picture of MVP's clusters, relation graphs and video events"),
     "serve": ("emollm_plugin.apps.serve", "OpenAI-compatible HTTP API (chat completions with image, video, audio)"),
+    "export": ("emollm_plugin.export.folder", "a checkpoint as a transformers model folder (AutoModel + AutoProcessor)"),
     "demo-ui": ("emollm_plugin.apps.demo_ui", "Gradio page: upload an image or clip, ask, see answer and reasoning"),
 }
 
 # the commands that load a checkpoint through LLaVA's loader: the plugin is registered first
-LOAD_A_MODEL = frozenset({"predict", "serve", "demo-ui"})
+LOAD_A_MODEL = frozenset({"predict", "serve", "demo-ui", "export"})
 
 
 def _usage() -> str:
