@@ -36,16 +36,19 @@ def cases(media_root: Path) -> dict:
 
 def llava_answers(checkpoint, base, media_root: Path, num_frames: int) -> dict:
     """name -> {input_ids, logits (first step), tokens} through LLaVA's loader with the plugin."""
-    from emollm_plugin.eval import infer
+    import emollm_plugin
     from emollm_plugin.eval.questions import build_prompt
     from emollm_plugin.model.tokens import tokenizer_media_token
+    from emollm_plugin.runtime.loading import checkpoint_conv_mode, load_model
+    from emollm_plugin.runtime.media import MediaLoader
 
-    tokenizer, model, processor = infer.load_model(str(checkpoint), str(base) if base else None, "cpu",
+    emollm_plugin.register()
+    tokenizer, model, processor = load_model(str(checkpoint), str(base) if base else None, "cpu",
                                                    torch.float32)
     tower = model.get_model().get_audio_tower()
-    media = infer.MediaLoader(media_root, processor, model.config, num_frames, getattr(tower, "n_mels", None),
+    media = MediaLoader(media_root, processor, model.config, num_frames, getattr(tower, "n_mels", None),
                               getattr(tower, "window", None))
-    conv_mode = infer.checkpoint_conv_mode(checkpoint) or "vicuna_v1"
+    conv_mode = checkpoint_conv_mode(checkpoint) or "vicuna_v1"
     results = {}
     for name, (record, _) in cases(media_root).items():
         visual, audio = media.load(record)

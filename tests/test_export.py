@@ -91,7 +91,7 @@ def test_converted_whisper_encoder_equals_the_plugins_tower(tmp_path):
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
     from emollm_plugin.audio.mel import log_mel_trimmed
-    from emollm_plugin.audio.tiny import make_tiny_whisper
+    from emollm_plugin.testing.tiny_audio import make_tiny_whisper
     from emollm_plugin.audio.tower import WhisperAudioTower
     from emollm_plugin.export.weights import whisper_name
 
@@ -162,8 +162,9 @@ def trained(tiny_models, tmp_path_factory):
     """variant -> (LoRA checkpoint, exported folder); one demo data set for both."""
     from e2e_helpers import tiny_train_args, train_in_process
 
-    from emollm_plugin.demo_data import make_demo_data
+    import emollm_plugin
     from emollm_plugin.export.folder import export
+    from emollm_plugin.testing.demo_data import make_demo_data
 
     root = tmp_path_factory.mktemp("export")
     data = make_demo_data(root / "data", per_label=2, kinds=("image", "video", "video+audio"), video_frames=FRAMES)
@@ -178,6 +179,7 @@ def trained(tiny_models, tmp_path_factory):
                 max_steps=2))
         finally:
             mp.undo()
+        emollm_plugin.register()
         out[variant] = (ckpt, export(ckpt, root / f"exported-{variant}", model_base=str(tiny_models.llm),
                                      num_video_frames=FRAMES))
     return data / "media", out
@@ -253,3 +255,29 @@ def test_exported_folder_passes_hub_card_and_metadata_checks(trained):
         assert f"class {cls}" in (folder / f"{module}.py").read_text()
     assert {p.name for p in folder.glob("*.safetensors")} == {"model.safetensors"}
     assert not list(folder.glob("*.bin"))
+
+
+@pytest.mark.slow
+@pytest.mark.current_stack
+def test_predict_and_serve_take_an_exported_folder(trained, tiny_models, tmp_path, registered):
+    """``emollm predict`` and the server's engine answer the same through the checkpoint and
+    through its exported folder (the lmms-eval model shares their ``Answerer``)."""
+    from emollm_plugin.apps import engine, predict, serve
+
+    media, folders = trained
+    ckpt, folder = folders["chatunivi"]
+    clip = media / "demo" / "video_audio_anger_0.mp4"
+    inputs = [str(media / "demo" / "image_anger_0.png"), str(clip)]
+    answers, replies = [], []
+    for model in (["--model", str(ckpt), "--model-base", str(tiny_models.llm)], ["--model", str(folder)]):
+        out = tmp_path / f"answers{len(answers)}.jsonl"
+        assert predict.main(model + inputs + ["--task", "emotion_open", "--num-video-frames", str(FRAMES),
+                                              "--max-new-tokens", "6", "--device", "cpu", "--out", str(out)]) == 0
+        answers.append([json.loads(line)["text"] for line in out.read_text().splitlines()])
+        args = serve.build_parser().parse_args(model + ["--num-video-frames", str(FRAMES), "--max-new-tokens", "6",
+                                                        "--device", "cpu"])
+        server = engine.Engine(args)
+        job = server.prepare("Which emotion does the speaker show?", {"video": clip, "audio": clip})
+        replies.append(server.run_batch([job])[0].text)
+    assert len(answers[0]) == 2 and answers[0] == answers[1]
+    assert replies[0] == replies[1]

@@ -132,6 +132,15 @@ def _without_defaults(config: dict) -> dict:
     return {k: v for k, v in config.items() if k in keep or k not in defaults or defaults[k] != v}
 
 
+def _emoprompt_keys(model_config) -> dict:
+    """The checkpoint's ``emoprompt_*`` settings when it has a bank, so ``emollm predict`` on the
+    exported folder chooses exemplars as on the checkpoint."""
+    from ..configs import EmoPromptConfig
+
+    config = EmoPromptConfig.from_model_config(model_config)
+    return config.to_dict() if config.bank is not None else {}
+
+
 def _tokenizer_source(tokenizer) -> Optional[Path]:
     source = Path(getattr(tokenizer, "name_or_path", "") or "")
     return source if source.is_dir() else None
@@ -177,7 +186,7 @@ def export(checkpoint: str | Path, out: str | Path, model_base: Optional[str] = 
         image_aspect_ratio=getattr(config, "image_aspect_ratio", "square"), num_video_frames=num_video_frames,
         emollm_export={"plugin_version": __version__, "checkpoint": checkpoint.name,
                        "base_model": str(model_base) if model_base else None},
-        **{CONV_MODE_CONFIG_KEY: conv_mode})
+        **{CONV_MODE_CONFIG_KEY: conv_mode}, **_emoprompt_keys(config))
     exported.torch_dtype = str(out_dtype).replace("torch.", "")
     config_dict = _without_defaults(exported.to_dict())
 

@@ -83,7 +83,15 @@ def check_quantization(device: str, load_4bit: bool = False, load_8bit: bool = F
 
 def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
                load_4bit: bool = False, load_8bit: bool = False):
-    """(tokenizer, model, image_processor) via LLaVA's own loader; the caller has registered the plugin."""
+    """(tokenizer, model, image_processor) via LLaVA's own loader; the caller has registered the plugin.
+    A folder written by ``emollm export`` loads through ``runtime.exported``."""
+    from .exported import is_exported, load_exported
+
+    if is_exported(model_path):
+        if load_4bit or load_8bit:
+            raise InferInputError(f"{model_path} is an exported folder: it loads in full precision only "
+                                  "(drop --load-4bit / --load-8bit)")
+        return load_exported(model_path, device, dtype)
     check_quantization(device, load_4bit, load_8bit)
     from llava.model.builder import load_pretrained_model
 
