@@ -360,11 +360,20 @@ class EmoLLMPreTrainedModel(PreTrainedModel):
                 module.bias.data.zero_()
 
 
+def _share_attention_choice(config: EmoLLMConfig) -> None:
+    """The attention implementation from_pretrained chose for the whole model (e.g. sdpa) for the
+    language model too, where its config chose none (transformers 5.x does this itself)."""
+    chosen = getattr(config, "_attn_implementation_internal", None)
+    if chosen and getattr(config.text_config, "_attn_implementation_internal", None) is None:
+        config.text_config._attn_implementation_internal = chosen
+
+
 class EmoLLMForConditionalGeneration(EmoLLMPreTrainedModel, GenerationMixin):
     """EmoLLM: answers a question about an image, a clip, a clip with sound, or sound alone."""
 
     def __init__(self, config: EmoLLMConfig):
         super().__init__(config)
+        _share_attention_choice(config)
         self.vision_tower = CLIPVisionModel(config.vision_config)
         in_dim, out_dim = config.vision_config.hidden_size, config.text_config.hidden_size
         projector = dict(config.projector)
