@@ -73,7 +73,7 @@ def build(root: Path, layers: int, clip_layers: int, tiny: bool) -> Path:
                          mm_vision_select_feature="patch", mm_projector_type="mvp", image_aspect_ratio="pad",
                          tokenizer_model_max_length=4096, emollm_conv_mode="v1", mm_use_im_start_end=False,
                          mm_audio_tower=str(whisper), mm_audio_hidden_size=64 if tiny else 512,
-                         mm_audio_window="padded", use_mm_proj=True, **width)
+                         mm_audio_window="padded", use_mm_proj=True, mm_use_im_patch_token=False, **width)
     if tiny:
         config.mvp_num_clusters, config.mvp_knn = [16, 8, 4], [3, 3, 2]
     torch.set_default_dtype(torch.bfloat16)
