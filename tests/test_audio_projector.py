@@ -108,3 +108,55 @@ def test_build_defaults_and_missing_fields():
     with pytest.raises(ValueError, match="unknown audio projector type 'conv'"):
         build_audio_projector(SimpleNamespace(mm_audio_hidden_size=16, hidden_size=32,
                                               mm_audio_projector_type="conv"))
+
+
+def test_standardize_follows_its_equation_and_fit_sets_mean_and_inverse_std():
+    torch.manual_seed(2)
+    projector = AudioProjector(8, 5, num_tokens=3, input_norm="standardize")
+    clips = [torch.randn(7, 8) * 3 + 10, torch.randn(12, 8) + 4]
+    assert projector.needs_input_fit
+    # before the fit the shift/scale are the identity: the plain projector's output
+    plain = AudioProjector(8, 5, num_tokens=3)
+    plain.mlp.load_state_dict(projector.mlp.state_dict())
+    torch.testing.assert_close(projector(clips)[0], plain(clips)[0])
+    projector.fit_input_norm(clips)
+    assert not projector.needs_input_fit
+    tokens = torch.cat([reference_pool(c, 3) for c in clips])
+    mean = tokens.mean(0)
+    std = ((tokens - mean) ** 2).mean(0).sqrt()
+    torch.testing.assert_close(projector.input_shift.data, mean)
+    torch.testing.assert_close(projector.input_scale.data, 1 / std)
+    q = (reference_pool(clips[1], 3) - mean) / std
+    first, second = projector.mlp[0], projector.mlp[2]
+    expected = F.gelu(q @ first.weight.T + first.bias) @ second.weight.T + second.bias
+    torch.testing.assert_close(projector(clips)[1], expected)
+    # the fitted tokens are standardised: mean 0, std 1 per feature
+    standardised = (tokens - projector.input_shift) * projector.input_scale
+    torch.testing.assert_close(standardised.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(standardised.std(0, unbiased=False), torch.ones(8))
+
+
+def test_standardize_parameters_are_trainable_and_a_constant_feature_does_not_divide_by_zero():
+    projector = AudioProjector(4, 3, num_tokens=2, input_norm="standardize")
+    clip = torch.randn(6, 4)
+    clip[:, 0] = 5.0
+    projector.fit_input_norm([clip])
+    assert torch.isfinite(projector([clip])[0]).all()
+    projector([clip])[0].sum().backward()
+    assert projector.input_shift.grad is not None and projector.input_scale.grad is not None
+    assert "input_norm='standardize'" in repr(projector)
+    with pytest.raises(ValueError, match="input_norm='standardize'"):
+        AudioProjector(4, 3).fit_input_norm([clip])
+    with pytest.raises(ValueError, match="unknown audio input norm 'layer'"):
+        AudioProjector(4, 3, input_norm="layer")
+
+
+def test_build_reads_the_input_norm_and_a_saved_model_without_it_keeps_none():
+    new = SimpleNamespace(mm_audio_hidden_size=16, hidden_size=32, mm_audio_tower="w.pt",
+                          mm_audio_input_norm="standardize")
+    assert build_audio_projector(new).input_norm == "standardize"
+    assert {"input_shift", "input_scale"} <= {n for n, _ in build_audio_projector(new).named_parameters()}
+    old = SimpleNamespace(mm_audio_hidden_size=16, hidden_size=32, mm_audio_tower="w.pt")
+    projector = build_audio_projector(old)
+    assert projector.input_norm == "none" and not projector.needs_input_fit
+    assert not any("input_" in n for n, _ in projector.named_parameters())  # old state dicts load as saved

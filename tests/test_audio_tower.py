@@ -235,3 +235,15 @@ def test_dims_that_do_not_match_weights(checkpoint, tmp_path):
     torch.save(saved, path)
     with pytest.raises(ValueError, match=r"unexpected \d+: encoder\.blocks\.1\."):
         WhisperAudioTower(path)
+
+
+@pytest.mark.parametrize("window", ["trimmed", "padded"])
+def test_silence_is_the_towers_output_for_a_silent_clip(checkpoint, window):
+    from emollm_plugin.audio.mel import log_mel_for
+    tower = WhisperAudioTower(checkpoint, window=window)
+    mels = [log_mel_for(80, window)(torch.zeros(n)) for n in (3200, 8000)]
+    expected = tower(mels)
+    got = tower.silence([m.shape[-1] for m in mels])
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
+    assert len(tower._silence) == (1 if window == "padded" else 2)  # padded: one window serves all

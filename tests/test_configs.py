@@ -104,19 +104,24 @@ def test_audio_config_round_trips_through_the_model_config_under_mm_audio_keys()
     config.write_to(hf)
     assert vars(hf) == {"mm_audio_tower": "/m/whisper-base.pt", "mm_audio_tower_type": "whisper",
                         "mm_audio_projector_type": "linear", "mm_audio_num_tokens": 8,
-                        "mm_audio_window": "trimmed"}
+                        "mm_audio_window": "trimmed", "mm_audio_input_norm": "standardize"}
     assert AudioConfig.from_model_config(hf) == config
     assert AudioConfig.from_model_config(dict(vars(hf))) == config
     # a checkpoint saved before the window existed was trained on the trimmed window: it keeps it
     del hf.mm_audio_window
     assert AudioConfig.from_model_config(hf).window == "trimmed"
     assert AudioConfig.from_model_config(dict(vars(hf))).window == "trimmed"
-    # without an audio tower there is no window to keep: the default stands
+    # one saved before the input norm existed fed raw frames to its projector: it keeps that
+    del hf.mm_audio_input_norm
+    assert AudioConfig.from_model_config(hf).input_norm == "none"
+    # without an audio tower there is nothing to keep: the defaults stand
     assert AudioConfig.from_model_config(SimpleNamespace()).window == "padded"
+    assert AudioConfig.from_model_config(SimpleNamespace()).input_norm == "standardize"
 
 
 @pytest.mark.parametrize("kwargs, flag", [
     ({"window": "full"}, "--audio_window"),
+    ({"input_norm": "layer"}, "--mm_audio_input_norm"),
     ({"num_tokens": 0}, "--mm_audio_num_tokens"),
     ({"num_tokens": "many"}, "--mm_audio_num_tokens"),
     ({"num_tokens": True}, "--mm_audio_num_tokens"),

@@ -79,6 +79,7 @@ class WhisperAudioTower(nn.Module):
         self.frozen = frozen
         self.window = window
         self.encoder: nn.Module | None = None
+        self._silence: dict = {}  # (window frames, device, dtype) -> frames for silence
         if delay_load:
             self.dims, _ = _read_checkpoint(self.checkpoint_path)  # mmap: weights stay on disk
         else:
@@ -129,6 +130,25 @@ class WhisperAudioTower(nn.Module):
                 x = x + block.mlp(_layer_norm(block.mlp_ln, x))
             x = _layer_norm(encoder.ln_post, x)
         return [x[i, : t // 2] for i, t in enumerate(lengths)]
+
+    @torch.no_grad()
+    def silence(self, mel_frames: list[int]) -> list[Tensor]:
+        """The tower's output for silent clips of ``mel_frames`` log-mel frames each: a list of
+        ``T_i/2 x hidden_size`` tensors, what ``forward`` returns for a clip of zeros of that length.
+
+        Whisper's log-mel of silence is the floor value (-1.5) in every bin, clip and padding
+        alike, so the padded window gives one encoding whose first T_i/2 rows serve every clip;
+        the trimmed window encodes each length once. Both are cached per device and dtype.
+        """
+        out = []
+        for frames in mel_frames:
+            length = self.max_frames if self.window == "padded" else frames
+            key = (length, self.device, self.dtype)
+            if key not in self._silence:
+                floor = torch.full((self.n_mels, length), SILENCE_FLOOR)
+                self._silence[key] = self.forward([floor])[0]
+            out.append(self._silence[key][: frames // 2])
+        return out
 
     def _check_mels(self, mels: list[Tensor]) -> list[int]:
         if not isinstance(mels, (list, tuple)) or not mels:

@@ -7,11 +7,11 @@ what was trained) and lists its CLI flags; ``train/arguments.py`` generates LLaV
 """
 from __future__ import annotations
 
-from .audio import AUDIO_WINDOWS, AudioConfig
+from .audio import AUDIO_INPUT_NORMS, AUDIO_WINDOWS, AudioConfig
 from .base import CliField, ConfigError
 from .emoprompt import (ILLUSTRATIVE_BANK, STRATEGIES, TARGETS, TEMPLATE_NAME, EmoPromptConfig,
                         MissingBankError)
 from .mvp import MVPConfig
 
-__all__ = ["AUDIO_WINDOWS", "AudioConfig", "CliField", "ConfigError", "ILLUSTRATIVE_BANK",
+__all__ = ["AUDIO_INPUT_NORMS", "AUDIO_WINDOWS", "AudioConfig", "CliField", "ConfigError", "ILLUSTRATIVE_BANK",
            "STRATEGIES", "TARGETS", "TEMPLATE_NAME", "EmoPromptConfig", "MissingBankError", "MVPConfig"]

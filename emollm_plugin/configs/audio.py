@@ -9,11 +9,18 @@ tower_type         ``--audio_tower_type``      ``mm_audio_tower_type`` ``whisper
 projector_type     ``--mm_audio_projector_type`` ``mm_audio_projector_type`` ``mlp2x_gelu``
 num_tokens         ``--mm_audio_num_tokens``   ``mm_audio_num_tokens`` 32
 window             ``--audio_window``          ``mm_audio_window``    ``padded``
+input_norm         ``--mm_audio_input_norm``   ``mm_audio_input_norm`` ``standardize``
 =================  ==========================  =====================  ==============
 
 ``window``: ``padded`` runs the encoder on openai-whisper's standard 30 s window (the clip padded
 with zeros, as Whisper was trained) and keeps the frames the clip covers; ``trimmed`` runs it on
 the clip's own length only (faster, but a window the encoder never saw in training).
+
+``input_norm``: ``standardize`` subtracts the tower's output for silence at each position (what
+every clip shares: positional table, biases) and standardises each feature,
+``(x - shift) * scale``, with ``shift`` and ``scale`` trainable and set from the training data's
+audio before step 1 (``audio.projector``); ``none`` feeds the pooled frames to the MLP as they
+are. A checkpoint saved before ``mm_audio_input_norm`` existed keeps ``none``, as it was trained.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from .base import ModelConfigFields, check_choice, fail, has_key
 
 AUDIO_PROJECTOR_TYPES = ("mlp2x_gelu", "linear")  # built in; a plugin may register more
 AUDIO_WINDOWS = ("padded", "trimmed")
+AUDIO_INPUT_NORMS = ("standardize", "none")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # registry names (registry.py)
 
 
@@ -49,6 +57,11 @@ class AudioConfig(ModelConfigFields):
         "help": "Whisper encoder window: padded (openai-whisper's standard 30 s window, the "
                 "frames the clip covers kept) | trimmed (the clip's own length, faster) "
                 "(default: padded)"})
+    input_norm: str = field(default="standardize", metadata={
+        "flag": "mm_audio_input_norm", "key": "mm_audio_input_norm",
+        "help": "before the audio projector's MLP: standardize (subtract the tower's output for "
+                "silence, then standardise each feature with statistics of the training audio, "
+                "trainable) | none (default: standardize)"})
 
     def _validate(self) -> None:
         for name, flag in (("tower_type", "audio_tower_type"),
@@ -60,12 +73,16 @@ class AudioConfig(ModelConfigFields):
         if self.num_tokens < 1:
             fail("mm_audio_num_tokens", self.num_tokens, "1 or more, e.g. 32")
         check_choice("audio_window", self.window, AUDIO_WINDOWS)
+        check_choice("mm_audio_input_norm", self.input_norm, AUDIO_INPUT_NORMS)
 
     @classmethod
     def from_model_config(cls, hf_config):
         """As the base reads it, except that a checkpoint with an audio tower saved before
-        ``mm_audio_window`` existed keeps ``trimmed``: the only window those checkpoints knew."""
+        ``mm_audio_window`` existed keeps ``trimmed`` (the only window those checkpoints knew),
+        and one saved before ``mm_audio_input_norm`` existed keeps ``none``."""
         config = super().from_model_config(hf_config)
-        if config.tower and not has_key(hf_config, cls.key_of(cls.__dataclass_fields__["window"])):
-            return replace(config, window="trimmed")
+        if config.tower:
+            for name, old in (("window", "trimmed"), ("input_norm", "none")):
+                if not has_key(hf_config, cls.key_of(cls.__dataclass_fields__[name])):
+                    config = replace(config, **{name: old})
         return config

@@ -76,7 +76,8 @@ class EmoLlavaLlamaModel(LlavaLlamaModel):
             self.config.mm_audio_hidden_size = self.audio_tower.hidden_size
             if getattr(self, "audio_projector", None) is None:
                 self.audio_projector = parts.build_audio_projector(self.config)
-            else:
+            else:  # fine-tuning an EmoLLM checkpoint: its projector keeps what it learned
+                self.audio_projector.needs_input_fit = False
                 self.audio_projector.requires_grad_(True)
 
 
@@ -186,6 +187,12 @@ class EmoLlavaLlamaForCausalLM(LlavaLlamaForCausalLM):
         owners = [i for i, a in enumerate(audios) if a is not None]
         encoded = tower([audios[i] for i in owners])
         projector = self.get_model().audio_projector
+        if getattr(projector, "subtracts_silence", False):
+            if not hasattr(tower, "silence"):
+                raise ValueError(f"mm_audio_input_norm=standardize needs the audio tower's silence() "
+                                 f"({type(tower).__name__} has none): train with --mm_audio_input_norm none")
+            silence = tower.silence([audios[i].shape[-1] for i in owners])
+            encoded = [e - s.to(e.dtype) for e, s in zip(encoded, silence)]
         proj_dtype = next(projector.parameters()).dtype
         projected = projector([e.to(proj_dtype) for e in encoded])
         out: List[Optional[torch.Tensor]] = [None] * batch

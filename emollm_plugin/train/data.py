@@ -250,4 +250,6 @@ def make_emo_data_module(tokenizer, data_args, model) -> dict:
                                    n_mels=getattr(tower, "n_mels", None), emoprompt=emoprompt,
                                    audio_window=getattr(tower, "window", None))
     check_data(data_args, dataset.records, has_audio_tower=tower is not None)
+    from .audio_norm import fit_audio_input_norm
+    fit_audio_input_norm(model, dataset)
     return dict(train_dataset=dataset, eval_dataset=None, data_collator=EmoDataCollator(tokenizer))
