@@ -1,8 +1,19 @@
 """A tiny, learnable EmoBench-format dataset made on the fly (for the demo and the tests).
 
-Each emotion gets a colour (images, video frames) and a tone frequency (audio), so a tiny model can
-actually learn the mapping in a few steps. Records follow the EmoBench schema (task, dataset,
-label, label_set, conversations, image | video, audio), with media paths relative to ``media/``.
+Each kind of record is decided by one modality only, so a model that answers it has learned to
+read that modality:
+
+=============  ===========================================  ============================
+kind           what decides the label                       what does not
+=============  ===========================================  ============================
+image          the picture's colour (``_COLOURS``)          per-pixel noise, brightness
+video          the frames' colour (``_COLOURS``)            noise, a moving square, brightness
+video+audio    the sound track's pitch (``_TONES``)         frames: the same grey for every label
+=============  ===========================================  ============================
+
+Every record draws its own noise, brightness and loudness, so the test split holds unseen media.
+Records follow the EmoBench schema (task, dataset, label, label_set, conversations, image | video,
+audio), with media paths relative to ``media/``. Chance is 1 / 4 (four labels).
 """
 from __future__ import annotations
 
@@ -13,17 +24,31 @@ from pathlib import Path
 import numpy as np
 
 DEMO_LABELS = ("anger", "joy", "sadness", "surprise")
+DEMO_KINDS = ("image", "video", "video+audio")
 _COLOURS = {"anger": (200, 30, 30), "joy": (230, 210, 40), "sadness": (40, 60, 200), "surprise": (40, 190, 90)}
-_TONES = {"anger": 220.0, "joy": 440.0, "sadness": 660.0, "surprise": 880.0}
+_TONES = {"anger": 200.0, "joy": 450.0, "sadness": 900.0, "surprise": 1800.0}
+_GREY = (128, 128, 128)
 _QUESTION_OPEN = "What emotion does this show? Answer with one word."
 _QUESTION_CLOSED = "Which emotion is shown? Options: {options}. Answer with one option."
 
 
-def _image(label: str, rng: np.random.Generator, size: int = 64):
-    from PIL import Image
-    base = np.array(_COLOURS[label], dtype=np.float32)
-    pixels = np.clip(base + rng.normal(0, 20, size=(size, size, 3)), 0, 255).astype(np.uint8)
-    return Image.fromarray(pixels)
+def _picture(colour, rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """size x size x 3 uint8: ``colour`` at a random brightness (+-15) with pixel noise (sd 20)."""
+    base = np.array(colour, dtype=np.float32) + rng.uniform(-15, 15)
+    return np.clip(base + rng.normal(0, 20, size=(size, size, 3)), 0, 255).astype(np.uint8)
+
+
+def _clip_frames(colour, rng: np.random.Generator, num_frames: int, size: int = 64):
+    """index -> frame: ``_picture`` of ``colour`` with a white square moving left to right."""
+    pictures = [_picture(colour, rng, size) for _ in range(num_frames)]
+    side = size // 4
+
+    def frame(index: int) -> np.ndarray:
+        image = pictures[index].copy()
+        x = index * (size - side) // max(1, num_frames - 1)
+        image[size // 2 - side // 2: size // 2 + side // 2, x: x + side] = 255
+        return image
+    return frame
 
 
 def _record(rid: str, label: str, media: dict, closed: bool, rng: random.Random) -> dict:
@@ -42,12 +67,18 @@ def _record(rid: str, label: str, media: dict, closed: bool, rng: random.Random)
     return rec
 
 
+def kind_of(record: dict) -> str:
+    """The demo kind a record belongs to (``DEMO_KINDS``), from its media fields."""
+    return "video+audio" if "audio" in record else "video" if "video" in record else "image"
+
+
 def make_demo_data(out: str | Path, per_label: int = 4, kinds=("image",), seed: int = 0,
-                   video_frames: int = 8, audio_seconds: float = 1.0) -> Path:
+                   video_frames: int = 8, audio_seconds: float = 1.0, test_every: int = 3) -> Path:
     """Write ``out/media/...`` and ``out/train.json`` / ``out/test.json``; returns ``out``.
 
-    kinds: any of "image", "video", "video+audio". Each kind gets ``per_label`` records per label,
-    alternating open/closed questions; every third record of each kind goes to the test split.
+    kinds: any of ``DEMO_KINDS``. Each kind gets ``per_label`` records per label, alternating
+    open/closed questions; record k of each label goes to the test split when
+    ``k % test_every == test_every - 1`` (default: every third).
     """
     from .synth import tone, write_video
 
@@ -57,23 +88,29 @@ def make_demo_data(out: str | Path, per_label: int = 4, kinds=("image",), seed: 
     nprng, rng = np.random.default_rng(seed), random.Random(seed)
     splits: dict[str, list] = {"train": [], "test": []}
     for kind in kinds:
-        if kind not in ("image", "video", "video+audio"):
-            raise ValueError(f"unknown demo media kind {kind!r}: use image, video or video+audio")
+        if kind not in DEMO_KINDS:
+            raise ValueError(f"unknown demo media kind {kind!r}: use one of {', '.join(DEMO_KINDS)}")
         for label in DEMO_LABELS:
             for k in range(per_label):
                 rid = f"demo/{kind}/{label}/{k}"
                 stem = f"{kind.replace('+', '_')}_{label}_{k}"
                 if kind == "image":
-                    _image(label, nprng).save(media / f"{stem}.png")
+                    from PIL import Image
+                    Image.fromarray(_picture(_COLOURS[label], nprng)).save(media / f"{stem}.png")
                     item = {"image": f"demo/{stem}.png"}
                 else:
-                    audio = tone(audio_seconds, _TONES[label]) if kind == "video+audio" else None
+                    audio = None
+                    if kind == "video+audio":
+                        loudness = nprng.uniform(0.4, 1.0)
+                        noise = nprng.normal(0, 0.01, round(audio_seconds * 16000)).astype(np.float32)
+                        audio = np.clip(tone(audio_seconds, _TONES[label]) * loudness + noise, -1, 1)
+                    colour = _GREY if kind == "video+audio" else _COLOURS[label]
                     write_video(media / f"{stem}.mp4", num_frames=video_frames, audio=audio,
-                                seed=DEMO_LABELS.index(label))
+                                frames=_clip_frames(colour, nprng, video_frames))
                     item = {"video": f"demo/{stem}.mp4"}
                     if audio is not None:
                         item["audio"] = f"demo/{stem}.mp4"
-                split = "test" if k % 3 == 2 else "train"
+                split = "test" if k % test_every == test_every - 1 else "train"
                 rec = _record(rid, label, item, closed=bool(k % 2), rng=rng)
                 rec["split"] = split
                 splits[split].append(rec)

@@ -73,10 +73,11 @@ def frame_image(index: int, num_frames: int, size: tuple[int, int], seed: int = 
 
 def write_video(path: str | Path, num_frames: int = 16, size: tuple[int, int] = (64, 64),
                 fps: int = 8, audio: np.ndarray | None = None, sample_rate: int = 16000,
-                seed: int = 0) -> Path:
+                seed: int = 0, frames=None) -> Path:
     """An mp4 of ``num_frames`` distinct frames (``frame_image``), h264 (mpeg4 where this PyAV has
     no h264 encoder); with ``audio`` (float32 mono samples at ``sample_rate``) an AAC track too.
-    ``size`` is ``(width, height)``, both even."""
+    ``size`` is ``(width, height)``, both even. ``frames``: a function ``index -> H x W x 3`` uint8
+    used instead of ``frame_image``."""
     import av
 
     width, height = size
@@ -91,7 +92,8 @@ def write_video(path: str | Path, num_frames: int = 16, size: tuple[int, int] = 
             track = container.add_stream("aac", rate=sample_rate)
             track.layout = "mono"
         for index in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(frame_image(index, num_frames, size, seed), format="rgb24")
+            pixels = frames(index) if frames is not None else frame_image(index, num_frames, size, seed)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             container.mux(video.encode(frame))
         container.mux(video.encode())
         if track is not None:
