@@ -6,7 +6,7 @@
 #
 # Environment (all optional):
 #   DEMO_DIR     where everything is written            (default: <repo>/work/demo)
-#   DEMO_STEPS   training steps                         (default: 60)
+#   DEMO_STEPS   training steps                         (default: 120)
 #   EMOLLM_STACK version row: pinned | current           (default: pinned; README, Tested versions)
 #   EMOLLM_VENV  venv used when none is active          (default: <repo>/.venv, or .venv-current)
 set -euo pipefail
@@ -17,14 +17,15 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then . "${EMOLLM_VENV:-$DEFAULT_VENV}/bin/activate
 cd "$REPO"
 
 DEMO_DIR="${DEMO_DIR:-$REPO/work/demo}"
-STEPS="${DEMO_STEPS:-60}"
+STEPS="${DEMO_STEPS:-120}"
 CKPT="$DEMO_DIR/checkpoints/emollm-llava-lora-tiny"
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 echo "== 1/4 tiny models (random weights, real classes) -> $DEMO_DIR/models"
 emollm make-tiny "$DEMO_DIR/models"
 
-echo "== 2/4 tiny dataset: images, video clips, clips with audio -> $DEMO_DIR/data"
+echo "== 2/4 tiny dataset -> $DEMO_DIR/data: images (label = colour), 8-frame clips (label = colour),"
+echo "       clips with sound (grey frames, label = the tone's pitch); the test split is unseen media"
 python -c "from emollm_plugin.testing.demo_data import make_demo_data as m; \
 m('$DEMO_DIR/data', per_label=6, kinds=('image', 'video', 'video+audio'), video_frames=8)"
 
@@ -46,12 +47,5 @@ python -m emollm_plugin.train \
 echo "== 4/4 reload with LLaVA's load_pretrained_model, answer the test split, score"
 TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" NUM_VIDEO_FRAMES=8 \
   bash "$REPO/scripts/eval_emobench.sh" "$CKPT" "$DEMO_DIR/models/llm"
-python - "$DEMO_DIR/eval/answers.jsonl" "$DEMO_DIR/data/test.json" <<'PY'
-import json, sys
-labels = {r["id"]: r["label"] for r in json.load(open(sys.argv[2]))}
-print("\nanswers of the reloaded checkpoint (first 6):")
-for line in open(sys.argv[1]).readlines()[:6]:
-    answer = json.loads(line)
-    print(f"  {answer['question_id']:<32} label={labels[answer['question_id']]:<9} answer={answer['text']!r}")
-PY
+python -m emollm_plugin.testing.demo_data "$DEMO_DIR/eval/answers.jsonl" "$DEMO_DIR/data/test.json"
 echo "demo finished: checkpoint $CKPT, answers and plots in $DEMO_DIR/eval"

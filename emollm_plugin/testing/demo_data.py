@@ -14,11 +14,18 @@ video+audio    the sound track's pitch (``_TONES``)         frames: the same gre
 Every record draws its own noise, brightness and loudness, so the test split holds unseen media.
 Records follow the EmoBench schema (task, dataset, label, label_set, conversations, image | video,
 audio), with media paths relative to ``media/``. Chance is 1 / 4 (four labels).
+
+``python -m emollm_plugin.testing.demo_data ANSWERS.jsonl TEST.json`` prints what a model trained on it
+learned: held-out accuracy per kind, next to chance (an answer counts when its first word is the
+label).
 """
 from __future__ import annotations
 
+import argparse
+import collections
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +124,54 @@ def make_demo_data(out: str | Path, per_label: int = 4, kinds=("image",), seed: 
     for split, records in splits.items():
         (out / f"{split}.json").write_text(json.dumps(records, indent=1))
     return out
+
+
+_DECIDED_BY = {"image": "the picture's colour", "video": "the frames' colour",
+               "video+audio": "the sound's pitch (frames all grey)"}
+
+
+def first_word(text: str) -> str:
+    words = re.findall(r"[a-z]+", text.lower())
+    return words[0] if words else ""
+
+
+def accuracy_by_kind(answers: list[dict], records: dict[str, dict]) -> dict[str, tuple[int, int]]:
+    """kind -> (correct, total) over the answered records."""
+    counts: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for answer in answers:
+        record = records[answer["question_id"]]
+        count = counts[kind_of(record)]
+        count[0] += first_word(answer["text"]) == record["label"]
+        count[1] += 1
+    return {kind: (c[0], c[1]) for kind, c in counts.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emollm_plugin.testing.demo_data",
+                                     description="Held-out accuracy of the demo's model per modality, next to chance.")
+    parser.add_argument("answers", help="answers.jsonl written by the eval step")
+    parser.add_argument("test", help="the demo's test.json")
+    args = parser.parse_args(argv)
+    with open(args.test, encoding="utf-8") as handle:
+        records = {r["id"]: r for r in json.load(handle)}
+    with open(args.answers, encoding="utf-8") as handle:
+        answers = [json.loads(line) for line in handle if line.strip()]
+    scores = accuracy_by_kind(answers, records)
+    chance = 100 / len(DEMO_LABELS)
+    print(f"\nheld-out accuracy of the reloaded checkpoint (chance: {chance:.0f} %, {len(DEMO_LABELS)} labels)")
+    print(f"  {'kind':<12} {'decided by':<38} {'correct':>8} {'accuracy':>9}")
+    for kind in DEMO_KINDS:
+        if kind in scores:
+            right, total = scores[kind]
+            print(f"  {kind:<12} {_DECIDED_BY[kind]:<38} {right:>4}/{total:<3} {100 * right / total:>8.1f} %")
+    right, total = (sum(s[i] for s in scores.values()) for i in (0, 1))
+    print(f"  {'all':<12} {'':<38} {right:>4}/{total:<3} {100 * right / max(total, 1):>8.1f} %")
+    print("\nanswers (first 6):")
+    for answer in answers[:6]:
+        record = records[answer["question_id"]]
+        print(f"  {answer['question_id']:<32} label={record['label']:<9} answer={answer['text']!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
