@@ -61,8 +61,13 @@ def test_checkpoint_config_and_weights_hold_the_audio_modules(trained_mixed, tin
     config = json.loads((out / "config.json").read_text())
     assert config["mm_audio_tower"] == str(tiny_models.whisper)
     assert config["mm_audio_num_tokens"] == 8 and config["mm_audio_projector_type"] == "mlp2x_gelu"
+    assert config["mm_audio_input_norm"] == "standardize"
     saved = torch.load(out / "non_lora_trainables.bin")
     assert any("audio_projector" in k for k in saved)
+    # the input standardisation was fitted on the training audio before step 1, then trained
+    shift = next(v for k, v in saved.items() if k.endswith("audio_projector.input_shift"))
+    scale = next(v for k, v in saved.items() if k.endswith("audio_projector.input_scale"))
+    assert shift.abs().max() > 0.01 and (scale - 1).abs().max() > 0.1
     assert not any("audio_tower" in k for k in saved)  # frozen: read from its own path on reload
     assert not any("lora_" in k and "audio" in k for k in saved)
 
