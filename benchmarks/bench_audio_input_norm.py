@@ -31,7 +31,7 @@ PITCHES = (200.0, 450.0, 900.0, 1800.0)
 
 def clips(tower, seed: int = 1, per_label: int = 12):
     from emollm_plugin.audio.mel import log_mel_for
-    from emollm_plugin.media.synth import tone
+    from emollm_plugin.testing.synth import tone
     rng = np.random.default_rng(seed)
     mel = log_mel_for(tower.n_mels, tower.window)
     out = []
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from emollm_plugin.audio.projector import AudioProjector
     from emollm_plugin.audio.tower import WhisperAudioTower
-    from emollm_plugin.tiny import make_tiny
+    from emollm_plugin.testing.tiny import make_tiny
     with tempfile.TemporaryDirectory() as tmp:
         models = make_tiny(Path(tmp) / "models")
         tower = WhisperAudioTower(models.whisper, window="padded")
