@@ -92,7 +92,8 @@ def _audio_settings(model) -> tuple[Optional[dict], Optional[dict]]:
                             decoder_layers=dims.n_text_layer, decoder_attention_heads=dims.n_text_head,
                             decoder_ffn_dim=4 * dims.n_text_state, max_target_positions=dims.n_text_ctx,
                             activation_function="gelu")
-    return whisper.to_dict(), {"type": audio.projector_type, "num_tokens": audio.num_tokens}
+    return whisper.to_dict(), {"type": audio.projector_type, "num_tokens": audio.num_tokens,
+                              "input_norm": audio.input_norm}
 
 
 def _conversation(model_config, checkpoint: Path, exemplar_id: Optional[str]):

@@ -8,7 +8,8 @@ between them, as the training run recorded them:
 - ``projector``: ``{"type": "mvp" | "linear" | "mlp2x_gelu", ...}``; for MVP every switch of the
   checkpoint (num_clusters, knn, tau, alpha, gcn_layers, content_proj, frames_per_event,
   event_knn, contiguous_events, variant, delta, knn_self, distance_scale, graph_norm);
-- ``audio_projector``: ``{"type": "mlp2x_gelu" | "linear", "num_tokens": N}``;
+- ``audio_projector``: ``{"type": "mlp2x_gelu" | "linear", "num_tokens": N,
+  "input_norm": "standardize" | "none"}``;
 - ``vision_feature_layer`` / ``vision_feature_select``: the CLIP hidden state the projector reads
   (LLaVA's ``mm_vision_select_layer`` / ``mm_vision_select_feature``);
 - ``image_token_index``, ``video_token_index``, ``audio_token_index``: the placeholder ids the

@@ -9,7 +9,9 @@ Media path (shapes for one sample; the batch keeps one medium of each kind per s
   clip   T x 3 x H x W           -> T x N x C -> MVP's video path -> (E * L) x D
   audio  input_features n_mels x 3000 (WhisperFeatureExtractor, the 30 s window) and the clip's
          covered frame count F (``audio_feature_lengths``) -> WhisperEncoder -> first F / 2 rows
-         (F/2 x d) -> pooled to min(F/2, N_a) rows -> audio projector -> min(F/2, N_a) x D
+         (F/2 x d), minus the encoder's first F/2 rows for silence when the projector standardises
+         -> pooled to min(F/2, N_a) rows -> ((p - shift) * scale when it standardises) -> audio
+         projector MLP -> min(F/2, N_a) x D
 
 Each placeholder id (``image_token_index``, ``video_token_index``, ``audio_token_index``) in
 ``input_ids`` is replaced by its medium's rows; text ids are embedded; the sequence is cut to
@@ -54,6 +56,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from .configuration_emollm import EmoLLMConfig
 
 IGNORE_INDEX = -100
+SILENCE_FLOOR = -1.5  # (log10(1e-10) + 4) / 4: Whisper's log-mel of a zero frame
 
 
 # ----- DPC-KNN ---------------------------------------------------------------------------------
@@ -327,11 +330,18 @@ class TokenProjector(nn.Module):
 
 
 class AudioProjector(nn.Module):
-    """Per clip T' x d -> adaptive average pool to min(T', N) rows -> MLP -> min(T', N) x D."""
+    """Per clip T' x d -> adaptive average pool to min(T', N) rows -> (input_norm "standardize":
+    (p - shift) * scale, per feature) -> MLP -> min(T', N) x D."""
 
-    def __init__(self, kind: str, in_dim: int, out_dim: int, num_tokens: int):
+    def __init__(self, kind: str, in_dim: int, out_dim: int, num_tokens: int, input_norm: str = "none"):
         super().__init__()
         self.num_tokens = num_tokens
+        self.input_norm = input_norm
+        if input_norm == "standardize":
+            self.input_shift = nn.Parameter(torch.zeros(in_dim))
+            self.input_scale = nn.Parameter(torch.ones(in_dim))
+        elif input_norm != "none":
+            raise ValueError(f"unknown audio input norm {input_norm!r}; known: standardize, none")
         self.mlp = _projection(kind, in_dim, out_dim)
 
     def forward(self, features: List[Tensor]) -> List[Tensor]:
@@ -340,7 +350,10 @@ class AudioProjector(nn.Module):
         for clip in features:
             tokens = min(clip.shape[0], self.num_tokens)
             pooled.append(F.adaptive_avg_pool1d(clip.to(dtype).t()[None], tokens)[0].t())
-        projected = self.mlp(torch.cat(pooled))
+        tokens = torch.cat(pooled)
+        if self.input_norm == "standardize":
+            tokens = (tokens - self.input_shift) * self.input_scale
+        projected = self.mlp(tokens)
         return list(projected.split([p.shape[0] for p in pooled]))
 
 
@@ -385,7 +398,7 @@ class EmoLLMForConditionalGeneration(EmoLLMPreTrainedModel, GenerationMixin):
             self.audio_tower = WhisperEncoder(config.audio_config)
             audio = config.audio_projector
             self.audio_projector = AudioProjector(audio["type"], config.audio_config.d_model, out_dim,
-                                                  audio["num_tokens"])
+                                                  audio["num_tokens"], audio.get("input_norm", "none"))
         else:
             self.audio_tower = self.audio_projector = None
         self.language_model = LlamaForCausalLM(config.text_config)
@@ -427,6 +440,12 @@ class EmoLLMForConditionalGeneration(EmoLLMPreTrainedModel, GenerationMixin):
         tower = self.audio_tower
         hidden = tower(input_features.to(device=tower.device, dtype=tower.conv1.weight.dtype)).last_hidden_state
         clips = [hidden[i, : int(n) // 2] for i, n in enumerate(lengths.tolist())]
+        if self.audio_projector.input_norm == "standardize":
+            # Whisper's log-mel of silence is SILENCE_FLOOR in every bin of the 30 s window
+            floor = torch.full((1, *input_features.shape[1:]), SILENCE_FLOOR, device=tower.device,
+                               dtype=tower.conv1.weight.dtype)
+            silence = tower(floor).last_hidden_state[0]
+            clips = [clip - silence[: clip.shape[0]] for clip in clips]
         return self.audio_projector(clips)
 
     def _media_per_sample(self, input_ids: Tensor, pixel_values, pixel_values_videos, input_features,
