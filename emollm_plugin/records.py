@@ -10,6 +10,8 @@ over-long number or over-deep nesting become the caller's error naming the file 
 ``open_output`` / ``GuardedOutput`` turn a failed write (a full disk) into ``OutputFileError``
 naming the file.
 
+``question_only`` is what answering a record may see: nothing that holds or hints at its answer.
+
 ``AppendOnlyJsonl`` is the one writer for files that grow line by line while a long run works
 (the inference answers file, the EmoPrompt bank): ``repair_tail`` makes a file that a crash cut
 mid-line end with a complete line again, ``append`` writes whole lines and fsyncs them, so a
@@ -324,3 +326,19 @@ class WrittenOnDemand:
 
     def __exit__(self, *exc) -> None:
         self.close()
+# What answering a record may read: its id, media, task, dataset, the options it asks with
+# (``label_set``: listed in the question text itself) and the question turn. Everything else
+# (``label``, the answer turn, ``meta`` such as EMOTIC's categories or MMHS150K's votes,
+# ``source_id``, ``split``) stays with the scorer.
+QUESTION_FIELDS = ("id", "image", "video", "audio", "task", "dataset", "label_set")
+
+
+def question_only(record: dict) -> dict:
+    """A copy of ``record`` holding only ``QUESTION_FIELDS`` and its first (question) turn: the
+    one view of a record that inference, predict, serve, lmms-eval and the EmoPrompt selection
+    at test time work from, so none of them can read the gold answer."""
+    view = {key: record[key] for key in QUESTION_FIELDS if key in record}
+    turns = record.get("conversations")
+    if isinstance(turns, list) and turns:
+        view["conversations"] = [dict(turns[0])]
+    return view

@@ -72,31 +72,38 @@ def test_emoprompt_without_a_bank_has_no_silent_fallback():
     assert vars(hf) == {}  # EmoPrompt off: nothing written
 
 
-def test_eval_selection_never_shows_the_query_record_or_its_label(trained_emoprompt):
+def test_eval_selection_never_shows_the_query_record_and_never_reads_its_label(trained_emoprompt):
     from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
     trainer, _, _ = trained_emoprompt
     runtime = EmoPromptRuntime.from_config(trainer.model.config, phase="eval")
     base = _emoprompt_conv()
     emotions = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
+    shown_labels = set()
     for k in range(60):
-        for task in ("emotion_open", "emotion_closed"):
-            record = {"id": f"q{k}/{task}", "task": task, "label": emotions[k % 7], "image": f"x/{k}.png"}
-            conversation, exemplar = runtime.conversation_for(record, base)
-            assert exemplar.label != record["label"] and exemplar.source_id != record["id"]
-            assert conversation.version == base.version and exemplar.reasoning in conversation.system
+        for task in ("emotion_open", "emotion_closed", "sarcasm"):
+            record = {"id": f"q{k}/{task}", "task": task, "image": f"x/{k}.png"}
+            picks = set()
+            for label in (*emotions, "yes", "no", None):
+                labelled = record if label is None else {**record, "label": label, "meta": {"votes": [label]}}
+                conversation, exemplar = runtime.conversation_for(labelled, base)
+                assert exemplar.source_id != record["id"]
+                assert conversation.version == base.version and exemplar.reasoning in conversation.system
+                picks.add(exemplar.id)
+            assert len(picks) == 1  # the same exemplar whatever the label, or with none
+            shown_labels.add(exemplar.label)
+    assert len(shown_labels) > 2  # an exemplar of the query's own label may be shown
 
 
-def test_eval_yes_no_exemplar_does_not_depend_on_the_label(trained_emoprompt):
-    from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
-    trainer, _, _ = trained_emoprompt
-    runtime = EmoPromptRuntime.from_config(trainer.model.config, phase="eval")
-    for k in range(30):
-        picks = {runtime.conversation_for({"id": f"s{k}", "task": "sarcasm", "label": label}, _emoprompt_conv())[1].id
-                 for label in ("yes", "no")}
-        assert len(picks) == 1
+def test_a_label_reading_strategy_is_refused_when_answering():
+    from emollm_plugin.emoprompt.runtime import AnsweringStrategyError, EmoPromptRuntime
+    with pytest.raises(AnsweringStrategyError, match="may only be used to train"):
+        EmoPromptRuntime("illustrative", phase="eval", eval_strategy="same-label-excluded")
+    train = EmoPromptRuntime("illustrative", "same-label-excluded", phase="train")
+    assert train.selector.strategy == "same-label-excluded"  # a training-time option still
+    assert EmoPromptRuntime("illustrative", "same-label-excluded", phase="eval").selector.strategy == "random"
 
 
-def test_eval_prompt_uses_the_same_template_with_a_leak_free_exemplar(trained_emoprompt):
+def test_eval_prompt_uses_the_same_template_with_an_exemplar(trained_emoprompt):
     from emollm_plugin.emoprompt.runtime import EmoPromptRuntime
     from emollm_plugin.eval.questions import build_prompt
     trainer, _, _ = trained_emoprompt
@@ -105,7 +112,6 @@ def test_eval_prompt_uses_the_same_template_with_a_leak_free_exemplar(trained_em
     prompt = build_prompt(record, "emoprompt_v1", emoprompt=runtime)
     exemplar = runtime.conversation_for(record, _emoprompt_conv())[1]
     assert prompt.startswith(_emoprompt_conv().system.split("\n")[0]) and exemplar.reasoning in prompt
-    assert exemplar.label != record["label"]
     assert prompt.endswith("ASSISTANT:")
 
 

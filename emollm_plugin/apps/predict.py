@@ -75,12 +75,12 @@ def item_record(item: Item, root: Path, question: Question, audio_tower: bool) -
     if item.audio is not None and not (item.own_audio and (not audio_tower or not has_sound(item.path))):
         media["audio"] = rel(item.audio)
     return record_for(item.id, media, question.text(item.kind, item.prompt), question.task,
-                      question.label_set, item.label)
+                      question.label_set)  # no label: a manifest's gold goes to the scorer only
 
 
 class RandomExemplars:
-    """EmoPrompt exemplars for --explain: drawn by item id from the task's exemplars. The
-    eval-time 'same-label-excluded' rule needs a gold label, which your own media do not have."""
+    """EmoPrompt exemplars for --explain: drawn by item id from the task's exemplars
+    (``random``, as every answering path: nothing that answers reads a gold label)."""
 
     def __init__(self, bank_path: str, seed: int = 0):
         from ..emoprompt.bank import load_bank, resolve_bank

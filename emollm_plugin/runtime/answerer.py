@@ -8,6 +8,7 @@ from typing import Optional
 
 from ..constants import CONV_MODE_CONFIG_KEY
 from ..eval.questions import build_prompt
+from ..records import question_only
 from .generation import check_length, generation_kwargs
 from .loading import load_model, resolve_conv_mode, resolve_device_dtype
 from .media import MediaLoader
@@ -63,6 +64,7 @@ class Answerer:
         from ..emoprompt.template import EMOPROMPT_TEMPLATE_NAME
         from ..model.tokens import tokenizer_media_token
 
+        record = question_only(record)  # nothing below can read the gold answer
         visual, audio = (media or self.media).load(record)
         conv_mode, emoprompt = (EMOPROMPT_TEMPLATE_NAME, exemplars) if exemplars else (self.conv_mode, self.emoprompt)
         prompt = build_prompt(record, conv_mode, self.use_start_end, emoprompt)
