@@ -12,3 +12,5 @@ IGNORE_INDEX = -100
 NUM_VIDEO_FRAMES = 32
 # model-config key: the conversation template training used (evaluation's default --conv-mode)
 CONV_MODE_CONFIG_KEY = "emollm_conv_mode"
+# model-config key: the frames per clip training sampled (inference's default --num-video-frames)
+VIDEO_FRAMES_CONFIG_KEY = "emollm_num_video_frames"

@@ -20,7 +20,7 @@
 #   SEEDS             seeds to evaluate and aggregate, e.g. "1 2 3" (default: none: CKPT alone)
 #   BATCH_SIZE        records per generate call                 (default: 8)
 #   MAX_NEW_TOKENS    longest answer in tokens                  (default: 128)
-#   NUM_VIDEO_FRAMES  frames sampled per clip                   (default: 32, as in training)
+#   NUM_VIDEO_FRAMES  frames sampled per clip                   (default: the checkpoint's, recorded in training)
 #   RESUME            1: keep the answers already in OUT_DIR/answers.jsonl and answer the rest;
 #                     0: start over                             (default: 1)
 #   INFER_ARGS        more flags for python -m emollm_plugin.commands.infer, e.g. "--device cuda:1"
@@ -74,8 +74,10 @@ ANSWERS="$OUT_DIR/answers.jsonl"
 INFER=(python -m emollm_plugin.commands.infer --model-path "$CKPT"
   --question-file "$TEST_FILE" --media-root "$MEDIA_ROOT" --answers-file "$ANSWERS"
   --batch-size "${BATCH_SIZE:-8}"
-  --max-new-tokens "${MAX_NEW_TOKENS:-128}" --num-video-frames "${NUM_VIDEO_FRAMES:-32}")
+  --max-new-tokens "${MAX_NEW_TOKENS:-128}")
 if [ -n "$BASE" ]; then INFER+=(--model-base "$BASE"); fi
+# unset: the frames the checkpoint was trained on (its config records them)
+if [ -n "${NUM_VIDEO_FRAMES:-}" ]; then INFER+=(--num-video-frames "$NUM_VIDEO_FRAMES"); fi
 if [ -n "${CONV_MODE:-}" ]; then INFER+=(--conv-mode "$CONV_MODE"); fi
 if [ "$RESUME" = 1 ]; then INFER+=(--resume); fi
 # shellcheck disable=SC2206  # INFER_ARGS is a list of flags

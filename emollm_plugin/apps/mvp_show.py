@@ -30,8 +30,9 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..constants import NUM_VIDEO_FRAMES
 from ..configs.mvp import VARIANTS, MVPConfig
+from ..configs.recorded import VIDEO_FRAMES_HELP, checkpoint_value, num_video_frames
+from ..constants import NUM_VIDEO_FRAMES, VIDEO_FRAMES_CONFIG_KEY
 from ..projectors.mvp.dpc_knn import DensityRule, dpc_knn_cluster, merge_clusters
 from ..projectors.mvp.graph import relation_adjacency
 from ..projectors.mvp.video import num_events, segment_events
@@ -287,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("input", help="an image or a video clip")
     p.add_argument("--out", default=None, help="PNG to write (default: INPUT_mvp.png in the current directory; "
                                                "never in the input's folder, where predict would take it as input)")
-    p.add_argument("--num-video-frames", type=int, default=NUM_VIDEO_FRAMES,
-                   help=f"frames sampled from a clip (default: {NUM_VIDEO_FRAMES})")
+    p.add_argument("--num-video-frames", type=int, default=None,
+                   help=f"{VIDEO_FRAMES_HELP}; {NUM_VIDEO_FRAMES} with --vision-tower")
     p.add_argument("--select-layer", type=int, default=-2,
                    help="vision tower layer with --vision-tower (default: -2, as LLaVA v1.5)")
     flags = MVPConfig.cli_fields()                     # named mvp_<field>, as in training
@@ -314,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                                          args.select_layer)
     path = Path(args.input)
     out = Path(args.out) if args.out else default_out(path, Path.cwd())
-    _, view = render_mvp(_load_media(path, args.num_video_frames), show, out)
+    recorded = checkpoint_value(args.model, VIDEO_FRAMES_CONFIG_KEY) if args.model else None
+    _, view = render_mvp(_load_media(path, num_video_frames(args.num_video_frames, recorded)), show, out)
     if isinstance(view, ClipView):
         print(f"{out}: {len(view.events)} event(s): {view.events}")
     else:

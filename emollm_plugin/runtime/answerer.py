@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..configs.recorded import model_video_frames
 from ..constants import CONV_MODE_CONFIG_KEY
 from ..eval.questions import build_prompt
 from ..records import question_only
@@ -40,7 +41,8 @@ class Answerer:
         config = self.model.config
         tower = getattr(self.model.get_model(), "get_audio_tower", lambda: None)()
         self.media = MediaLoader(Path(args.media_root or Path(args.question_file).parent / "media"), processor,
-                                 config, args.num_video_frames, getattr(tower, "n_mels", None),
+                                 config, model_video_frames(args.num_video_frames, config),
+                                 getattr(tower, "n_mels", None),
                                  getattr(tower, "window", None))
         self.token_counts = token_counts_for(self.model)
         self.max_length = getattr(config, "tokenizer_model_max_length", None)

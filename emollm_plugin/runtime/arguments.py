@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..constants import NUM_VIDEO_FRAMES
+from ..configs.recorded import VIDEO_FRAMES_HELP
 from .loading import DTYPES, FALLBACK_CONV_MODE
 
 
@@ -21,8 +21,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-beams", "--num_beams", dest="num_beams", type=int, default=1, help="(default: 1)")
     p.add_argument("--max-new-tokens", "--max_new_tokens", dest="max_new_tokens", type=int, default=128,
                    help="(default: 128)")
-    p.add_argument("--num-video-frames", type=int, default=NUM_VIDEO_FRAMES,
-                   help=f"frames per clip, as in training (default: {NUM_VIDEO_FRAMES})")
+    p.add_argument("--num-video-frames", type=int, default=None, help=VIDEO_FRAMES_HELP)
     p.add_argument("--answer-mode", choices=("generate", "score"), default="generate",
                    help="generate the answer (the paper's way), or score closed-set questions (emotion_closed, "
                         "intention, yes/no tasks) by each option's likelihood in one pass, with per-option "

@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..audio.mel import log_mel_for
+from ..configs.recorded import write_video_frames
 from ..constants import AUDIO_TOKEN_INDEX, DEFAULT_VIDEO_TOKEN, IGNORE_INDEX, IMAGE_TOKEN_INDEX, NUM_VIDEO_FRAMES
 from ..errors import EmoLLMError
 from ..plugin.compat import current_default_conversation, default_conversation
@@ -252,4 +253,5 @@ def make_emo_data_module(tokenizer, data_args, model) -> dict:
     check_data(data_args, dataset.records, has_audio_tower=tower is not None)
     from .audio_norm import fit_audio_input_norm
     fit_audio_input_norm(model, dataset)
+    write_video_frames(model.config, getattr(data_args, "num_video_frames", NUM_VIDEO_FRAMES))  # saved with it
     return dict(train_dataset=dataset, eval_dataset=None, data_collator=EmoDataCollator(tokenizer))

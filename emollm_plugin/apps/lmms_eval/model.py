@@ -37,7 +37,8 @@ def answerer_args(pretrained: str, model_base: str | None, **options) -> argpars
     add_model_arguments(parser)
     argv = ["--model-path", pretrained] + (["--model-base", model_base] if model_base else [])
     for key, value in options.items():
-        argv += [f"--{key.replace('_', '-')}", str(value)]
+        if value is not None:  # None: the option's own default (e.g. the checkpoint's frames)
+            argv += [f"--{key.replace('_', '-')}", str(value)]
     args = parser.parse_args(argv)
     args.media_root = media_root()
     args.question_file = args.media_root / "questions.json"  # only its folder is ever used
@@ -47,8 +48,8 @@ def answerer_args(pretrained: str, model_base: str | None, **options) -> argpars
 class EmoLLM(lmms):
     is_simple = True
 
-    def __init__(self, pretrained: str, model_base: str | None = None, conv_mode: str = "vicuna_v1",
-                 device: str = "auto", dtype: str = "auto", batch_size: int | str = 1, num_video_frames: int = 8,
+    def __init__(self, pretrained: str, model_base: str | None = None, conv_mode: str | None = None,
+                 device: str = "auto", dtype: str = "auto", batch_size: int | str = 1, num_video_frames: int | None = None,
                  max_new_tokens: int = 128, max_batch_size=None, answer_mode: str = "generate", **unused) -> None:
         super().__init__()
         if unused:
