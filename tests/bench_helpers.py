@@ -21,9 +21,12 @@ def all_samples(name: str, root: Path | None = None, **options) -> dict[str, Sou
     return by_id
 
 
-def build_one(name: str, out: Path, root: Path | None = None, seed: int = 0, **spec) -> dict:
-    """Build one dataset; returns the manifest plus the loaded train/test records."""
-    config = BuildConfig([DatasetSpec(name, root or FIXTURES / name, **spec)], out, seed=seed)
+def build_one(name: str, out: Path, root: Path | None = None, seed: int = 0, val_from: str = "train",
+              **spec) -> dict:
+    """Build one dataset; returns the manifest plus the loaded train/test records. The adapter
+    tests keep the whole test side as test (``val_from="train"``); test_bench_valtest.py and
+    test_bench_val_split.py test the two val modes."""
+    config = BuildConfig([DatasetSpec(name, root or FIXTURES / name, **spec)], out, seed=seed, val_from=val_from)
     manifest = build(config, progress=False)
     records = {s: json.loads((out / f"{s}.json").read_text()) for s in ("train", "test")}
     return {"manifest": manifest, **records}

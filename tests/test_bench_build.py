@@ -179,5 +179,8 @@ def test_synthetic_mmhs150k_streams_through_the_build(tmp_path):
     manifest = build(config, progress=False)
     entry = manifest["datasets"]["mmhs150k"]
     assert entry["available"] == {"train": 2800, "test": 200}
-    assert entry["selected"] == {"train": 2000, "val": 140, "test": 150}  # val: 5% of 2800
+    # --val-from valtest: val asked in proportion to test 150 (72); the 200 test-side samples
+    # fall short of 222 and are split in that proportion: val round(200 x 72 / 222) = 65
+    assert entry["requested"] == {"train": 2000, "val": 72, "test": 150}
+    assert entry["selected"] == {"train": 2000, "val": 65, "test": 135}
     assert manifest["files"]["train_hate.json"]["records"] == 2000

@@ -130,7 +130,7 @@ def test_built_records_carry_clip_utterance_and_intent_options(tmp_path: Path):
     from emollm_plugin.bench.validate import validate_file
 
     out = tmp_path / "out"
-    manifest = build(BuildConfig([DatasetSpec("mintrec", FIXTURE)], out), progress=False)
+    manifest = build(BuildConfig([DatasetSpec("mintrec", FIXTURE)], out, val_from="train"), progress=False)
     records = [r for s in ("train", "test") for r in json.loads((out / f"{s}.json").read_text())]
     samples = {s.source_id: s for s in run(FIXTURE)[0]}
     assert len(records) == 9 and {r["task"] for r in records} == {"intention"}
@@ -146,5 +146,5 @@ def test_built_records_carry_clip_utterance_and_intent_options(tmp_path: Path):
         assert ", ".join(record["label_set"]) in human
     assert validate_file(out / "train.json", progress=False).ok
     again = tmp_path / "again"
-    build(BuildConfig([DatasetSpec("mintrec", FIXTURE)], again), progress=False)
+    build(BuildConfig([DatasetSpec("mintrec", FIXTURE)], again, val_from="train"), progress=False)
     assert (again / "train.json").read_bytes() == (out / "train.json").read_bytes()

@@ -167,7 +167,7 @@ def test_built_records_ask_yes_no_about_the_last_sentence(tmp_path: Path):
     from emollm_plugin.bench.validate import validate_file
 
     out = tmp_path / "out"
-    manifest = build(BuildConfig([DatasetSpec("urfunny", FIXTURE)], out), progress=False)
+    manifest = build(BuildConfig([DatasetSpec("urfunny", FIXTURE)], out, val_from="train"), progress=False)
     records = [r for s in ("train", "test") for r in json.loads((out / f"{s}.json").read_text())]
     samples = {s.source_id: s for s in run(FIXTURE)[0]}
     assert len(records) == 8 and {r["task"] for r in records} == {"humor"}
@@ -182,5 +182,5 @@ def test_built_records_ask_yes_no_about_the_last_sentence(tmp_path: Path):
         assert answer == {"yes": "Yes", "no": "No"}[record["label"]]
     assert validate_file(out / "test.json", progress=False).ok
     again = tmp_path / "again"
-    build(BuildConfig([DatasetSpec("urfunny", FIXTURE)], again), progress=False)
+    build(BuildConfig([DatasetSpec("urfunny", FIXTURE)], again, val_from="train"), progress=False)
     assert (again / "train.json").read_bytes() == (out / "train.json").read_bytes()

@@ -1,4 +1,5 @@
-"""--val-size carves a group-aware validation split out of the training side; emotion val/test
+"""--val-from train --val-size carves a group-aware validation split out of the training side
+(the default, --val-from valtest, is tested in test_bench_valtest.py); emotion val/test
 samples are asked both ways by default; the manifest records both choices; --jobs changes
 nothing in the output."""
 from __future__ import annotations
@@ -25,7 +26,7 @@ def build_all(tmp: Path, name: str, *flags: str) -> Path:
     config = tmp / f"{name}.yaml"
     config.write_text(f"out: {out}\nseed: 3\ndatasets:\n" + "".join(
         f"  {d}: {{root: {FIXTURES / d}}}\n" for d in list_adapters()))
-    assert bench_main(["build", "--config", str(config), "--quiet", *flags]) == 0
+    assert bench_main(["build", "--config", str(config), "--quiet", "--val-from", "train", *flags]) == 0
     return out
 
 

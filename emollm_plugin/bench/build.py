@@ -1,16 +1,28 @@
 """Build EmoBench: source datasets on disk -> train/val/test instruction files + manifest.
 
 Per dataset, the adapter's usable samples (media checked by bench/media_check.py in ``jobs``
-processes) are split three ways:
+processes) are split three ways. ``val_from`` chooses where validation comes from:
 
-- **val** is carved out of the training side first, by whole groups (``adapter.group_of``: the
-  media file, or the MELD dialogue), ranked by ``blake2b(seed|val|dataset|group)`` and taken
-  until ``val_size`` samples are reached (default :data:`DEFAULT_VAL` = min(500, 5 % of the
-  dataset's usable training samples)); no group has samples in two splits.
-- **train** and **test** are then the ``size`` samples with the smallest
-  ``blake2b(seed|dataset|split|source_id)`` of what is left (streaming selection, independent of
-  the order files are listed in; all are kept when fewer are available, and the manifest says
-  so).
+- ``"valtest"`` (the default): validation and test both come from the dataset's test side, as
+  Table 1's "Val & Test" column (44.4k samples in all) and Table 2's header "EmoBench Testing
+  (30K)" read literally. Per dataset, ``val + test`` samples are selected from the test side
+  (below), test being :data:`TEST_SHARE` = 30,000 / 44,400 of the dataset's Table 1 Val&Test size
+  (so the whole test set is about 30k samples, split across datasets in proportion to Table 1)
+  and val the rest. Val is then carved out of the selected pool by whole groups (as below), at
+  the requested val share of the pool (the same share when fewer samples are available).
+- ``"train"``: **val** is carved out of the training side first, by whole groups
+  (``adapter.group_of``: the media file, or the MELD dialogue), ranked by
+  ``blake2b(seed|val|dataset|group)`` and taken until ``val_size`` samples are reached (default
+  :data:`DEFAULT_VAL` = min(500, 5 % of the dataset's usable training samples)); the test set is
+  the whole Table 1 Val&Test size.
+
+In both modes no group has samples in two splits. **train** and the test-side pool are the
+``size`` samples with the smallest ``blake2b(seed|dataset|split|source_id)`` of what is left
+(streaming selection, independent of the order files are listed in; all are kept when fewer are
+available, and the manifest says so).
+
+``emotion_labels``: 7 (the default) keeps the seven canonical emotions; 6 drops the neutral
+samples of the emotion datasets (counted in the manifest's drops) and asks Emo-C with six options.
 
 Emotion datasets: a train sample is asked once, closed or open: the samples are ranked by a
 second seeded hash and the first ``round(closed_fraction * n)`` become emotion_closed, the rest
@@ -57,11 +69,25 @@ from ..tasks.labels import CLOSED_TASKS, EMOTION_TASKS, TASKS
 from ..tasks.questions import QuestionBank
 from ..tasks.schema import make_record
 
-FORMAT_VERSION = 2  # 2: val split, emotion_questions, file sizes in the manifest
+FORMAT_VERSION = 3  # 2: val split, emotion_questions, file sizes; 3: val_from, emotion_labels
 OUTPUT_SPLITS = ("train", "val", "test")
 EMOTION_QUESTIONS = ("both", "split")
+VAL_FROM = ("valtest", "train")
+EMOTION_LABEL_COUNTS = (7, 6)
 DEFAULT_VAL = "min(500, 5% of the dataset's usable training samples)"
 VAL_FRACTION, VAL_CAP = 0.05, 500
+PAPER_TEST_TOTAL = 30_000  # Table 2's header: "EmoBench Testing (30K)"
+PAPER_VALTEST_TOTAL = 44_400  # Table 1: the Val & Test column's total
+TEST_SHARE = PAPER_TEST_TOTAL / PAPER_VALTEST_TOTAL
+DEFAULT_VALTEST_SPLIT = (f"test = round({PAPER_TEST_TOTAL:,} / {PAPER_VALTEST_TOTAL:,} x the Table 1 "
+                         "Val&Test size), val = the rest of it (a given test size: val in the same "
+                         "proportion)")
+SIX_EMOTIONS_DROP = "neutral (--emotion-labels 6)"
+VAL_FROM_REASONS = {
+    "valtest": "val and test from Table 1's 'Val & Test' side; test about 30k samples (Table 2: "
+               "'EmoBench Testing (30K)'), split per dataset in proportion",
+    "train": "val carved out of the training side; test = the whole Table 1 'Val & Test' size",
+}
 TEMP_MARK = ".tmp"  # atomic_write's temp files: .<name>.tmp<pid>
 TEMP_NAME = re.compile(r"^\..+\.tmp\d+$")
 
@@ -71,9 +97,11 @@ class DatasetSpec:
     name: str  # adapter name: emotic, caer_s, meld, emotion6, mintrec, urfunny, mmhs150k, mmsd2
     root: Path  # the dataset's folder in its original layout
     train_size: int | None = None  # (default: the paper's Table 1 train size)
-    test_size: int | None = None  # (default: the paper's Table 1 val&test size)
+    # (default: val_from "valtest": DEFAULT_VALTEST_SPLIT; "train": the Table 1 val&test size)
+    test_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)  # adapter options (default: none)
-    val_size: int | None = None  # carved out of the training side (default: DEFAULT_VAL)
+    # (default: val_from "valtest": DEFAULT_VALTEST_SPLIT; "train": DEFAULT_VAL)
+    val_size: int | None = None
 
 
 @dataclass
@@ -88,6 +116,8 @@ class BuildConfig:
     # val/test emotion samples asked as closed and open ("both") or like train ("split")
     emotion_questions: str = "both"  # (default: "both")
     jobs: int | None = None  # media-check processes (default: the CPUs available); no effect on output
+    val_from: str = "valtest"  # "valtest" | "train" (module docstring) (default: "valtest")
+    emotion_labels: int = 7  # 7 (with neutral) | 6 (default: 7)
 
     def __post_init__(self) -> None:
         names = [d.name for d in self.datasets]
@@ -101,6 +131,11 @@ class BuildConfig:
         if self.emotion_questions not in EMOTION_QUESTIONS:
             raise ValueError(f"build config: emotion_questions {self.emotion_questions!r} must be "
                              f"one of {EMOTION_QUESTIONS}")
+        if self.val_from not in VAL_FROM:
+            raise ValueError(f"build config: val_from {self.val_from!r} must be one of {VAL_FROM}")
+        if self.emotion_labels not in EMOTION_LABEL_COUNTS:
+            raise ValueError(f"build config: emotion_labels {self.emotion_labels!r} must be 7 (with "
+                             "neutral) or 6")
         if self.jobs is not None and (not isinstance(self.jobs, int) or self.jobs < 1):
             raise ValueError(f"build config: jobs must be an integer >= 1, got {self.jobs!r}")
         for d in self.datasets:
@@ -122,6 +157,8 @@ def load_config(path: str | Path) -> BuildConfig:
         seed: 0
         closed_fraction: 0.5
         emotion_questions: both     # or split
+        val_from: valtest           # or train
+        emotion_labels: 7           # or 6
         datasets:
           caer_s: {root: /data/CAER-S, val_size: 300}
           mmsd2: {root: /data/MMSD2.0, train_size: 1000, test_size: 200, options: {variant: final}}
@@ -141,7 +178,7 @@ def load_config(path: str | Path) -> BuildConfig:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     known = {"out", "seed", "closed_fraction", "check_media", "templates", "link_media",
-             "emotion_questions", "jobs", "datasets"}
+             "emotion_questions", "jobs", "datasets", "val_from", "emotion_labels"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
@@ -162,7 +199,7 @@ def load_config(path: str | Path) -> BuildConfig:
                                  entry.get("test_size"), dict(entry.get("options") or {}),
                                  entry.get("val_size")))
     convert = {"seed": int, "closed_fraction": float, "check_media": bool, "link_media": bool,
-               "emotion_questions": str, "jobs": int}
+               "emotion_questions": str, "jobs": int, "val_from": str, "emotion_labels": int}
     given = {}
     for key in convert:
         if data.get(key) is not None:
@@ -235,6 +272,31 @@ def val_count(spec: DatasetSpec, train_side: int) -> int:
     return min(VAL_CAP, round(VAL_FRACTION * train_side))
 
 
+def requested_sizes(spec: DatasetSpec, paper_sizes: tuple[int, int], val_from: str,
+                    train_side: int) -> dict[str, int]:
+    """Samples asked for per output split (module docstring: ``val_from``)."""
+    train = paper_sizes[0] if spec.train_size is None else spec.train_size
+    if val_from == "train":
+        test = paper_sizes[1] if spec.test_size is None else spec.test_size
+        return {"train": train, "val": val_count(spec, train_side), "test": test}
+    if spec.test_size is None:
+        test = round(TEST_SHARE * paper_sizes[1])
+        val = paper_sizes[1] - test
+    else:  # the same val : test proportion around a given test size
+        test = spec.test_size
+        val = round(test * (1 - TEST_SHARE) / TEST_SHARE)
+    return {"train": train, "val": val if spec.val_size is None else spec.val_size, "test": test}
+
+
+def val_share(pool: int, sizes: dict[str, int]) -> int:
+    """Val samples wanted from a Val&Test pool of ``pool`` samples: the requested val size when
+    the pool is full, the same share of a smaller pool."""
+    asked = sizes["val"] + sizes["test"]
+    if asked == 0:
+        return 0
+    return sizes["val"] if pool >= asked else round(pool * sizes["val"] / asked)
+
+
 def carve_val(adapter: DatasetAdapter, samples: list[SourceSample], size: int, seed: int
               ) -> tuple[list[SourceSample], list[SourceSample]]:
     """(val, rest) of the training-side samples: whole groups (adapter.group_of) in seeded
@@ -265,14 +327,16 @@ def questions_for(adapter: DatasetAdapter, samples: list[SourceSample], split: s
 
 
 def to_record(adapter: DatasetAdapter, sample: SourceSample, task: str, bank: QuestionBank,
-              seed: int, split: str | None = None) -> dict[str, Any]:
-    """The record of one sample asked as ``task`` in output ``split`` (default: its own)."""
+              seed: int, split: str | None = None,
+              label_set: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The record of one sample asked as ``task`` in output ``split`` (default: its own), with
+    ``label_set`` as the options of a closed task (default: the adapter's)."""
     name = adapter.name
     split = split or sample.split
     record_id = f"{name}/{split}/{sample.source_id}/{task}"
     rng = random.Random(f"{seed}|{record_id}")
     question, options = bank.ask(task, rng, adapter.subject,
-                                 adapter.label_set if task in CLOSED_TASKS else None)
+                                 (label_set or adapter.label_set) if task in CLOSED_TASKS else None)
     prefixed = {k: (f"{name}/{v}" if v is not None else None)
                 for k, v in (("image", sample.image), ("video", sample.video),
                              ("audio", sample.audio))}
@@ -296,31 +360,48 @@ def build_dataset(spec: DatasetSpec, config: BuildConfig, bank: QuestionBank,
                                          config.jobs or default_jobs()),
                   desc=spec.name, unit=" samples", disable=not progress, leave=False)
     usable = list(stream)
+    label_set = tuple(adapter.label_set)
+    if config.emotion_labels == 6 and tuple(adapter.tasks) == EMOTION_TASKS:
+        label_set = tuple(label for label in label_set if label != "neutral")
+        for sample in usable:
+            if sample.label == "neutral":
+                drops.add(sample.split, SIX_EMOTIONS_DROP, sample.source_id)
+        usable = [sample for sample in usable if sample.label != "neutral"]
     train_side = [s for s in usable if s.split == "train"]
-    sizes = {"train": adapter.paper_sizes[0] if spec.train_size is None else spec.train_size,
-             "val": val_count(spec, len(train_side)),
-             "test": adapter.paper_sizes[1] if spec.test_size is None else spec.test_size}
-    val, rest = carve_val(adapter, train_side, sizes["val"], config.seed)
-    chosen, _ = select(rest + [s for s in usable if s.split == "test"], sizes, config.seed,
-                       spec.name)
-    chosen["val"] = val
-    available = {"train": len(train_side), "test": len(usable) - len(train_side)}
+    test_side = [s for s in usable if s.split == "test"]
+    sizes = requested_sizes(spec, adapter.paper_sizes, config.val_from, len(train_side))
+    if config.val_from == "train":
+        val, rest = carve_val(adapter, train_side, sizes["val"], config.seed)
+        chosen, _ = select(rest + test_side, sizes, config.seed, spec.name)
+        chosen["val"] = val
+    else:
+        chosen, _ = select(train_side + test_side,
+                           {"train": sizes["train"], "test": sizes["val"] + sizes["test"]},
+                           config.seed, spec.name)
+        pool = chosen["test"]
+        chosen["val"], chosen["test"] = carve_val(adapter, pool, val_share(len(pool), sizes),
+                                                  config.seed)
+    available = {"train": len(train_side), "test": len(test_side)}
 
     records: dict[str, list[dict]] = {}
     labels: dict[str, dict[str, Counter[str]]] = {}
     for split in OUTPUT_SPLITS:
-        records[split] = [to_record(adapter, s, t, bank, config.seed, split)
+        records[split] = [to_record(adapter, s, t, bank, config.seed, split, label_set)
                           for s, t in questions_for(adapter, chosen[split], split, config)]
         labels[split] = {}
         for r in records[split]:
             labels[split].setdefault(r["task"], Counter())[r["label"]] += 1
     short = {s: f"took all {len(chosen[s])} available (requested {sizes[s]})"
              for s in OUTPUT_SPLITS if len(chosen[s]) < sizes[s]}
+    if config.val_from == "valtest" and "test" in short and len(pool) >= sizes["val"] + sizes["test"]:
+        short["test"] = (f"{len(chosen['test'])} (requested {sizes['test']}): val took whole groups "
+                         "past its share")
+    default_val = DEFAULT_VAL if config.val_from == "train" else DEFAULT_VALTEST_SPLIT
     entry = {
         "root": str(spec.root),
         "options": adapter.opts,
         "requested": sizes,
-        "val_size": "default: " + DEFAULT_VAL if spec.val_size is None else spec.val_size,
+        "val_size": "default: " + default_val if spec.val_size is None else spec.val_size,
         "val_groups": adapter.group_rule,
         "available": available,
         "selected": {s: len(chosen[s]) for s in OUTPUT_SPLITS},
@@ -440,6 +521,9 @@ def build(config: BuildConfig, progress: bool = True) -> dict[str, Any]:
         "seed": config.seed,
         "closed_fraction": config.closed_fraction,
         "emotion_questions": config.emotion_questions,
+        "val_from": config.val_from,
+        "val_from_reason": VAL_FROM_REASONS[config.val_from],
+        "emotion_labels": config.emotion_labels,
         "val_size": {spec.name: datasets[spec.name]["requested"]["val"]
                      for spec in config.datasets},
         "check_media": config.check_media,

@@ -1,4 +1,4 @@
-"""`emollm bench build | validate | stats`."""
+"""`emollm bench build | validate | subset | stats`."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from .adapters import list_adapters
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .build import DEFAULT_VAL, BuildConfig
+    from .build import DEFAULT_VAL, DEFAULT_VALTEST_SPLIT, EMOTION_LABEL_COUNTS, VAL_FROM, BuildConfig
 
     parser = argparse.ArgumentParser(prog="emollm bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -22,12 +22,24 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, help="output folder (overrides the config's 'out')")
     b.add_argument("--seed", type=int, help="sampling/question seed (default: 0)")
     b.add_argument("--train-size", type=int, help="train samples (default: paper's Table 1)")
-    b.add_argument("--test-size", type=int, help="test samples (default: paper's Table 1)")
+    b.add_argument("--test-size", type=int,
+                   help="test samples per dataset (default with --val-from valtest: "
+                        f"{DEFAULT_VALTEST_SPLIT.split(',')[0]}; with train: Table 1's Val&Test size)")
     b.add_argument("--closed-fraction", type=float,
                    help="share of emotion train samples asked closed-set (default: 0.5)")
     b.add_argument("--val-size", type=int, metavar="N",
-                   help="val samples per dataset, carved out of the training side by whole "
-                        f"groups (default: {DEFAULT_VAL.replace('%', '%%')}; 0: no val files)")
+                   help="val samples per dataset, taken by whole groups (default with --val-from "
+                        f"valtest: the rest of Table 1's Val&Test size, or val : test = 14.4 : 30 "
+                        "around a given --test-size; with train: "
+                        f"{DEFAULT_VAL.replace('%', '%%')}; 0: no val files)")
+    b.add_argument("--val-from", choices=VAL_FROM,
+                   help="where val comes from: the datasets' test side, beside a test set of about "
+                        "30k samples, as Tables 1 and 2 print it (valtest), or the training side "
+                        f"(train) (default: {BuildConfig.val_from})")
+    b.add_argument("--emotion-labels", type=int, choices=EMOTION_LABEL_COUNTS,
+                   help="emotion label set: 7 with neutral (Table 1's sizes need it) or 6, as "
+                        "section 3.2's Emo-C example lists (neutral samples dropped) (default: "
+                        f"{BuildConfig.emotion_labels})")
     b.add_argument("--emotion-questions", choices=("both", "split"),
                    help="val/test emotion samples asked closed AND open (both) or one way, like "
                         f"train (split) (default: {BuildConfig.emotion_questions})")
@@ -51,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="check a file no build wrote (default: the file must be listed, with "
                         "its size and sha256, in the manifest.json beside it)")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    t = sub.add_parser("subset", help="a test subset: --table3, the paper's image-only six-emotion set")
+    t.add_argument("--table3", action="store_true", required=True,
+                   help="image-only Emo-C and Emo-O test records with the six emotions (no neutral), "
+                        "Emo-C asked with the six-option list (docs/evaluation.md)")
+    t.add_argument("--questions", type=Path, required=True, help="a built test file (test.json)")
+    t.add_argument("--out", type=Path, required=True, help="the subset to write (JSON list)")
+    t.add_argument("--per-label", type=int, default=None, metavar="N",
+                   help="at most N images per label, chosen by a seeded hash (default: all)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the --per-label choice (default: 0)")
 
     s = sub.add_parser("stats", help="counts per dataset / split / task / label")
     s.add_argument("files", type=Path, nargs="+")
@@ -100,6 +122,10 @@ def _build(args: argparse.Namespace) -> int:
         config.emotion_questions = args.emotion_questions
     if args.jobs is not None:
         config.jobs = args.jobs
+    if args.val_from is not None:
+        config.val_from = args.val_from
+    if args.emotion_labels is not None:
+        config.emotion_labels = args.emotion_labels
     config.__post_init__()  # re-check what the flags changed
     if args.templates is not None:
         config.templates = args.templates
@@ -159,9 +185,28 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subset(args: argparse.Namespace) -> int:
+    from .build import atomic_write, dumps_records
+    from .subset import images_per_label, table3_subset
+    from .validate import check_structure, load_bench_records
+
+    records = load_bench_records(args.questions)
+    check_structure(args.questions, records)
+    subset = table3_subset(records, args.per_label, args.seed)
+    if not subset:
+        raise ValueError(f"{args.questions}: no image-only emotion record with one of the six emotions; "
+                         "give a test file built with image emotion datasets (caer_s, emotic, emotion6)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out, dumps_records(subset))
+    tasks = Counter(r["task"] for r in subset)
+    print(f"{args.out}: {len(subset)} records (" + ", ".join(f"{t} {n}" for t, n in sorted(tasks.items()))
+          + "); images per label: " + ", ".join(f"{k} {v}" for k, v in images_per_label(subset).items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"build": _build, "validate": _validate, "stats": _stats}[args.command]
+    handler = {"build": _build, "validate": _validate, "stats": _stats, "subset": _subset}[args.command]
     try:
         return handler(args)
     except (OSError, ValueError, KeyError) as err:  # layout, format, config errors: no traceback
