@@ -8,7 +8,7 @@ import sys
 COMMANDS = {
     "make-tiny": ("emollm_plugin.testing.tiny", "build tiny random-initialised Llama/CLIP/Whisper models offline"),
     "bench": ("emollm_plugin.bench.cli", "EmoBench: build | validate | stats"),
-    "eval": ("emollm_plugin.eval.cli", "score | report (tables, plots) | aggregate (runs: mean ± std) | export-questions"),
+    "eval": ("emollm_plugin.eval.cli", "score | report (tables, plots) | aggregate (runs: mean ± std) | export-questions | api (an OpenAI-compatible endpoint)"),
     "emoprompt": ("emollm_plugin.emoprompt.cli", "EmoPrompt exemplar bank: generate | validate"),
     "memory": ("emollm_plugin.train.memory", "GPU memory budget for a LoRA + ZeRO-2 run"),
     "doctor": ("emollm_plugin.commands.doctor", "check the environment against the tested matrix"),
@@ -18,6 +18,10 @@ COMMANDS = {
     "export": ("emollm_plugin.export.folder", "a checkpoint as a transformers model folder (AutoModel + AutoProcessor)"),
     "demo-ui": ("emollm_plugin.apps.demo_ui", "Gradio page: upload an image or clip, ask, see answer and reasoning"),
 }
+
+# (command, subcommand) -> module with main(argv) taking the arguments after the subcommand: a
+# subcommand that lives above its command's package in the layer table
+SUBCOMMANDS = {("eval", "api"): "emollm_plugin.apps.eval_api"}
 
 # the commands that load a checkpoint through LLaVA's loader: the plugin is registered first
 LOAD_A_MODEL = frozenset({"predict", "serve", "demo-ui", "export"})
@@ -44,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     if command in LOAD_A_MODEL:
         from .. import register
         register()
+    if (command, rest[:1] and rest[0]) in SUBCOMMANDS:
+        return int(importlib.import_module(SUBCOMMANDS[command, rest[0]]).main(rest[1:]) or 0)
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest) or 0)
 

@@ -6,6 +6,8 @@ LLaVA's own ``model_vqa_loader``.
     emollm eval report --answers A.jsonl --questions Q.json --out DIR
     emollm eval aggregate RUN_DIR... [--out DIR]
     emollm eval export-questions --questions Q.json --out Q.jsonl [--media-root DIR]
+    emollm eval api --base-url URL --model NAME --question-file Q.json --answers-file A.jsonl
+                                 (apps/eval_api.py: answers from an OpenAI-compatible endpoint)
 """
 from __future__ import annotations
 

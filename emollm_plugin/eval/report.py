@@ -44,9 +44,17 @@ def _cell_text(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+TABLE3_TASKS = ("emotion_closed", "emotion_open")
+
+
 def accuracy_table(scores: dict) -> list[str]:
-    """The paper's Table 2 row: six tasks in its column order, then the three overall figures."""
+    """The paper's Table 2 row: six tasks in its column order, then the three overall figures;
+    for a Table 3 subset (``scores["layout"] == "table3"``), Table 3's row: method, Emo-C, Emo-O."""
     tasks = scores["tasks"]
+    if scores.get("layout") == "table3":
+        method = ", ".join(scores["input"].get("model_ids") or ()) or "this model"
+        return _table(["Method", *(TASK_TITLES[t] for t in TABLE3_TASKS)],
+                      [[method, *(f"{tasks[t]['accuracy']:.2f}" if t in tasks else "-" for t in TABLE3_TASKS)]])
     cells = [f"{tasks[t]['accuracy']:.2f}" if t in tasks else "-" for t in TASKS]
     return _table(["", *(TASK_TITLES[t] for t in TASKS), MACRO_TITLE, MICRO_TITLE, PAPER_TITLE],
                   [["Accuracy (%)", *cells, f"{scores['macro']:.2f}", f"{scores['micro']:.2f}",
@@ -84,7 +92,11 @@ def metric_tables(named: list[tuple[str, str, dict]]) -> list[str]:
 def to_markdown(scores: dict) -> str:
     """Accuracy table, counts per task, per-dataset breakdown, per-label P/R/F1, input problems."""
     tasks = scores["tasks"]
-    lines = ["# EmoBench scores", "", *accuracy_table(scores), ""]
+    if scores.get("layout") == "table3":
+        lines = ["# EmoBench scores: Table 3 subset (image-only, six emotions), accuracy (%)", "",
+                 *accuracy_table(scores), ""]
+    else:
+        lines = ["# EmoBench scores", "", *accuracy_table(scores), ""]
     present = [t for t in TASKS if t in tasks]
     weights = ", ".join(f"{TASK_TITLES[t]} {w:,}" for t, w in scores["paper_style_weights"].items())
     lines.append(f"{MACRO_TITLE}: the unweighted mean of the {len(present)} task accuracies "

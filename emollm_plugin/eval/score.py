@@ -28,6 +28,7 @@ from typing import Iterable, Mapping
 
 from tqdm import tqdm
 
+from ..bench.subset import is_table3
 from ..tasks.answers import AMBIGUOUS, UNPARSEABLE, Parsed, parse_answer
 from ..tasks.labels import CANONICAL_EMOTIONS, MINTREC_INTENTS, TASKS, YES_NO, YES_NO_TASKS
 from ..tasks.lexicon import normalize
@@ -137,6 +138,7 @@ class Answers:
     conflicting_ids: list[str]      # duplicates whose text differs from the first line's
     lines: int
     probabilities_by_id: dict[str, dict] = field(default_factory=dict)  # option_probabilities, when given
+    model_ids: list[str] = field(default_factory=list)  # distinct model_id values, first seen first
 
 
 def printable(text: str) -> str:
@@ -157,6 +159,9 @@ def load_answers(path: str | Path) -> Answers:
                                     "(LLaVA answers-file format)")
         if not isinstance(row["text"], str):
             raise ScoringInputError(f"{where}: 'text' is {row['text']!r}, expected a string")
+        model_id = row.get("model_id")
+        if isinstance(model_id, str) and printable(model_id) not in answers.model_ids:
+            answers.model_ids.append(printable(model_id))
         key, text = printable(str(row["question_id"])), printable(row["text"])
         if key in answers.text_by_id:
             answers.duplicate_ids.append(key)
@@ -314,7 +319,9 @@ def score_files(answers: str | Path, questions: str | Path) -> dict:
     records = load_questions(questions)
     loaded = load_answers(answers)
     scores = summarize(judge(records, loaded.text_by_id), loaded)
-    scores["input"].update(questions_file=str(questions), answers_file=str(answers))
+    scores["input"].update(questions_file=str(questions), answers_file=str(answers),
+                           model_ids=loaded.model_ids)
+    scores["layout"] = "table3" if is_table3(records) else "table2"
     return scores
 
 
