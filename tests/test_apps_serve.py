@@ -228,3 +228,35 @@ def test_in_root_symlinks_are_followed_and_errors_name_no_server_path(server, tm
         for leak in (tempfile.gettempdir(), "emollm-upload", str(log.parent), "outside.png"):
             assert leak not in message, (leak, message)
     assert "escape.png" in refused[1]
+
+
+def test_eval_api_answers_a_question_file_through_emollm_serve(server, tmp_path, monkeypatch):
+    """`emollm eval api` against this server: the way a stock LLaVA or another checkpoint sits
+    beside your own in Table 3."""
+    import contextlib
+    import io
+    import json
+
+    from emollm_plugin.eval.api import main as api_main
+
+    base, setup, _ = server
+    media = tmp_path / "media" / "demo"
+    media.mkdir(parents=True)
+    media.joinpath("face.png").write_bytes(setup.image().read_bytes())
+    questions = tmp_path / "table3.json"
+    questions.write_text(json.dumps([
+        {"id": f"q{k}", "image": "demo/face.png", "task": task, "dataset": "demo", "label": "joy",
+         "conversations": [{"from": "human", "value": "<image>\n" + text}]}
+        for k, (task, text) in enumerate([("emotion_open", "Which emotion does the person show?"),
+                                          ("emotion_closed", "Out of anger, joy, what does the person feel?")])]))
+    monkeypatch.setenv("SERVE_KEY", KEY)
+    answers = tmp_path / "answers.jsonl"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = api_main(["--base-url", f"{base}/v1", "--model", "emollm-llava-lora-eval", "--question-file",
+                         str(questions), "--answers-file", str(answers), "--api-key-env", "SERVE_KEY",
+                         "--max-tokens", "6", "--deadline", "120"])
+    assert code == 0, stderr.getvalue()
+    rows = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert [r["question_id"] for r in rows] == ["q0", "q1"] and all(r["text"] for r in rows)
+    assert KEY not in stderr.getvalue()

@@ -11,7 +11,8 @@ of the same picture would show the answer). Then, by strategy:
 - ``same-label-excluded``: as ``random`` over the eligible exemplars whose label differs from the
   query's label. Note: it reveals information by elimination (one option ruled out; for the
   yes/no tasks it gives the answer away as "the opposite of the example"); ``random`` is the
-  strategy whose exemplar label is independent of the query's.
+  strategy whose exemplar label is independent of the query's. It reads the gold label, so it is
+  a training-time strategy only: evaluation refuses it (``emoprompt/runtime.py``).
 - ``nearest``: the eligible exemplar of highest cosine similarity to the query's feature,
 
       s_i = <e_i, q> / (||e_i|| ||q||),   E: N x D (one row per exemplar), q: D
