@@ -45,7 +45,8 @@ python -m emollm_plugin.train \
   --dataloader_num_workers 0 --report_to none --seed 0
 
 echo "== 4/4 reload with LLaVA's load_pretrained_model, answer the test split, score"
-TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" NUM_VIDEO_FRAMES=8 \
+# no NUM_VIDEO_FRAMES: the checkpoint records the 8 frames it was trained on
+TEST_FILE="$DEMO_DIR/data/test.json" MEDIA_ROOT="$DEMO_DIR/data/media" OUT_DIR="$DEMO_DIR/eval" \
   bash "$REPO/scripts/eval_emobench.sh" "$CKPT" "$DEMO_DIR/models/llm"
 python -m emollm_plugin.testing.demo_data "$DEMO_DIR/eval/answers.jsonl" "$DEMO_DIR/data/test.json"
 echo "demo finished: checkpoint $CKPT, answers and plots in $DEMO_DIR/eval"
