@@ -46,7 +46,7 @@ class EmoPromptConfig(ModelConfigFields):
     strategy: str = field(default="random", metadata={
         "flag": "emoprompt_strategy", "key": "emoprompt_strategy",
         "help": "training-time exemplar selection: " + " | ".join(STRATEGIES)
-                + " (default: random)"})
+                + "; evaluation always uses random, which never reads the label (default: random)"})
     seed: int = field(default=0, metadata={
         "flag": "emoprompt_seed", "key": "emoprompt_seed",
         "help": "seed of the exemplar selection (default: 0)"})
