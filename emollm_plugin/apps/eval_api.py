@@ -152,8 +152,8 @@ class ChatEndpoint:
         return reply.strip()
 
 
-class _Transient(Exception):
-    pass
+class _Transient(EmoLLMError):
+    """A failure worth another attempt (HTTP 429 / 5xx, connection, timeout)."""
 
 
 def image_data_url(record: dict, media_root: Path, max_bytes: int) -> Optional[str]:
