@@ -237,7 +237,7 @@ def test_eval_api_answers_a_question_file_through_emollm_serve(server, tmp_path,
     import io
     import json
 
-    from emollm_plugin.eval.api import main as api_main
+    from emollm_plugin.apps.eval_api import main as api_main
 
     base, setup, _ = server
     media = tmp_path / "media" / "demo"

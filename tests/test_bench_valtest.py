@@ -14,7 +14,7 @@ from emollm_plugin.bench.adapters import get_adapter, list_adapters
 from emollm_plugin.bench.build import (PAPER_TEST_TOTAL, PAPER_VALTEST_TOTAL, SIX_EMOTIONS_DROP, TEST_SHARE,
                                        DatasetSpec, requested_sizes, val_share)
 from emollm_plugin.bench.cli import main as bench_main
-from emollm_plugin.bench.labels import CANONICAL_EMOTIONS, EMOTION_TASKS
+from emollm_plugin.tasks.labels import CANONICAL_EMOTIONS, EMOTION_TASKS
 
 SPLITS = ("train", "val", "test")
 
