@@ -85,9 +85,6 @@ class EmoPromptRuntime:
         config = EmoPromptConfig.from_model_config(hf_config)
         return cls(config.bank, config.strategy, config.seed, phase=phase, target=config.target)
 
-    def selector_for(self, record: Mapping[str, Any]) -> ExemplarSelector:
-        return self.selector
-
     def answer_target(self, record: Mapping[str, Any], answer: str) -> str:
         """The text the answer turn trains on (module docstring: training target)."""
         reasoning = self._reasoning.get(record.get("id"))
@@ -103,5 +100,5 @@ class EmoPromptRuntime:
             return base_conversation, None
         if self.phase == "eval":
             record = question_only(dict(record))
-        exemplar = self.selector_for(record).select(record)
+        exemplar = self.selector.select(record)
         return with_exemplar(base_conversation, exemplar), exemplar
