@@ -48,6 +48,7 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 SHOWN_CHARS = 300  # of a server's error text in a message
 REJECTED = (400, 413, 415, 422)  # this record only: skipped, the run goes on
 RETRIED = (429, 500, 502, 503, 504)
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 
 class ApiRunError(EmoLLMError, RuntimeError):
@@ -68,15 +69,17 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def read_key(env: Optional[str], file: Optional[Path]) -> Secret:
-    """The API key from a file or an environment variable (none: an endpoint without a key)."""
-    if env and file:
+    """The API key from ``file``, or from the environment variable ``env`` (None:
+    ``DEFAULT_KEY_ENV``; empty, or the variable unset: no key, for an endpoint without one)."""
+    if env is not None and file is not None:
         raise ApiRunError("give --api-key-env or --api-key-file, not both")
     if file is not None:
         try:
             return Secret(file.read_text(encoding="utf-8").strip() or None)
         except OSError as err:
             raise ApiRunError(f"--api-key-file {file}: cannot read it: {err.strerror}") from None
-    return Secret(os.environ.get(env) if env else None)
+    name = DEFAULT_KEY_ENV if env is None else env
+    return Secret(os.environ.get(name) if name else None)
 
 
 class ChatEndpoint:
@@ -226,8 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answers-file", required=True, type=Path, help="answers JSONL to write")
     p.add_argument("--media-root", type=Path, default=None,
                    help="folder the records' media paths are relative to (default: 'media' next to --question-file)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="environment variable holding the key; unset or empty: no key (default: OPENAI_API_KEY)")
+    p.add_argument("--api-key-env", default=None,
+                   help=f"environment variable holding the key; unset, or '': no key (default: {DEFAULT_KEY_ENV})")
     p.add_argument("--api-key-file", type=Path, default=None, help="a file holding the key (instead of --api-key-env)")
     p.add_argument("--model-id", default=None, help="model_id written per answer (default: --model)")
     p.add_argument("--temperature", type=float, default=0.0, help="(default: 0)")
@@ -242,8 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.api_key_file is not None and "--api-key-env" not in (argv if argv is not None else sys.argv):
-        args.api_key_env = None  # a key file given: the environment is not read
     try:
         total, written, skipped = run(args)
     except (QuestionError, ApiRunError, InferInputError) as err:
