@@ -9,6 +9,8 @@
 #   CLOSED_FRACTION  share of emotion train samples asked closed-set  (default: 0.5)
 #   EMOTION_QUESTIONS  both|split: val/test emotion samples asked both ways or like train
 #   VAL_SIZE         val samples per dataset
+#   VAL_FROM         valtest|train: val beside a ~30k test set from Val&Test, or from the training side
+#   EMOTION_LABELS   7|6: keep neutral, or drop it (six Emo-C options)
 #   (unset: the defaults of `emollm bench build --help`)
 #   EMOLLM_VENV      venv used when none is active              (default: <repo>/.venv)
 # Sizes default to the paper's Table 1; edit the written OUT_DIR/bench.yaml and rerun
@@ -47,7 +49,8 @@ datasets:
 $datasets
 YAML
 echo "[build_emobench] config: $CONFIG"
-emollm bench build --config "$CONFIG" ${VAL_SIZE:+--val-size "$VAL_SIZE"}
+emollm bench build --config "$CONFIG" ${VAL_SIZE:+--val-size "$VAL_SIZE"} ${VAL_FROM:+--val-from "$VAL_FROM"} \
+  ${EMOTION_LABELS:+--emotion-labels "$EMOTION_LABELS"}
 files=("$OUT_DIR/train.json" "$OUT_DIR/test.json")
 [ -f "$OUT_DIR/val.json" ] && files+=("$OUT_DIR/val.json")
 emollm bench validate "${files[@]}" --media-root "$OUT_DIR/media"
