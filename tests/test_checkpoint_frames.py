@@ -65,9 +65,11 @@ def test_a_checkpoint_trained_on_8_frames_is_answered_with_8(tiny_models, tmp_pa
     assert json.loads((setup.ckpt / "config.json").read_text())[VIDEO_FRAMES_CONFIG_KEY] == 8
 
     def frames(ckpt, *extra: str) -> int:
+        import emollm_plugin
         args = build_parser().parse_args(["--model-path", str(ckpt), "--model-base", str(setup.base),
                                           "--question-file", str(setup.questions), "--answers-file", "a", *extra])
-        return Answerer(args).media.reader.num_video_frames
+        with emollm_plugin.register():  # as the commands do before loading a model
+            return Answerer(args).media.reader.num_video_frames
 
     assert frames(setup.ckpt) == 8
     assert frames(setup.ckpt, "--num-video-frames", "4") == 4
