@@ -101,9 +101,11 @@ def table3(tmp_path_factory) -> Path:
 
 
 def _run_api(*argv: str) -> tuple[int, str]:
+    """``emollm eval api ARGV`` through the console entry point."""
+    from emollm_plugin.commands.cli import main
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
-        code = api_main(list(argv))
+        code = main(["eval", "api", *argv])
     return code, stderr.getvalue()
 
 
