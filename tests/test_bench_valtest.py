@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_helpers import FIXTURES, output_bytes
+from bench_helpers import FIXTURES, all_samples, output_bytes
 from emollm_plugin.bench.adapters import get_adapter, list_adapters
 from emollm_plugin.bench.build import (PAPER_TEST_TOTAL, PAPER_VALTEST_TOTAL, SIX_EMOTIONS_DROP, TEST_SHARE,
                                        DatasetSpec, requested_sizes, val_share)
@@ -83,11 +83,10 @@ def test_val_and_test_both_come_from_the_test_side_in_proportion(valtest):
         assert pool == min(entry["available"]["test"], entry["requested"]["val"] + entry["requested"]["test"])
         wanted = val_share(pool, entry["requested"])
         assert wanted <= sel["val"] < wanted + 4, name  # whole groups: a last group may add a few
-    train_side = {(r["dataset"], r["source_id"].split("/")[0]) for r in records["train"]}
-    for split in ("val", "test"):
-        # every adapter's source ids start with its source split, or records name the test side
-        assert all(not r["source_id"].startswith("train/") for r in records[split]), split
-    assert train_side
+    side = {name: {sid: sample.split for sid, sample in all_samples(name).items()} for name in list_adapters()}
+    for split in SPLITS:
+        sides = {side[r["dataset"]][r["source_id"]] for r in records[split]}
+        assert sides == ({"train"} if split == "train" else {"test"}), split
 
 
 def test_no_group_in_two_splits(valtest):
