@@ -5,10 +5,10 @@
 # From the paper (arXiv 2406.16442): EmoPrompt (§4.4, --version emoprompt_v1 with a bank), the
 # MVP projector, the Whisper-base audio encoder, LoRA, and the sequential strategy of its headline
 # row (Table 2's EmoLLM row, Overall 60.36, is Table 4's sequential row: objective data first, then
-# EmoBench), 5 epochs, global batch 16, lr 2e-5. This project's choices (the paper states none):
-# LoRA r = 128 / alpha 256 (LLaVA v1.5's), DeepSpeed ZeRO-2, bf16 + TF32, the micro-batch /
-# accumulation split, cosine schedule with 3% warm-up, LLaVA v1.5's 665k instruction mix as the
-# objective data. docs/differences.md lists every departure; docs/training.md explains each setting.
+# EmoBench), and §5.1's 5 epochs, batch size 16, AdamW lr 2e-5, cosine schedule with 3% warm-up,
+# 224 x 224 images. This project's choices (the paper states none): the batch of 16 read as global,
+# LoRA r = 128 / alpha 256 (LLaVA v1.5's), weight decay 0, DeepSpeed ZeRO-2, bf16 + TF32, the
+# micro-batch / accumulation split, LLaVA v1.5's 665k instruction mix as the objective data. docs/differences.md lists every departure; docs/training.md explains each setting.
 #
 #   EMOPROMPT_BANK=work/bank.jsonl bash scripts/finetune_emo_lora.sh [more training flags...]
 #   PRESET=tiny bash scripts/finetune_emo_lora.sh                  # offline tiny run, 2 CPU processes (GPUs hidden)
