@@ -172,15 +172,19 @@ def test_variant_flags_round_trip_through_save_and_load_pretrained_model(tiny_mo
     try:
         trainer = train_in_process(mp, tiny_train_args(
             tiny_models, data, out, "--mvp_variant", "paper", "--mvp_graph_norm", "off_diagonal",
-            "--mvp_tau", "0.3", max_steps=1))
+            "--mvp_tau", "0.3", "--mvp_gcn_bias", "on", max_steps=1))
     finally:
         mp.undo()
     config = json.loads((out / "config.json").read_text())
     assert (config["mvp_variant"], config["mvp_delta"], config["mvp_knn_self"],
             config["mvp_distance_scale"], config["mvp_graph_norm"]) == (
         "paper", "squared", "exclude", "none", "off_diagonal")
+    assert (config["mvp_gcn_self_loop"], config["mvp_gcn_bias"],
+            config["mvp_gcn_last_activation"]) == ("add", "on", "on")
     projector = trainer.model.get_model().mm_projector
     assert projector.density_rule == DensityRule.paper()
+    assert projector.gcn.self_loop == "add" and projector.gcn.last_activation
+    assert all(layer.bias is not None and layer.improved for layer in projector.gcn.layers)
     model = trainer.model.eval()
     inputs = first_batch_inputs(trainer)
     with torch.no_grad():

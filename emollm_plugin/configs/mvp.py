@@ -8,7 +8,7 @@ This module imports nothing heavy: it is read by argument parsing before torch i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .base import ModelConfigFields, fail
@@ -17,15 +17,22 @@ PREFIX = "mvp_"
 CONTENT_PROJECTIONS = ("linear", "mlp2x_gelu")
 # What each --mvp_variant sets; a switch given explicitly overrides its variant's value.
 VARIANTS: dict[str, dict[str, str]] = {
-    # EmoLLM eq. 2 and eq. 4 as printed
+    # EmoLLM eq. 2, 4, 5 and 6 as printed
     "paper": {"delta": "squared", "knn_self": "exclude", "distance_scale": "none",
-              "graph_norm": "all_pairs"},
-    # Chat-UniVi's DPC-KNN; min-max over off-diagonal pairs
+              "graph_norm": "all_pairs", "gcn_self_loop": "add", "gcn_bias": "off",
+              "gcn_last_activation": "on"},
+    # Chat-UniVi's DPC-KNN; min-max over off-diagonal pairs; a Kipf & Welling GCN with bias
+    # whose last layer stays linear
     "chatunivi": {"delta": "distance", "knn_self": "include", "distance_scale": "sqrt_dim",
-                  "graph_norm": "off_diagonal"},
+                  "graph_norm": "off_diagonal", "gcn_self_loop": "set", "gcn_bias": "on",
+                  "gcn_last_activation": "off"},
 }
+# the GCN of every checkpoint saved before the three gcn_* switches existed
+LEGACY_GCN = {"gcn_self_loop": "set", "gcn_bias": "on", "gcn_last_activation": "off"}
 CHOICES = {"delta": ("squared", "distance"), "knn_self": ("exclude", "include"),
-           "distance_scale": ("none", "sqrt_dim"), "graph_norm": ("all_pairs", "off_diagonal")}
+           "distance_scale": ("none", "sqrt_dim"), "graph_norm": ("all_pairs", "off_diagonal"),
+           "gcn_self_loop": ("add", "set"), "gcn_bias": ("on", "off"),
+           "gcn_last_activation": ("on", "off")}
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,9 @@ class MVPConfig(ModelConfigFields):
         event_knn: neighbours K of DPC-KNN over frame vectors, capped at T (default: ``5``).
         contiguous_events: events are runs of consecutive frames (default: ``True``; ``False``
             lets DPC-KNN group any frames, as Chat-UniVi's code does).
-        variant: ``"paper"`` (eq. 2 and eq. 4 as printed) or ``"chatunivi"`` (Chat-UniVi's
-            DPC-KNN, off-diagonal graph normalisation); sets the four switches below
+        variant: ``"paper"`` (eqs. 2 and 4-6 as printed) or ``"chatunivi"`` (Chat-UniVi's
+            DPC-KNN, off-diagonal graph normalisation, a GCN with bias and a linear last
+            layer); sets the seven switches below
             (default: ``"chatunivi"``, see docs/mvp.md for the measured reason).
         delta: ``"squared"`` (eq. 2) or ``"distance"`` (Chat-UniVi) (default: from ``variant``).
         knn_self: ``"exclude"`` z_i from its own K neighbours (eq. 2) or ``"include"`` it
@@ -57,6 +65,13 @@ class MVPConfig(ModelConfigFields):
             (Chat-UniVi) (default: from ``variant``).
         graph_norm: min-max of eq. 4 over ``"all_pairs"`` (as printed) or ``"off_diagonal"``
             pairs (default: from ``variant``).
+        gcn_self_loop: ``"add"``: the GCN's Â = A + I with A from eq. 5 over all pairs, whose
+            diagonal is 1 (d̃_ii = 0 <= τ), so Â's diagonal is 2 (eq. 6 as printed); ``"set"``:
+            Â's diagonal is 1, the conventional self-loop (default: from ``variant``).
+        gcn_bias: ``"on"``: each GCN layer adds a bias; ``"off"``: none, as eq. 6
+            (default: from ``variant``).
+        gcn_last_activation: ``"on"``: σ after every GCN layer, the last included, as eq. 6;
+            ``"off"``: the last layer stays linear (default: from ``variant``).
 
     An empty switch takes its value from ``variant``; the resolved values are stored, so a saved
     config rebuilds the same projector even if a variant's meaning changes later.
@@ -90,10 +105,11 @@ class MVPConfig(ModelConfigFields):
         "help": "events are runs of consecutive frames; False groups any similar frames as "
                 "Chat-UniVi does (default: True)"})
     variant: str = field(default="chatunivi", metadata={
-        "help": "'paper' (EmoLLM eq. 2 and eq. 4 as printed) or 'chatunivi' (Chat-UniVi's "
-                "DPC-KNN, off-diagonal graph min-max); sets --mvp_delta, --mvp_knn_self, "
-                "--mvp_distance_scale and --mvp_graph_norm unless they are given "
-                "(default: chatunivi)"})
+        "help": "'paper' (EmoLLM eqs. 2 and 4-6 as printed) or 'chatunivi' (Chat-UniVi's "
+                "DPC-KNN, off-diagonal graph min-max, GCN with bias and a linear last layer); "
+                "sets --mvp_delta, --mvp_knn_self, --mvp_distance_scale, --mvp_graph_norm, "
+                "--mvp_gcn_self_loop, --mvp_gcn_bias and --mvp_gcn_last_activation unless they "
+                "are given (default: chatunivi)"})
     delta: str = field(default="", metadata={
         "help": "DPC-KNN delta over 'squared' (eq. 2) or unsquared 'distance' (Chat-UniVi) "
                 "distances (default: from --mvp_variant)"})
@@ -105,6 +121,14 @@ class MVPConfig(ModelConfigFields):
                 "('sqrt_dim', Chat-UniVi) (default: from --mvp_variant)"})
     graph_norm: str = field(default="", metadata={
         "help": "graph min-max over 'all_pairs' (eq. 4 as printed) or 'off_diagonal' pairs "
+                "(default: from --mvp_variant)"})
+    gcn_self_loop: str = field(default="", metadata={
+        "help": "GCN self-loops: 'add' (A + I with eq. 5's A, diagonal 2, eq. 6 as printed) or "
+                "'set' (diagonal 1) (default: from --mvp_variant)"})
+    gcn_bias: str = field(default="", metadata={
+        "help": "bias in each GCN layer: 'on' or 'off' (eq. 6) (default: from --mvp_variant)"})
+    gcn_last_activation: str = field(default="", metadata={
+        "help": "activation after the last GCN layer too: 'on' (eq. 6) or 'off' "
                 "(default: from --mvp_variant)"})
 
     def __post_init__(self) -> None:
@@ -147,6 +171,18 @@ class MVPConfig(ModelConfigFields):
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 _fail(name, getattr(self, name), f"one of {list(allowed)}")
+
+    @classmethod
+    def from_model_config(cls, hf_config: Any) -> "MVPConfig":
+        """As ``ModelConfigFields.from_model_config``; a config saved before the GCN switches
+        existed (it has ``mvp_graph_norm`` but no ``mvp_gcn_self_loop``) was trained with a
+        self-loop of 1, a bias and a linear last layer, whatever its variant."""
+        config = super().from_model_config(hf_config)
+        def has(key):
+            return key in hf_config if isinstance(hf_config, dict) else hasattr(hf_config, key)
+        if has(PREFIX + "graph_norm") and not has(PREFIX + "gcn_self_loop"):
+            config = replace(config, **LEGACY_GCN)
+        return config
 
     @property
     def num_tokens(self) -> int:

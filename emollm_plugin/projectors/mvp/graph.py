@@ -17,17 +17,24 @@ Adjacency of one merge step with M cluster tokens :math:`Z' \in \mathbb{R}^{B \t
 - ``"off_diagonal"`` (default): k != l only, so the closest pair always has :math:`\hat d = 0`
   and the graph is never empty. If every off-diagonal distance is equal, every pair is an edge.
 
-``docs/mvp.md`` has the measured edges per node of both at several tau. A carries no
-self-loops: ``DenseGCNConv`` sets the diagonal to 1 itself.
+``docs/mvp.md`` has the measured edges per node of both at several tau. The returned A carries
+no self-loops; the GCN puts them on its diagonal (eq. 5 itself gives :math:`A_{ii} = 1`, since
+:math:`\hat d_{ii} \le 0 \le \tau` under either norm).
 
-GCN layer (Kipf & Welling), :math:`H \in \mathbb{R}^{B \times L \times F}`:
+GCN layer (Kipf & Welling's normalisation), :math:`H \in \mathbb{R}^{B \times L \times F}`:
 
 .. math::
-    H' = \hat D^{-1/2} (A + I) \hat D^{-1/2} H W + b, \qquad \hat D_{ii} = 1 + \sum_j A_{ij}
+    \hat A = A + s I, \qquad \hat D_{ii} = \sum_j \hat A_{ij}, \qquad
+    H' = \sigma\big(\hat D^{-1/2} \hat A \hat D^{-1/2} H W + b\big)
 
-with GELU between layers and none after the last (its output is added to the content tokens,
-like the last Linear of LLaVA's ``mlp2x_gelu``). Hidden layers keep the input width C; only the
-last maps C -> D, so a deep GCN stays cheap next to the vision tower.
+``self_loop`` picks s: ``"set"`` gives :math:`\hat A_{ii} = 1`, the conventional self-loop;
+``"add"`` gives :math:`\hat A_{ii} = 2`, eq. 6's :math:`A + I` with A from eq. 5 over all pairs
+(diagonal 1). ``bias`` keeps or drops b (eq. 6 has none). σ is GELU between layers;
+``last_activation`` applies it after the last layer too (eq. 6), otherwise the last layer stays
+linear (its output is added to the content tokens, like the last Linear of LLaVA's
+``mlp2x_gelu``). Hidden layers keep the input width C; only the last maps C -> D, so a deep GCN
+stays cheap next to the vision tower. One GCN serves every merge step: its input graph is
+block-diagonal (``block_diagonal``).
 """
 from __future__ import annotations
 
@@ -89,18 +96,28 @@ class RelationGCN(nn.Module):
         in_dim: token width C.
         out_dim: output width D (the LLM's hidden size).
         num_layers: graph-convolution layers (default: ``2``); widths C -> ... -> C -> D.
+        self_loop: ``"set"`` (Â_ii = 1) or ``"add"`` (Â = A + I with eq. 5's unit diagonal,
+            Â_ii = 2) (default: ``"set"``).
+        bias: a bias in each layer (default: ``True``).
+        last_activation: GELU after the last layer too (default: ``False``).
     """
 
-    def __init__(self, in_dim: int, out_dim: int, num_layers: int = 2):
+    def __init__(self, in_dim: int, out_dim: int, num_layers: int = 2, self_loop: str = "set",
+                 bias: bool = True, last_activation: bool = False):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"RelationGCN needs num_layers >= 1, got {num_layers}")
+        if self_loop not in ("set", "add"):
+            raise ValueError(f"unknown GCN self-loop {self_loop!r}; use 'set' or 'add'")
         # imported here: torch_geometric takes seconds to import and is only needed once built
         from torch_geometric.nn.dense import DenseGCNConv
         widths = [in_dim] * num_layers + [out_dim]
+        # DenseGCNConv's improved=True writes 2 on the diagonal: A + I for eq. 5's unit diagonal
         self.layers = nn.ModuleList(
-            DenseGCNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
+            DenseGCNConv(a, b, improved=self_loop == "add", bias=bias)
+            for a, b in zip(widths[:-1], widths[1:]))
         self.act = nn.GELU()
+        self.self_loop, self.last_activation = self_loop, last_activation
 
     def reset_parameters(self) -> None:
         for layer in self.layers:
@@ -111,10 +128,12 @@ class RelationGCN(nn.Module):
         adjacency = adjacency.to(h.dtype)
         for i, layer in enumerate(self.layers):
             h = layer(h, adjacency)                                         # (B, L, width)
-            if i < len(self.layers) - 1:
+            if i < len(self.layers) - 1 or self.last_activation:
                 h = self.act(h)
         return h
 
     def extra_repr(self) -> str:
         first, last = self.layers[0], self.layers[-1]
-        return f"{first.in_channels}, {last.out_channels}, num_layers={len(self.layers)}"
+        return (f"{first.in_channels}, {last.out_channels}, num_layers={len(self.layers)}, "
+                f"self_loop={self.self_loop}, bias={first.bias is not None}, "
+                f"last_activation={self.last_activation}")

@@ -58,10 +58,12 @@ class MVPProjector(nn.Module):
         self.in_dim, self.out_dim = in_dim, out_dim
         self.mvp_config = config if config is not None else MVPConfig()
         self.content_proj = _content_projection(self.mvp_config.content_proj, in_dim, out_dim)
-        self.gcn = RelationGCN(in_dim, out_dim, self.mvp_config.gcn_layers)
+        cfg = self.mvp_config
+        self.gcn = RelationGCN(in_dim, out_dim, cfg.gcn_layers, self_loop=cfg.gcn_self_loop,
+                               bias=cfg.gcn_bias == "on",
+                               last_activation=cfg.gcn_last_activation == "on")
         self.last_stats: dict[str, Any] = {}
         self._warned_single_event = False
-        cfg = self.mvp_config
         self.density_rule = DensityRule(cfg.delta, cfg.knn_self, cfg.distance_scale)
 
     @property
