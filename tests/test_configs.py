@@ -122,7 +122,7 @@ def test_audio_config_round_trips_through_the_model_config_under_mm_audio_keys()
 @pytest.mark.parametrize("kwargs, flag", [
     ({"window": "full"}, "--audio_window"),
     ({"input_norm": "layer"}, "--mm_audio_input_norm"),
-    ({"num_tokens": 0}, "--mm_audio_num_tokens"),
+    ({"num_tokens": -1}, "--mm_audio_num_tokens"),
     ({"num_tokens": "many"}, "--mm_audio_num_tokens"),
     ({"num_tokens": True}, "--mm_audio_num_tokens"),
     ({"projector_type": "mlp 2x"}, "--mm_audio_projector_type"),

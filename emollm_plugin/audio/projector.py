@@ -2,7 +2,7 @@
 
 For clip i with encoder output H_i (T'_i x d) and budget N (``num_tokens``):
 
-    n_i = min(T'_i, N)
+    n_i = min(T'_i, N), or n_i = T'_i when N = 0 (no pooling: eq. 1's h_a = MLP(WHISPER(x_a)))
     p_ij = mean_{t in S_j} H_i[t],   S_j = [floor(j T'_i / n_i), ceil((j + 1) T'_i / n_i)),
                                      j = 0 .. n_i - 1                               (n_i x d)
     q_i = (p_i - s) * c                        (input_norm "standardize"; "none": q_i = p_i)
@@ -54,14 +54,15 @@ class AudioProjector(nn.Module):
     Args:
         in_dim: audio tower width d (Whisper-base: 512).
         out_dim: LLM hidden size D.
-        num_tokens: token budget N per clip (default: ``AudioConfig().num_tokens``, 32).
+        num_tokens: token budget N per clip; 0 keeps every encoder frame T'_i
+            (default: ``AudioConfig().num_tokens``, 32).
         kind: "mlp2x_gelu" (LLaVA v1.5's projector shape) or "linear"
             (default: ``AudioConfig().projector_type``, "mlp2x_gelu").
         input_norm: "standardize" (the shift/scale parameters above, identity until
             ``fit_input_norm``) or "none" (default: "none", the module's plain form; models read
             ``AudioConfig``).
 
-    ``forward(list of T'_i x d) -> list of min(T'_i, N) x D`` (module doc).
+    ``forward(list of T'_i x d) -> list of min(T'_i, N) x D`` (T'_i x D for N = 0; module doc).
     """
 
     def __init__(self, in_dim: int, out_dim: int, num_tokens: int = _DEFAULTS.num_tokens,
@@ -71,8 +72,8 @@ class AudioProjector(nn.Module):
             raise ValueError(f"unknown audio input norm {input_norm!r}; known: {', '.join(AUDIO_INPUT_NORMS)}")
         if kind not in PROJECTOR_KINDS:
             raise ValueError(f"unknown audio projector type {kind!r}; known: {', '.join(PROJECTOR_KINDS)}")
-        if num_tokens < 1:
-            raise ValueError(f"num_tokens must be >= 1, got {num_tokens}")
+        if num_tokens < 0:
+            raise ValueError(f"num_tokens must be 0 (every frame) or >= 1, got {num_tokens}")
         self.in_dim, self.out_dim, self.num_tokens, self.kind = in_dim, out_dim, num_tokens, kind
         self.mlp = PROJECTOR_KINDS[kind](in_dim, out_dim)
         self.input_norm = input_norm
@@ -101,11 +102,15 @@ class AudioProjector(nn.Module):
         self.needs_input_fit = False
 
     def tokens_for(self, mel_frames: int) -> int:
-        """Tokens a clip of ``mel_frames`` log-mel frames becomes: min(mel_frames / 2, N)."""
-        return min(mel_frames // 2, self.num_tokens)
+        """Tokens a clip of ``mel_frames`` log-mel frames becomes: min(mel_frames / 2, N), or
+        mel_frames / 2 for N = 0."""
+        frames = mel_frames // 2
+        return frames if self.num_tokens == 0 else min(frames, self.num_tokens)
 
     def pool(self, frames: Tensor) -> Tensor:
-        """T' x d -> min(T', N) x d by adaptive average pooling over time."""
+        """T' x d -> min(T', N) x d by adaptive average pooling over time (N = 0: unchanged)."""
+        if self.num_tokens == 0:
+            return frames
         tokens = min(frames.shape[0], self.num_tokens)
         return F.adaptive_avg_pool1d(frames.t()[None], tokens)[0].t()
 

@@ -51,7 +51,8 @@ class AudioConfig(ModelConfigFields):
         "help": "audio projector: mlp2x_gelu | linear (default: mlp2x_gelu)"})
     num_tokens: int = field(default=32, metadata={
         "flag": "mm_audio_num_tokens", "key": "mm_audio_num_tokens",
-        "help": "audio tokens per clip after pooling the encoder frames (default: 32)"})
+        "help": "audio tokens per clip after pooling the encoder frames; 0 keeps every encoder "
+                "frame of the clip's window, one token per 20 ms (eq. 1 as printed) (default: 32)"})
     window: str = field(default="padded", metadata={
         "flag": "audio_window", "key": "mm_audio_window",
         "help": "Whisper encoder window: padded (openai-whisper's standard 30 s window, the "
@@ -70,8 +71,9 @@ class AudioConfig(ModelConfigFields):
             if not _NAME.match(value):
                 fail(flag, value, "a registered name, e.g. "
                      + ("whisper" if name == "tower_type" else " | ".join(AUDIO_PROJECTOR_TYPES)))
-        if self.num_tokens < 1:
-            fail("mm_audio_num_tokens", self.num_tokens, "1 or more, e.g. 32")
+        if self.num_tokens < 0:
+            fail("mm_audio_num_tokens", self.num_tokens,
+                 "0 (every encoder frame of the clip) or a token budget, e.g. 32")
         check_choice("audio_window", self.window, AUDIO_WINDOWS)
         check_choice("mm_audio_input_norm", self.input_norm, AUDIO_INPUT_NORMS)
 

@@ -148,6 +148,10 @@ WHISPERS = {
 }
 
 
+WHISPER_FRAMES_PER_SECOND = 50   # 100 log-mel frames per second, halved by the stride-2 conv
+WHISPER_WINDOW_FRAMES = 1500     # the encoder's 30 s window
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One training configuration (defaults: the recipe's run on 4 x 24 GB GPUs)."""
@@ -166,7 +170,8 @@ class RunSpec:
     visual_tokens: int = _MVP.num_tokens  # MVP tokens per image / event (default: 112 = 64 + 32 + 16)
     num_video_frames: int = NUM_VIDEO_FRAMES  # (default: constants.NUM_VIDEO_FRAMES)
     frames_per_event: int = _MVP.frames_per_event  # (default: MVPConfig's)
-    audio_tokens: int = _AUDIO.num_tokens  # (default: AudioConfig's, 32)
+    audio_tokens: int = _AUDIO.num_tokens  # 0 = every encoder frame of audio_seconds (default: AudioConfig's, 32)
+    audio_seconds: float = 30.0     # clip length with audio_tokens = 0 (default: 30, Whisper's window)
     text_tokens: int = 256          # system prompt + question + options + answer (default: 256)
     seq_len: int | None = None      # None = from the parts above (default: None)
     reserve_gib: float = 1.5        # CUDA context, workspaces, fragmentation (default: 1.5)
@@ -181,8 +186,15 @@ def sequence_parts(run: RunSpec) -> dict[str, int]:
     if run.modality not in ("image", "video", "video+audio"):
         raise ValueError(f"--modality {run.modality!r}: use image, video or video+audio")
     events = math.ceil(run.num_video_frames / run.frames_per_event) if run.modality != "image" else 1
-    audio = run.audio_tokens if run.modality == "video+audio" and run.audio is not None else 0
+    audio = 0
+    if run.modality == "video+audio" and run.audio is not None:
+        audio = run.audio_tokens or audio_frames(run.audio_seconds)
     return {"visual": run.visual_tokens * events, "audio": audio, "text": run.text_tokens}
+
+
+def audio_frames(seconds: float) -> int:
+    """Whisper encoder frames of a clip: one per 20 ms, at most the 30 s window's 1,500."""
+    return min(WHISPER_WINDOW_FRAMES, math.ceil(seconds * WHISPER_FRAMES_PER_SECOND))
 
 
 def sequence_length(run: RunSpec) -> int:
@@ -333,6 +345,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 0")
+    return value
+
+
 def _bounded_float(low: float, high: float, *, low_open: bool, high_open: bool, unit: str = ""):
     """An argparse type: a finite float in the interval, refused with the interval named."""
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
@@ -381,8 +400,11 @@ def parse_run(argv: list[str] | None) -> tuple[RunSpec, list[int], bool]:
     ap.add_argument("--frames-per-event", type=_positive_int, default=_MVP.frames_per_event,
                     help=f"MVP frames per event (default: {_MVP.frames_per_event})")
     ap.add_argument("--audio", choices=sorted(WHISPERS), default="base", help="Whisper encoder (default: base)")
-    ap.add_argument("--audio-tokens", type=_positive_int, default=_AUDIO.num_tokens,
-                    help=f"audio tokens per clip (default: {_AUDIO.num_tokens})")
+    ap.add_argument("--audio-tokens", type=_non_negative_int, default=_AUDIO.num_tokens,
+                    help="audio tokens per clip; 0 = every encoder frame of an --audio-seconds clip, "
+                         f"as --mm_audio_num_tokens 0 (default: {_AUDIO.num_tokens})")
+    ap.add_argument("--audio-seconds", type=_bounded_float(0.0, 30.0, low_open=True, high_open=False, unit="s"),
+                    default=30.0, help="clip length with --audio-tokens 0 (default: 30, Whisper's window)")
     ap.add_argument("--text-tokens", type=_positive_int, default=256, help="prompt + answer tokens (default: 256)")
     ap.add_argument("--lora-r", type=_positive_int, default=128, help="LoRA rank (default: 128)")
     ap.add_argument("--lora-dropout", type=_DROPOUT, default=0.05, help="LoRA dropout (default: 0.05)")
@@ -397,7 +419,7 @@ def parse_run(argv: list[str] | None) -> tuple[RunSpec, list[int], bool]:
     run = RunSpec(llm=LLMS[a.model_size], audio=WHISPERS[a.audio], gpus_per_node=a.gpus, nodes=a.nodes,
                   gpu_mem_gib=a.gpu_mem, offload=a.offload, bits=a.bits, lora_r=a.lora_r,
                   lora_dropout=a.lora_dropout, modality=a.modality, num_video_frames=a.num_video_frames,
-                  frames_per_event=a.frames_per_event, audio_tokens=a.audio_tokens,
+                  frames_per_event=a.frames_per_event, audio_tokens=a.audio_tokens, audio_seconds=a.audio_seconds,
                   text_tokens=a.text_tokens, seq_len=a.seq_len, reserve_gib=a.reserve_gib)
     return run, sorted(set(a.micro_batches)), a.json
 
