@@ -36,8 +36,10 @@ d^2 / C) pick the reading. Ties: the earlier token counts as denser / scores hig
 
 Graph (eq. 4): :math:`A_{ij} = [\hat d_{ij} \le \tau][i \ne j]`, :math:`\hat d` the min-max of
 the step's pairwise distances over ``graph_norm`` pairs (all_pairs | off_diagonal); A is
-block-diagonal over the steps. GCN layer: :math:`H' = \hat D^{-1/2}(A + I)\hat D^{-1/2} H W + b`,
-GELU between layers. A clip of T frames becomes E = ceil(T / frames_per_event) events (DPC-KNN
+block-diagonal over the steps. GCN layer: :math:`H' = \hat D^{-1/2}\hat A\hat D^{-1/2} H W (+ b)`,
+:math:`\hat A` = A with diagonal 1 (``gcn_self_loop`` set) or 2 (add: A + I over eq. 5's unit
+diagonal); the bias only with ``gcn_bias`` on; GELU between layers, and after the last one with
+``gcn_last_activation`` on. A clip of T frames becomes E = ceil(T / frames_per_event) events (DPC-KNN
 over the frame means, contiguous runs or nearest centre), each event's step-s tokens merged
 again to M_s.
 """
@@ -183,36 +185,41 @@ def block_diagonal(adjacencies: List[Tensor]) -> Tensor:
 
 
 class DenseGCNLayer(nn.Module):
-    """H' = D^-1/2 (A + I) D^-1/2 H W + b, D_ii = max(1, sum_j (A + I)_ij); B x L x F -> B x L x F'."""
+    """H' = D^-1/2 Â D^-1/2 H W (+ b), Â = A with its diagonal set to 1 (``self_loop="set"``) or to 2
+    (``"add"``: A + I for eq. 5's unit diagonal), D_ii = max(1, sum_j Â_ij); B x L x F -> B x L x F'."""
 
-    def __init__(self, in_dim: int, out_dim: int):
+    def __init__(self, in_dim: int, out_dim: int, self_loop: str = "set", bias: bool = True):
         super().__init__()
         self.lin = nn.Linear(in_dim, out_dim, bias=False)
-        self.bias = nn.Parameter(torch.zeros(out_dim))
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+        self.diagonal = 2.0 if self_loop == "add" else 1.0
 
     def forward(self, x: Tensor, adj: Tensor) -> Tensor:
         B, N, _ = adj.shape
         adj = adj.clone()
         idx = torch.arange(N, dtype=torch.long, device=adj.device)
-        adj[:, idx, idx] = 1
+        adj[:, idx, idx] = self.diagonal
         out = self.lin(x)
         deg_inv_sqrt = adj.sum(dim=-1).clamp(min=1).pow(-0.5)
         adj = deg_inv_sqrt.unsqueeze(-1) * adj * deg_inv_sqrt.unsqueeze(-2)
-        return torch.matmul(adj, out) + self.bias
+        out = torch.matmul(adj, out)
+        return out if self.bias is None else out + self.bias
 
 
 class RelationGCN(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, num_layers: int):
+    def __init__(self, in_dim: int, out_dim: int, num_layers: int, self_loop: str = "set", bias: bool = True,
+                 last_activation: bool = False):
         super().__init__()
         widths = [in_dim] * num_layers + [out_dim]
-        self.layers = nn.ModuleList(DenseGCNLayer(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(DenseGCNLayer(a, b, self_loop, bias) for a, b in zip(widths[:-1], widths[1:]))
         self.act = nn.GELU()
+        self.last_activation = last_activation
 
     def forward(self, h: Tensor, adjacency: Tensor) -> Tensor:
         adjacency = adjacency.to(h.dtype)
         for i, layer in enumerate(self.layers):
             h = layer(h, adjacency)
-            if i < len(self.layers) - 1:
+            if i < len(self.layers) - 1 or self.last_activation:
                 h = self.act(h)
         return h
 
@@ -282,7 +289,9 @@ class MVPProjector(nn.Module):
         self.settings = dict(settings)
         self.out_dim = out_dim
         self.content_proj = _projection(settings["content_proj"], in_dim, out_dim)
-        self.gcn = RelationGCN(in_dim, out_dim, settings["gcn_layers"])
+        self.gcn = RelationGCN(in_dim, out_dim, settings["gcn_layers"], settings.get("gcn_self_loop", "set"),
+                               settings.get("gcn_bias", "on") == "on",
+                               settings.get("gcn_last_activation", "off") == "on")
         self.rule = {key: settings[key] for key in ("delta", "knn_self", "distance_scale")}
 
     @property
