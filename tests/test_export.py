@@ -180,8 +180,9 @@ def trained(tiny_models, tmp_path_factory):
         finally:
             mp.undo()
         emollm_plugin.register()
-        out[variant] = (ckpt, export(ckpt, root / f"exported-{variant}", model_base=str(tiny_models.llm),
-                                     num_video_frames=FRAMES))
+        out[variant] = (ckpt, export(ckpt, root / f"exported-{variant}", model_base=str(tiny_models.llm)))
+        # the frame count comes from the checkpoint, which training records
+        assert json.loads((out[variant][1] / "config.json").read_text())["num_video_frames"] == FRAMES
     return data / "media", out
 
 

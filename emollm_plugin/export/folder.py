@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..constants import CONV_MODE_CONFIG_KEY, NUM_VIDEO_FRAMES, __version__
+from ..configs.recorded import model_video_frames
 from ..errors import EmoLLMError
 from . import card
 from .chat_template import template_for
@@ -148,7 +149,7 @@ def _tokenizer_source(tokenizer) -> Optional[Path]:
 
 
 def export(checkpoint: str | Path, out: str | Path, model_base: Optional[str] = None, dtype: str = "auto",
-           num_video_frames: int = NUM_VIDEO_FRAMES, emoprompt_exemplar: Optional[str] = None,
+           num_video_frames: Optional[int] = None, emoprompt_exemplar: Optional[str] = None,
            max_shard_bytes: int = 2 * 1024 ** 3, force: bool = False) -> Path:
     """Write the exported folder for ``checkpoint`` to ``out`` and return ``out`` (module doc)."""
     import torch
@@ -168,6 +169,7 @@ def export(checkpoint: str | Path, out: str | Path, model_base: Optional[str] = 
                           "writes the plain <image> template only")
     if getattr(config, "image_aspect_ratio", "square") == "anyres":
         raise ExportError("image_aspect_ratio 'anyres' gives several crops per image; EmoLLM takes one")
+    num_video_frames = model_video_frames(num_video_frames, config)
     template, exemplars, conv_mode = _conversation(config, checkpoint, emoprompt_exemplar)
     audio_config, audio_projector = _audio_settings(model)
     plugin_projector = getattr(config, "mm_projector_type", None) == "mvp"
@@ -228,9 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder to write (created; must be empty)")
     p.add_argument("--dtype", default="auto", choices=DTYPES,
                    help="weight dtype written (default: auto, the checkpoint's torch_dtype)")
-    p.add_argument("--num-video-frames", type=int, default=NUM_VIDEO_FRAMES,
-                   help=f"frames the processor samples per clip: the training run's --num_video_frames "
-                        f"(default: {NUM_VIDEO_FRAMES})")
+    p.add_argument("--num-video-frames", type=int, default=None,
+                   help=f"frames the processor samples per clip (default: the checkpoint's, which training "
+                        f"records; {NUM_VIDEO_FRAMES} for a checkpoint that records none)")
     p.add_argument("--emoprompt-exemplar", default=None,
                    help="EmoPrompt checkpoints: the bank exemplar the chat template's system prompt carries "
                         "(default: the first by id; every exemplar's prompt is in processor_config.json)")
