@@ -119,14 +119,14 @@ def is_registered() -> bool:
 
 def list_projectors() -> list[str]:
     from .plugin import wiring
-    wiring.register_builtin_components()
+    wiring.register_components()
     from .registry import PROJECTORS
     return PROJECTORS.names()
 
 
 def list_audio_towers() -> list[str]:
     from .plugin import wiring
-    wiring.register_builtin_components()
+    wiring.register_components()
     from .registry import AUDIO_TOWERS
     return AUDIO_TOWERS.names()
 

@@ -174,8 +174,8 @@ def restore_moved_trainer_names() -> None:
 # ----- install -----------------------------------------------------------------------------------
 def register() -> None:
     """Install the plugin into LLaVA (idempotent): components, registries, seams, templates."""
-    from .wiring import register_builtin_components
-    register_builtin_components()
+    from .wiring import register_components
+    register_components()
     install()
     sync_conversation_templates()
     STATE.registered = True

@@ -5,8 +5,19 @@ tower and projectors, the CLIP tower and the EmoPrompt conversation template int
 of ``registry.py``; the model and the seams then find them by name there. A projector entry is a
 ``registry.ProjectorSpec``. This module wires the layers together, so it sits with the entry
 points (see the layer table in ``tests/layers.py``).
+
+``register_components`` adds the third-party components: it imports every module named in the
+``emollm_plugin.components`` entry-point group of an installed distribution and in the
+comma-separated ``EMOLLM_PLUGINS`` environment variable; those modules register their parts with
+the ``registry.register_*`` decorators on import (``docs/extending.md``).
 """
 from __future__ import annotations
+
+import importlib
+import os
+from importlib.metadata import entry_points
+
+from ..errors import EmoLLMError
 
 from ..configs import AudioConfig
 from ..configs.audio import AUDIO_PROJECTOR_TYPES
@@ -42,6 +53,45 @@ def _upstream_clip_tower(cfg, **kwargs):
 
 _UPSTREAM_SPEC = ProjectorSpec(build=None, upstream=True)
 _MVP_SPEC = ProjectorSpec(build=_build_mvp, write_config=_write_mvp_config)
+
+
+ENTRY_POINT_GROUP = "emollm_plugin.components"
+PLUGINS_ENV = "EMOLLM_PLUGINS"
+
+
+class PluginImportError(EmoLLMError, ImportError):
+    """A third-party component module named in the entry points or ``EMOLLM_PLUGINS`` failed to import."""
+
+
+def third_party_modules() -> list[tuple[str, str]]:
+    """(module name, where it was named) for every third-party component module, in load order."""
+    found = [(point.value.partition(":")[0].strip(),
+              f"entry point {point.name!r} of {getattr(point.dist, 'name', '?')!r} in group {ENTRY_POINT_GROUP!r}")
+             for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name)]
+    found += [(name.strip(), f"{PLUGINS_ENV}={os.environ[PLUGINS_ENV]!r}")
+              for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
+    return found
+
+
+def register_third_party_components() -> list[str]:
+    """Import each third-party component module (idempotent: Python imports a module once)."""
+    loaded = []
+    for module, origin in third_party_modules():
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise PluginImportError(
+                f"cannot import the component module {module!r} named by {origin}: {err}; install it or "
+                f"put it on PYTHONPATH, or remove it from there") from err
+        loaded.append(module)
+    return loaded
+
+
+def register_components() -> None:
+    """The built-in components, then the third-party ones (which may not take a built-in name
+    unless they register with ``exist_ok=True``)."""
+    register_builtin_components()
+    register_third_party_components()
 
 
 def register_builtin_components() -> None:
