@@ -74,8 +74,7 @@ class DemoAnswerer:
         import gradio as gr
 
         from ..tasks.answers import parse_answer
-        from .media_limits import has_sound
-        from .openai_request import MediaPart
+        from ..media.probe import has_sound
 
         path = image or video
         if not path:
@@ -90,7 +89,7 @@ class DemoAnswerer:
         except PromptError as err:
             raise gr.Error(str(err)) from None
         media = {kind: Path(path)}
-        if kind == "video" and self.engine.audio_tower and has_sound(MediaPart("video", Path(path), "upload", "clip")):
+        if kind == "video" and self.engine.audio_tower and has_sound(path):
             media["audio"] = Path(path)
         try:
             with self.lock:

@@ -138,9 +138,3 @@ def check_media(part: MediaPart, limits: Limits, sampled_frames: int = NUM_VIDEO
         check_image(part, limits)
     else:
         check_stream(part, limits, part.kind, sampled_frames)
-
-
-def has_sound(part: MediaPart) -> bool:
-    """Whether a clip carries a sound track (then it is the request's audio, as in predict)."""
-    from ..media.probe import media_problem
-    return media_problem(part.path, "audio") is None

@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from ..media.probe import has_sound
 from ..tasks.labels import TASKS
 from ..configs.emoprompt import ILLUSTRATIVE_BANK, TEMPLATE_NAME
 from ..runtime.answerer import Answerer
@@ -61,11 +62,6 @@ def media_root(items: list[Item]) -> Path:
     """The deepest folder holding every item's (resolved) files: records name paths under it."""
     files = [str(f.resolve()) for item in items for f in (item.path, item.audio) if f is not None]
     return Path(os.path.commonpath([os.path.dirname(f) for f in files]))
-
-
-def has_sound(path: Path) -> bool:
-    from ..media.probe import media_problem
-    return media_problem(path, "audio") is None
 
 
 def item_record(item: Item, root: Path, question: Question, audio_tower: bool) -> dict:
@@ -108,7 +104,7 @@ def exemplar_bank(args: argparse.Namespace) -> str:
 def answer_line(record: dict, item: Item, question: Question, text: str, timing: dict, model_id: str,
                 probabilities: dict | None = None) -> str:
     from ..tasks.answers import parse_answer
-    from ..eval.questions import question_without_placeholders
+    from ..tasks.schema import question_without_placeholders
 
     reasoning, answer = split_explained(text) if question.explain else (None, text)
     media = {kind: shown(item.path) for kind in ("image", "video") if kind in record}

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from ..tasks.labels import CANONICAL_EMOTIONS, CLOSED_TASKS, MINTREC_INTENTS, TASKS
-from ..constants import DEFAULT_AUDIO_TOKEN, DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN
 from ..errors import EmoLLMError
+from ..tasks.answers import last_final_answer_marker
+from ..tasks.schema import make_record
 
 SUBJECTS = {"image": "the person in this image", "video": "the speaker in this clip",
             "audio": "the speaker in this recording"}
@@ -79,32 +80,18 @@ class Question:
 
 def record_for(item_id: str, media: dict[str, str], question_text: str, task: Optional[str],
                label_set: Optional[Sequence[str]] = None, label: Optional[str] = None) -> dict:
-    """An EmoBench-schema record: ``media`` maps image|video|audio to paths under the media root."""
-    placeholders = ""
-    if "image" in media:
-        placeholders += DEFAULT_IMAGE_TOKEN + "\n"
-    elif "video" in media:
-        placeholders += DEFAULT_VIDEO_TOKEN + "\n"
-    if "audio" in media:
-        placeholders += DEFAULT_AUDIO_TOKEN + "\n"
-    record = {"id": item_id, "task": task or FREE_TASK, "dataset": "predict", **media,
-              "conversations": [{"from": "human", "value": placeholders + question_text}]}
-    if label_set is not None:
-        record["label_set"] = list(label_set)
-    if label is not None:
-        record["label"] = label
-    return record
-
-
-_ANSWER_MARK = re.compile(r"\banswer\s*:", re.IGNORECASE)
+    """An EmoBench-schema question record (``tasks.schema.make_record`` without the answer turn):
+    ``media`` maps image|video|audio to paths under the media root."""
+    return make_record(record_id=item_id, task=task or FREE_TASK, dataset="predict", question=question_text,
+                       label=label, label_set=label_set, answer_turn=False, **media)
 
 
 def split_explained(text: str) -> tuple[Optional[str], str]:
-    """(reasoning, answer) from ``Reasoning: ... Answer: ...``; without an ``Answer:`` mark the
-    whole text is the answer and the reasoning is None."""
-    marks = list(_ANSWER_MARK.finditer(text))
-    if not marks:
+    """(reasoning, answer) from ``Reasoning: ... Answer: ...``: the answer follows the last
+    final-answer marker (``tasks.answers.last_final_answer_marker``, the rule the scorer uses);
+    without one the whole text is the answer and the reasoning is None."""
+    last = last_final_answer_marker(text)
+    if last is None:
         return None, text.strip()
-    last = marks[-1]
     reasoning = re.sub(r"^\s*reasoning\s*:\s*", "", text[:last.start()], flags=re.IGNORECASE).strip()
     return reasoning or None, text[last.end():].strip()

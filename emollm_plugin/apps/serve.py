@@ -54,10 +54,10 @@ async def _read_body(request, limit: int) -> bytearray:
 
 
 def _media_for(engine, request: ChatRequest) -> dict[str, Path]:
-    from .media_limits import has_sound
+    from ..media.probe import has_sound
     media = {part.kind: part.path for part in request.media}
     clip = next((p for p in request.media if p.kind == "video"), None)
-    if clip is not None and "audio" not in media and engine.audio_tower and has_sound(clip):
+    if clip is not None and "audio" not in media and engine.audio_tower and has_sound(clip.path):
         media["audio"] = clip.path
     return media
 

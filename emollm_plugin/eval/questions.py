@@ -23,8 +23,8 @@ from pathlib import Path
 from ..constants import DEFAULT_AUDIO_TOKEN, DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN
 from ..records import check_unique_ids, read_records
 from ..errors import EmoLLMError
+from ..tasks.schema import question_without_placeholders
 
-PLACEHOLDERS = (DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN, DEFAULT_AUDIO_TOKEN)
 IM_START, IM_END = "<im_start>", "<im_end>"  # llava.constants.DEFAULT_IM_START_TOKEN / _END_TOKEN
 SHOWN = 5  # bad records quoted in an error
 
@@ -79,15 +79,6 @@ def load_questions(path: str | Path) -> list[dict]:
 
 def _record_id(record: object) -> object:
     return record.get("id", "?") if isinstance(record, dict) else "?"
-
-
-def question_without_placeholders(record: dict) -> str:
-    """The first human turn with every media placeholder removed: what is asked, as plain text
-    (the ``prompt`` of an answers line, the ``text`` of an upstream question line)."""
-    text = record["conversations"][0]["value"]
-    for token in PLACEHOLDERS:
-        text = text.replace(token + "\n", "").replace(token, "")
-    return text.strip()
 
 
 def human_turn(record: dict, mm_use_im_start_end: bool = False, mmtag: bool = False) -> str:

@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Optional
 
 
+def has_sound(path: str | Path) -> bool:
+    """Whether a file carries a usable sound track: a clip's own audio then goes with it (predict,
+    serve and the demo all decide with this)."""
+    return media_problem(path, "audio") is None
+
+
 def media_problem(path: str | Path, kind: str) -> Optional[str]:
     """Why the file cannot serve as ``kind`` ("image" | "video" | "audio"), or None."""
     path = Path(path)

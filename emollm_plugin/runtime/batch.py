@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from ..eval.questions import question_without_placeholders
+from ..tasks.schema import question_without_placeholders
 from ..records import AppendOnlyJsonl
 from .errors import AnswersFileError, InferInputError, Unanswerable
 

@@ -130,14 +130,20 @@ def parse_yes_no(answer: str, task: str) -> Parsed:
     return Parsed(label, OK, rule, (label,))
 
 
+def last_final_answer_marker(answer: str) -> re.Match | None:
+    """The last final-answer marker that has words after it, or None: the one marker rule, for
+    scoring (``final_answer_text``) and for showing reasoning apart from the answer (the apps)."""
+    last = None
+    for match in FINAL_ANSWER_MARKER.finditer(answer):
+        if re.search(r"[^\W_]", answer[match.end():]):
+            last = match
+    return last
+
+
 def final_answer_text(answer: str) -> str | None:
     """The text after the last final-answer marker that has words after it, or None."""
-    tail = None
-    for match in FINAL_ANSWER_MARKER.finditer(answer):
-        rest = answer[match.end():]
-        if re.search(r"[^\W_]", rest):
-            tail = rest
-    return tail
+    match = last_final_answer_marker(answer)
+    return None if match is None else answer[match.end():]
 
 
 def parse_answer(answer: str, task: str, label_set: Sequence[str] | None = None) -> Parsed:
@@ -163,5 +169,6 @@ def _parse_task(answer: str, task: str, label_set: Sequence[str] | None) -> Pars
     return parse_yes_no(answer, task)
 
 
-__all__ = ["AnswerParseError", "Parsed", "OK", "AMBIGUOUS", "UNPARSEABLE", "FINAL_ANSWER_MARKER", "final_answer_text",
+__all__ = ["AnswerParseError", "Parsed", "OK", "AMBIGUOUS", "UNPARSEABLE", "FINAL_ANSWER_MARKER",
+           "last_final_answer_marker", "final_answer_text",
            "parse_closed", "parse_open_emotion", "parse_yes_no", "parse_answer"]

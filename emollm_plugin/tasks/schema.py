@@ -47,27 +47,53 @@ def answer_text(task: str, label: str) -> str:
     return yes_no_answer(label) if task in YES_NO_TASKS else label
 
 
-def make_record(*, record_id: str, task: str, dataset: str, split: str, label: str,
-                source_id: str, question: str, image: str | None = None,
+def human_turn(question: str, *, image: bool = False, video: bool = False, audio: bool = False,
+               context: str | None = None) -> str:
+    """The first human turn: ``<image>`` or ``<video>``, then ``<audio>``, one per line for the
+    media the record has, then the context line if any, then the question."""
+    prefix = ("<image>\n" if image else "<video>\n" if video else "") + ("<audio>\n" if audio else "")
+    return prefix + (f"{context}\n" if context else "") + question
+
+
+def question_without_placeholders(record: dict) -> str:
+    """The first human turn with every media placeholder (and the line break after it) removed:
+    what is asked, as plain text (the ``prompt`` of an answers line, the ``text`` of an upstream
+    question line, the question an EmoPrompt generator is shown). A placeholder anywhere in the
+    turn is removed, not only the leading lines, so no placeholder reaches a text-only reader."""
+    text = record["conversations"][0]["value"]
+    for token in PLACEHOLDERS:
+        text = text.replace(token + "\n", "").replace(token, "")
+    return text.strip()
+
+
+def make_record(*, record_id: str, task: str, dataset: str, question: str, label: str | None = None,
+                split: str | None = None, source_id: str | None = None, image: str | None = None,
                 video: str | None = None, audio: str | None = None,
                 label_set: Sequence[str] | None = None, context: str | None = None,
-                meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One record, keys in a fixed order (the build's output is byte-stable)."""
-    prefix = ("<image>\n" if image is not None else "<video>\n") + ("<audio>\n" if audio else "")
-    human = prefix + (f"{context}\n" if context else "") + question
+                meta: dict[str, Any] | None = None, answer_turn: bool = True) -> dict[str, Any]:
+    """One record, keys in a fixed order (the build's output is byte-stable); a field given as
+    None is left out. A dataset record (``check_record``) has ``label``, ``split`` and
+    ``source_id`` and the gpt turn; a question to answer (predict, serve) passes
+    ``answer_turn=False`` and gets the human turn only."""
     record: dict[str, Any] = {"id": record_id}
-    if image is not None:
-        record["image"] = image
-    if video is not None:
-        record["video"] = video
-    if audio is not None:
-        record["audio"] = audio
-    record["conversations"] = [{"from": "human", "value": human},
-                               {"from": "gpt", "value": answer_text(task, label)}]
-    record.update(task=task, dataset=dataset, split=split, label=label)
+    for field, path in (("image", image), ("video", video), ("audio", audio)):
+        if path is not None:
+            record[field] = path
+    turns = [{"from": "human", "value": human_turn(question, image=image is not None, video=video is not None,
+                                                   audio=bool(audio), context=context)}]
+    if answer_turn:
+        if label is None:
+            raise SchemaError("label", "a record with an answer turn needs its label")
+        turns.append({"from": "gpt", "value": answer_text(task, label)})
+    record["conversations"] = turns
+    record.update(task=task, dataset=dataset)
+    for field, value in (("split", split), ("label", label)):
+        if value is not None:
+            record[field] = value
     if label_set is not None:
         record["label_set"] = list(label_set)
-    record["source_id"] = source_id
+    if source_id is not None:
+        record["source_id"] = source_id
     if meta:
         record["meta"] = meta
     return record

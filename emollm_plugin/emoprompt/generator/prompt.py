@@ -9,8 +9,7 @@ import base64
 import io
 from pathlib import Path
 
-from ...tasks.schema import answer_text
-from ...constants import DEFAULT_AUDIO_TOKEN, DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN
+from ...tasks.schema import answer_text, question_without_placeholders
 from ..template import TASK_PHRASES, TEMPLATE_BREAKERS
 
 PROMPT_VERSION = "emoprompt-gen-v1"
@@ -24,17 +23,6 @@ GENERATOR_SYSTEM = (
     "names, and do not write any of: " + ", ".join(TEMPLATE_BREAKERS) + ". Reply with one JSON "
     'object and nothing else: {"reasoning": "<3 to 6 sentences>", "answer": "<the ground-truth '
     'answer>"}.')
-_PLACEHOLDERS = (DEFAULT_IMAGE_TOKEN, DEFAULT_VIDEO_TOKEN, DEFAULT_AUDIO_TOKEN)
-
-
-def question_without_placeholders(record: dict) -> str:
-    """The record's first human turn without its leading media placeholder lines."""
-    lines = record["conversations"][0]["value"].split("\n")
-    while lines and lines[0].strip() in _PLACEHOLDERS:
-        lines.pop(0)
-    return "\n".join(lines).strip()
-
-
 def _jpeg_data_url(image, max_side: int) -> str:
     image = image.convert("RGB")
     image.thumbnail((max_side, max_side))
