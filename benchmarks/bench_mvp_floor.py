@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     images = torch.randn(16, TOKENS, C, device=device)
     clip = synthetic_clip(64, tokens=TOKENS, dim=C).to(device)
     with torch.no_grad():
-        mvp.forward_video(clip)
-    event_sizes = [len(e) for e in mvp.last_stats["events"]]
+        _, trace = mvp.forward_video(clip, return_trace=True)
+    event_sizes = [len(e) for e in trace.events]
     workloads = {
         "image, batch 16 (forward)": (lambda: mvp(images), image_floor(16, config, device)),
         f"video, 64 frames (forward_video), events {event_sizes}": (

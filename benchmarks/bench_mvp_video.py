@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         mvp = MVPProjector(args.width, 4096, MVPConfig(contiguous_events=contiguous)).to(device).eval()
         label = "contiguous" if contiguous else "grouped"
         with torch.no_grad():
-            fast = mvp.forward_video(frames)
-            sizes = [len(e) for e in mvp.last_stats["events"]]
+            fast, trace = mvp.forward_video(frames, return_trace=True)
+            sizes = [len(e) for e in trace.events]
             slow = per_event_loop(mvp, frames)
             if fast.shape != slow.shape:
                 raise SystemExit(f"outputs differ in shape ({label} events): {tuple(fast.shape)} vs {tuple(slow.shape)}")

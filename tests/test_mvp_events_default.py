@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import warnings
 
-import pytest
 import torch
 
 from emollm_plugin.constants import NUM_VIDEO_FRAMES
 from emollm_plugin.testing.synth import write_video
 from emollm_plugin.media.video import sample_frames
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
+from emollm_plugin.projectors.mvp.module import SingleEventWarning
 
 
 def test_four_second_clip_under_default_sampling_gives_events_of_112_tokens(tmp_path):
@@ -30,8 +30,8 @@ def test_four_second_clip_under_default_sampling_gives_events_of_112_tokens(tmp_
         mvp = MVPProjector(tokens.shape[-1], 24, MVPConfig())                 # 64/32/16, 16/event
         with warnings.catch_warnings():
             warnings.simplefilter("error")                                    # no single-event warning
-            out = mvp.forward_video(tokens)
-    events = mvp.last_stats["events"]
+            out, trace = mvp.forward_video(tokens, return_trace=True)
+    events = trace.events
     assert len(events) >= 2
     assert sorted(i for e in events for i in e) == list(range(NUM_VIDEO_FRAMES))
     assert out.shape == (len(events) * 112, 24)
@@ -40,9 +40,10 @@ def test_four_second_clip_under_default_sampling_gives_events_of_112_tokens(tmp_
 def test_single_event_configuration_warns_once():
     mvp = MVPProjector(16, 24, MVPConfig(num_clusters=(8, 4), knn=(3, 2), frames_per_event=16))
     torch.manual_seed(0)
-    with pytest.warns(UserWarning) as caught:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own default for a UserWarning
         for _ in range(3):
             mvp.forward_video(torch.randn(8, 20, 16))
-    messages = [str(w.message) for w in caught if "single event" in str(w.message)]
+    messages = [str(w.message) for w in caught if w.category is SingleEventWarning]
     assert len(messages) == 1
     assert "mvp_frames_per_event=16" in messages[0] and "--num_video_frames" in messages[0]

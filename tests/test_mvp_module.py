@@ -44,18 +44,18 @@ def test_fusion_is_alpha_content_plus_relation():
 
 def test_default_config_gives_112_tokens_per_image():
     mvp = MVPProjector(32, 8)
-    out = mvp(torch.randn(1, 256, 32))
+    out, trace = mvp(torch.randn(1, 256, 32), return_trace=True)
     assert out.shape == (1, 112, 8)
-    assert len(mvp.last_stats["edges_per_node"]) == 3
+    assert len(trace.edges_per_node) == 3
 
 
-def test_last_stats_edges_per_node_per_step():
+def test_trace_edges_per_node_per_step():
     mvp = make()
     x = torch.randn(2, 32, 16)
-    mvp(x)
+    _, trace = mvp(x, return_trace=True)
     steps = multi_step_merge(x, SMALL.num_clusters, SMALL.knn)
     expected = [relation_adjacency(z, SMALL.tau).sum(-1).mean().item() for z in steps]
-    assert mvp.last_stats["edges_per_node"] == pytest.approx(expected)
+    assert trace.edges_per_node == pytest.approx(expected)
     assert any(e > 0 for e in expected)
 
 

@@ -13,7 +13,8 @@ from emollm_plugin.apps.mvp_show import ClipView, ImageView, MVPShow, main, rend
 from emollm_plugin.testing.synth import frame_image, write_video
 from emollm_plugin.media.video import sample_frames
 from emollm_plugin.projectors.mvp import MVPConfig, MVPProjector
-from emollm_plugin.projectors.mvp.dpc_knn import dpc_knn_cluster
+from emollm_plugin.projectors.mvp.dpc_knn import dpc_knn_cluster, merge_clusters
+from emollm_plugin.projectors.mvp.graph import relation_adjacency
 
 CONFIG = MVPConfig(num_clusters=(16, 8, 4), knn=(3, 3, 2), frames_per_event=4, tau=0.3)
 
@@ -37,14 +38,25 @@ def test_image_panels_are_the_projectors_clustering_and_graphs(show, tmp_path):
     for step, m in zip(view.steps, CONFIG.num_clusters):
         assert step.num_clusters == m and step.patch_cluster.shape == (8, 8)
         assert sorted(np.unique(step.patch_cluster)) == list(range(m))     # every cluster drawn
-    first = dpc_knn_cluster(tokens, 16, 3).assign[0]
-    assert view.steps[0].patch_cluster.flatten().tolist() == first.tolist()
-    # the graphs drawn are the ones the projector builds on its own merged tokens
+    # the panels are the projector's trace: clusters chained from patches, the graphs' edges
     mvp = MVPProjector(tokens.shape[-1], 8, CONFIG)
     with torch.no_grad():
-        mvp(tokens)
-    for step, edges_per_node in zip(view.steps, mvp.last_stats["edges_per_node"]):
-        assert 2 * len(step.edges) / step.num_clusters == pytest.approx(edges_per_node)
+        _, trace = mvp(tokens, return_trace=True)
+    of_patch = torch.arange(tokens.shape[1])
+    for s, step in enumerate(view.steps):
+        of_patch = trace.assignments[s][0][of_patch]
+        assert step.patch_cluster.flatten().tolist() == of_patch.tolist()
+        assert step.edges == trace.edges(s)
+        assert 2 * len(step.edges) / step.num_clusters == pytest.approx(trace.edges_per_node[s])
+    # ... and the merge loop run by hand (a plain reference) gives the same picture
+    z, of_patch = tokens, torch.arange(tokens.shape[1])
+    for step, m, k in zip(view.steps, CONFIG.num_clusters, CONFIG.knn):
+        assign = dpc_knn_cluster(z, m, k, mvp.density_rule).assign
+        of_patch = assign[0][of_patch]
+        z = merge_clusters(z, assign, m)
+        adjacency = relation_adjacency(z, CONFIG.tau, CONFIG.graph_norm)[0]
+        assert step.patch_cluster.flatten().tolist() == of_patch.tolist()
+        assert step.edges == [(int(i), int(j)) for i, j in torch.nonzero(torch.triu(adjacency, 1))]
     # patches of a cluster at step s stay together at step s + 1 (chained merges)
     for earlier, later in zip(view.steps, view.steps[1:]):
         for c in range(earlier.num_clusters):
@@ -59,8 +71,14 @@ def test_clip_panels_are_the_projectors_events(show, tmp_path):
     tokens, _ = show.patch_tokens(frames)
     mvp = MVPProjector(tokens.shape[-1], 8, CONFIG)
     with torch.no_grad():
-        mvp.forward_video(tokens)
-    assert view.events == mvp.last_stats["events"] and len(view.events) == 3
+        _, trace = mvp.forward_video(tokens, return_trace=True)
+    assert view.events == trace.events and len(view.events) == 3
+    frame_clusters = trace.assignments[0]
+    for shown, clusters, event_assign, frames_of_event in zip(view.event_frames, view.event_patch_cluster,
+                                                             trace.event_assignments[0], trace.events):
+        middle = frames_of_event.index(shown)
+        expected = event_assign[middle * CONFIG.num_clusters[0] + frame_clusters[shown]]
+        assert clusters.flatten().tolist() == expected.tolist()
     assert len(view.event_patch_cluster) == 3
     for frames_of_event, shown, clusters in zip(view.events, view.event_frames,
                                                 view.event_patch_cluster):
@@ -120,7 +138,9 @@ def test_from_a_loaded_model_uses_its_tower_layer_and_settings(tiny_models):
     _, view = render_mvp(picture(), show)
     tokens, _ = show.patch_tokens([picture()])
     projector = model.get_model().mm_projector
+    assert show.projector is projector
     with torch.no_grad():
-        projector(tokens)
-    for step, edges_per_node in zip(view.steps, projector.last_stats["edges_per_node"]):
-        assert 2 * len(step.edges) / step.num_clusters == pytest.approx(edges_per_node)
+        _, trace = projector(tokens, return_trace=True)
+    for s, step in enumerate(view.steps):
+        assert step.edges == trace.edges(s)
+        assert 2 * len(step.edges) / step.num_clusters == pytest.approx(trace.edges_per_node[s])

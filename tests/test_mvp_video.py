@@ -122,8 +122,8 @@ def test_forward_video_equals_per_event_reference(contiguous):
                                          frames_per_event=4, contiguous_events=contiguous))
     frames = torch.randn(14, 20, 16) + torch.linspace(0, 2, 14).view(14, 1, 1)
     with torch.no_grad():
-        out = mvp.forward_video(frames)
-        events = mvp.last_stats["events"]
+        out, trace = mvp.forward_video(frames, return_trace=True)
+        events = trace.events
         ref = reference_forward_video(mvp, frames)
     assert torch.equal(out, ref)                               # batching changes no bit
     assert len(events) == 4 and sorted(sum(events, [])) == list(range(14))
@@ -135,14 +135,14 @@ def test_video_shapes_values_and_gradients(t_count):
     torch.manual_seed(t_count)
     mvp = MVPProjector(16, 24, SMALL)
     frames = torch.randn(t_count, 12, 16, requires_grad=True)
-    out = mvp.forward_video(frames)
+    out, trace = mvp.forward_video(frames, return_trace=True)
     assert out.shape == (mvp.num_tokens_video(t_count), 24)
     assert out.shape[0] == math.ceil(t_count / 4) * 14
     assert torch.isfinite(out).all()
     out.pow(2).mean().backward()
     assert torch.isfinite(frames.grad).all() and frames.grad.abs().sum() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in mvp.parameters())
-    assert len(mvp.last_stats["edges_per_node"]) == 3
+    assert len(trace.edges_per_node) == 3
 
 
 def test_video_in_bf16():

@@ -7,10 +7,13 @@ the config's tau and graph normalisation). For a clip: the events on a frame tim
 panel per event showing its middle frame, each patch coloured by the event-level cluster of
 merge step 1 (patch -> frame cluster -> event cluster).
 
-The clustering needs no trained projector: it runs on the vision tower's patch tokens (layer
-``mm_vision_select_layer``, no CLS token, as LLaVA feeds its projector) with an ``MVPConfig``,
-read from a checkpoint's ``config.json`` or given directly. The same functions that draw the
-picture return the structure drawn (``ImageView`` / ``ClipView``), so it can be checked.
+The projector computes what is drawn: ``MVPProjector.forward(..., return_trace=True)`` on the
+vision tower's patch tokens (layer ``mm_vision_select_layer``, no CLS token, as LLaVA feeds its
+projector) returns the clusters, centres and graphs (``MVPTrace``). The clustering does not
+depend on the projector's weights, so without a loaded model a fresh ``MVPProjector`` built from
+an ``MVPConfig`` (a checkpoint's ``config.json``, or given directly) gives the same picture. The
+same functions that draw the picture return the structure drawn (``ImageView`` / ``ClipView``),
+so it can be checked.
 
     emollm mvp show (--model CKPT | --vision-tower CLIP_DIR) INPUT [--out PNG]   (default: ./INPUT_mvp.png)
 
@@ -33,9 +36,7 @@ import torch
 from ..configs.mvp import VARIANTS, MVPConfig
 from ..configs.recorded import VIDEO_FRAMES_HELP, checkpoint_value, num_video_frames
 from ..constants import NUM_VIDEO_FRAMES, VIDEO_FRAMES_CONFIG_KEY
-from ..projectors.mvp.dpc_knn import DensityRule, dpc_knn_cluster, merge_clusters
-from ..projectors.mvp.graph import relation_adjacency
-from ..projectors.mvp.video import num_events, segment_events
+from ..projectors.mvp.module import MVPProjector, MVPTrace
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -66,11 +67,28 @@ class ClipView:
 
 
 class MVPShow:
-    """A vision tower, its image processor and the MVP settings whose clustering is drawn."""
+    """A vision tower, its image processor and the MVP projector whose clustering is drawn
+    (default: a fresh one with ``config``; the weights do not change the clustering)."""
 
-    def __init__(self, tower, processor, config: MVPConfig, select_layer: int = -2):
+    def __init__(self, tower, processor, config: MVPConfig, select_layer: int = -2,
+                 projector: Optional[MVPProjector] = None):
         self.tower, self.processor, self.config, self.select_layer = tower, processor, config, select_layer
-        self.rule = DensityRule(config.delta, config.knn_self, config.distance_scale)
+        self.projector = projector
+
+    def _projector_for(self, width: int) -> MVPProjector:
+        if self.projector is None:
+            self.projector = MVPProjector(width, 1, self.config)
+        return self.projector
+
+    @torch.no_grad()
+    def trace(self, tokens: torch.Tensor, clip: bool = False) -> MVPTrace:
+        """The projector's trace for B x N x C image tokens, or T x N x C tokens of one clip."""
+        projector = self._projector_for(tokens.shape[-1])
+        weight = next(projector.parameters())
+        tokens = tokens.to(device=weight.device, dtype=weight.dtype)
+        forward = projector.forward_video if clip else projector.forward
+        _, trace = forward(tokens, return_trace=True)
+        return trace
 
     @classmethod
     def from_vision_tower(cls, path: str | Path, config: Optional[MVPConfig] = None,
@@ -108,8 +126,10 @@ class MVPShow:
         select layer and ``mvp_*`` settings (for apps that already hold the model)."""
         tower = model.get_vision_tower()
         clip = getattr(tower, "vision_tower", tower)                      # LLaVA's wrapper
+        projector = model.get_model().mm_projector
         return cls(clip, image_processor, MVPConfig.from_model_config(model.config),
-                   int(getattr(model.config, "mm_vision_select_layer", -2)))
+                   int(getattr(model.config, "mm_vision_select_layer", -2)),
+                   projector if isinstance(projector, MVPProjector) else None)
 
     @torch.no_grad()
     def patch_tokens(self, images: Sequence) -> tuple[torch.Tensor, np.ndarray]:
@@ -126,37 +146,29 @@ class MVPShow:
     def image_view(self, tokens: torch.Tensor) -> ImageView:
         """tokens: 1 x N x C of one image."""
         grid = _grid(tokens.shape[1])
-        cfg = self.config
+        trace = self.trace(tokens)
         of_patch = torch.arange(tokens.shape[1])
         positions = torch.stack([of_patch % grid, of_patch // grid], -1).float() + 0.5  # (N, 2)
-        steps, z = [], tokens
-        for m, k in zip(cfg.num_clusters, cfg.knn):
-            assign = dpc_knn_cluster(z, m, k, self.rule).assign[0]        # (n,)
-            of_patch = assign[of_patch]
-            z = merge_clusters(z, assign.unsqueeze(0), m)                 # (1, m, C)
-            adjacency = relation_adjacency(z, cfg.tau, cfg.graph_norm)[0]
+        steps = []
+        for s, assign in enumerate(trace.assignments):
+            m = trace.centres[s].shape[1]
+            of_patch = assign[0].cpu()[of_patch]                          # patch -> step-s cluster
             members = torch.nn.functional.one_hot(of_patch, m).float()   # (N, m)
             centres = (members.T @ positions) / members.sum(0).unsqueeze(1)
-            edges = [(int(i), int(j)) for i, j in torch.nonzero(torch.triu(adjacency, 1))]
-            steps.append(StepView(m, of_patch.reshape(grid, grid).numpy(), centres.numpy(), edges))
+            steps.append(StepView(m, of_patch.reshape(grid, grid).numpy(), centres.numpy(), trace.edges(s)))
         return ImageView(steps)
 
     def clip_view(self, tokens: torch.Tensor) -> ClipView:
         """tokens: T x N x C of one clip (frames in time order)."""
-        cfg = self.config
         T, N, _ = tokens.shape
-        m, k = cfg.num_clusters[0], cfg.knn[0]
-        frame_clusters = dpc_knn_cluster(tokens, m, k, self.rule)
-        frame_tokens = merge_clusters(tokens, frame_clusters.assign, m)      # (T, m, C)
-        events = segment_events(tokens.mean(1), num_events(T, cfg.frames_per_event),
-                                cfg.event_knn, cfg.contiguous_events, self.rule)
-        view = ClipView(T, [e.tolist() for e in events], [])
-        for frames in events:
-            event_tokens = frame_tokens[frames].reshape(1, len(frames) * m, -1)
-            event_assign = dpc_knn_cluster(event_tokens, m, k, self.rule).assign[0]
+        trace = self.trace(tokens, clip=True)
+        frame_assign = trace.assignments[0].cpu()                            # (T, N)
+        m = trace.centres[0].shape[1]
+        view = ClipView(T, trace.events, [])
+        for frames, event_assign in zip(trace.events, trace.event_assignments[0]):
             middle = len(frames) // 2
             shown = int(frames[middle])
-            of_patch = event_assign[middle * m + frame_clusters.assign[shown]]   # (N,)
+            of_patch = event_assign.cpu()[middle * m + frame_assign[shown]]  # (N,)
             view.event_frames.append(shown)
             view.event_patch_cluster.append(of_patch.reshape(_grid(N), _grid(N)).numpy())
         return view

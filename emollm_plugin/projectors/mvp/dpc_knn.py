@@ -173,11 +173,12 @@ def dpc_knn_merge(z: Tensor, num_clusters: int, k: int,
 
 
 def multi_step_merge(x: Tensor, num_clusters: Sequence[int], knn: Sequence[int],
-                     rule: DensityRule = CHATUNIVI) -> list[Tensor]:
+                     rule: DensityRule = CHATUNIVI, clusterings: list | None = None) -> list[Tensor]:
     """Chained merge steps: step s merges step s-1's tokens into ``num_clusters[s]`` clusters.
 
     x: B x N x C in any float dtype. Returns one float32 tensor B x M_s x C per step (autocast
-    off), differentiable with respect to x.
+    off), differentiable with respect to x. A list passed as ``clusterings`` receives each
+    step's ``Clustering`` (assign B x M_{s-1}, centres B x M_s; M_0 = N).
     """
     if x.dim() != 3:
         raise ValueError(f"MVP expects tokens shaped B x N x C, got shape {tuple(x.shape)}")
@@ -190,8 +191,11 @@ def multi_step_merge(x: Tensor, num_clusters: Sequence[int], knn: Sequence[int],
     with torch.autocast(device_type=x.device.type, enabled=False):
         z = x.float()
         for m, k in zip(num_clusters, knn):
-            z = dpc_knn_merge(z, m, k, rule)                                  # (B, M_s, C)
+            clustering = dpc_knn_cluster(z, m, k, rule)
+            z = merge_clusters(z, clustering.assign, m)                       # (B, M_s, C)
             steps.append(z)
+            if clusterings is not None:
+                clusterings.append(clustering)
     return steps
 
 

@@ -24,19 +24,57 @@ again to :math:`M_s`, and the E x L event tokens get the same fusion: :math:`(E 
 
 Clustering runs in float32 without gradients; merged tokens are means of member tokens (so the
 output is differentiable with respect to X) and the output has the input's dtype.
+
+``forward(x, return_trace=True)`` (and ``forward_video``) also return an ``MVPTrace``: what the
+forward computed on the way, for inspection (``emollm mvp show`` draws it). The module keeps no
+per-call state.
 """
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
 from ...configs.mvp import MVPConfig
-from .dpc_knn import DensityRule, multi_step_merge
+from ...errors import EmoLLMError
+from .dpc_knn import Clustering, DensityRule, multi_step_merge
 from .graph import RelationGCN, block_diagonal, edges_per_node, relation_adjacency
 from .video import merge_events, num_events, segment_events
+
+
+class SingleEventWarning(EmoLLMError, UserWarning):
+    """Every clip of this frame count is one event, so the event clustering (eq. 7) never runs.
+    Python's default warning filter shows it once per call site and frame count."""
+
+
+@dataclass(frozen=True)
+class MVPTrace:
+    """The intermediate results of one MVP forward (step s = 1..S, ``M_0 = N``).
+
+    ``assignments[s]``: B x M_{s-1} long, the step-s cluster of every token step s merged
+    (chain them to follow a patch: ``assignments[1][b][assignments[0][b]]``).
+    ``centres[s]``: B x M_s long, the DPC-KNN centre of each step-s cluster, an index into the
+    tokens step s merged. ``adjacency[s]``: the step-s relation graph (eq. 4), B x M_s x M_s for
+    images, E x M_s x M_s for a clip (built on the event tokens). ``edges_per_node[s]``: mean
+    off-diagonal edges per node of ``adjacency[s]`` (0: tau left the graph empty and the GCN acts
+    per token). For a clip (B = T frames): ``events``, the frame indices of each event, and
+    ``event_assignments[s][e]``, the cluster of each of event e's ``F_e * M_s`` frame tokens
+    (frame-major) at step s.
+    """
+    assignments: list[Tensor]
+    centres: list[Tensor]
+    adjacency: list[Tensor]
+    edges_per_node: list[float]
+    events: Optional[list[list[int]]] = None
+    event_assignments: Optional[list[list[Tensor]]] = None
+
+    def edges(self, step: int, item: int = 0) -> list[tuple[int, int]]:
+        """Graph edges (i < j) of ``adjacency[step][item]``."""
+        upper = torch.triu(self.adjacency[step][item], 1)
+        return [(int(i), int(j)) for i, j in torch.nonzero(upper)]
 
 
 class MVPProjector(nn.Module):
@@ -47,10 +85,9 @@ class MVPProjector(nn.Module):
         out_dim: LLM width D (``hidden_size``).
         config: hyperparameters (default: ``MVPConfig()``).
 
-    After each forward, ``last_stats`` holds ``edges_per_node`` (mean off-diagonal edges per node
-    for each merge step: 0 means tau left that step's graph empty and the GCN acts per token) and,
-    for videos, ``events`` (frame indices of each event). Collecting them costs one host-device
-    sync per forward.
+    ``forward(x, return_trace=True)`` returns ``(output, MVPTrace)``: clusters, centres, graphs
+    and edges per node of each step. A clip that is a single event raises a
+    ``SingleEventWarning`` (shown once per call site and frame count by the default filter).
     """
 
     def __init__(self, in_dim: int, out_dim: int, config: MVPConfig | None = None):
@@ -62,8 +99,6 @@ class MVPProjector(nn.Module):
         self.gcn = RelationGCN(in_dim, out_dim, cfg.gcn_layers, self_loop=cfg.gcn_self_loop,
                                bias=cfg.gcn_bias == "on",
                                last_activation=cfg.gcn_last_activation == "on")
-        self.last_stats: dict[str, Any] = {}
-        self._warned_single_event = False
         self.density_rule = DensityRule(cfg.delta, cfg.knn_self, cfg.distance_scale)
 
     @property
@@ -75,43 +110,60 @@ class MVPProjector(nn.Module):
         """Tokens for a clip of ``num_frames`` frames: E * L with E = ceil(T / frames_per_event)."""
         return num_events(num_frames, self.mvp_config.frames_per_event) * self.num_tokens_image
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: B x N x C image tokens -> B x L x D, in x's dtype."""
+    def forward(self, x: Tensor, return_trace: bool = False):
+        """x: B x N x C image tokens -> B x L x D, in x's dtype; with ``return_trace``,
+        ``(output, MVPTrace)``."""
         self._check_width(x)
+        clusterings: list[Clustering] = []
         steps = multi_step_merge(x, self.mvp_config.num_clusters, self.mvp_config.knn,
-                                 self.density_rule)
-        return self.fuse(steps, x.dtype)
+                                 self.density_rule, clusterings)
+        out, adjacencies, edges = self._fuse(steps, x.dtype)
+        if not return_trace:
+            return out
+        return out, MVPTrace([c.assign for c in clusterings], [c.centres for c in clusterings],
+                             adjacencies, edges)
 
-    def forward_video(self, frames: Tensor) -> Tensor:
-        """frames: T x N x C tokens of ONE clip, in time order -> (E * L) x D, in frames' dtype."""
+    def forward_video(self, frames: Tensor, return_trace: bool = False):
+        """frames: T x N x C tokens of ONE clip, in time order -> (E * L) x D, in frames' dtype;
+        with ``return_trace``, ``(output, MVPTrace)``."""
         self._check_width(frames)
         cfg = self.mvp_config
         E = num_events(frames.shape[0], cfg.frames_per_event)
-        if E == 1 and not self._warned_single_event:
-            self._warned_single_event = True   # clips are sampled to a fixed frame count: once
-            warnings.warn(
+        if E == 1:
+            warnings.warn(SingleEventWarning(
                 f"MVP: a clip of {frames.shape[0]} frames is a single event "
                 f"(mvp_frames_per_event={cfg.frames_per_event}), so with this frame sampling "
                 "every clip is one event and the event clustering of eq. 7 never runs; sample "
                 f"more than {cfg.frames_per_event} frames per clip (--num_video_frames) or "
-                "lower --mvp_frames_per_event", stacklevel=2)
+                "lower --mvp_frames_per_event"), stacklevel=2)
         rule = self.density_rule
-        steps = multi_step_merge(frames, cfg.num_clusters, cfg.knn, rule)    # T x M_s x C each
+        clusterings: list[Clustering] = []
+        steps = multi_step_merge(frames, cfg.num_clusters, cfg.knn, rule, clusterings)  # T x M_s x C
         frame_vectors = frames.detach().float().mean(1)                      # (T, C)
         events = segment_events(frame_vectors, E, cfg.event_knn, cfg.contiguous_events, rule)
+        event_assignments: list[list[Tensor]] = [[] for _ in steps]
         with torch.autocast(device_type=frames.device.type, enabled=False):
-            event_steps = [merge_events(tokens, events, m, k, rule)          # E x M_s x C each
-                           for tokens, m, k in zip(steps, cfg.num_clusters, cfg.knn)]
-        out = self.fuse(event_steps, frames.dtype)                           # (E, L, D)
-        self.last_stats["events"] = [frames_of_event.tolist() for frames_of_event in events]
-        return out.reshape(E * self.num_tokens_image, self.out_dim)
+            event_steps = [merge_events(tokens, events, m, k, rule, assigned)  # E x M_s x C each
+                           for tokens, m, k, assigned in zip(steps, cfg.num_clusters, cfg.knn,
+                                                             event_assignments)]
+        out, adjacencies, edges = self._fuse(event_steps, frames.dtype)      # (E, L, D)
+        out = out.reshape(E * self.num_tokens_image, self.out_dim)
+        if not return_trace:
+            return out
+        return out, MVPTrace([c.assign for c in clusterings], [c.centres for c in clusterings],
+                             adjacencies, edges, [e.tolist() for e in events], event_assignments)
 
     def fuse(self, steps: list[Tensor], dtype: torch.dtype) -> Tensor:
         """h = alpha * content_proj(Z) + GCN(Z, A) for per-step tokens B x M_s x C -> B x L x D.
 
         ``steps`` are the merged tokens of each step (any float dtype); the projection runs in
-        ``dtype``. Sets ``last_stats["edges_per_node"]``.
+        ``dtype``.
         """
+        return self._fuse(steps, dtype)[0]
+
+    def _fuse(self, steps: list[Tensor], dtype: torch.dtype) -> tuple[Tensor, list[Tensor], list[float]]:
+        """``fuse``'s output, the per-step adjacencies and their edges per node (one host sync,
+        shared with the non-finite check)."""
         cfg = self.mvp_config
         adjacencies = [relation_adjacency(z, cfg.tau, cfg.graph_norm) for z in steps]
         tokens = torch.cat(steps, dim=1).to(dtype)                            # (B, L, C)
@@ -124,8 +176,7 @@ class MVPProjector(nn.Module):
             raise ValueError(
                 f"MVP got non-finite vision tokens ({int(bad_count)} NaN/inf values after "
                 "merging): the vision tower's output overflowed or is broken; check its dtype")
-        self.last_stats = {"edges_per_node": edges_list}
-        return self.mvp_config.alpha * content + relation
+        return self.mvp_config.alpha * content + relation, adjacencies, edges_list
 
     def _check_width(self, x: Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.in_dim:

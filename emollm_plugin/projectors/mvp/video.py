@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .dpc_knn import CHATUNIVI, DensityRule, dpc_knn_cluster, dpc_knn_merge, pairwise_distances
+from .dpc_knn import CHATUNIVI, DensityRule, dpc_knn_cluster, merge_clusters, pairwise_distances
 
 
 def num_events(num_frames: int, frames_per_event: int) -> int:
@@ -80,20 +80,27 @@ def _contiguous_assignment(d: Tensor, centres: Tensor) -> Tensor:
 
 
 def merge_events(step_tokens: Tensor, events: Sequence[Tensor], num_clusters: int,
-                 k: int, rule: DensityRule = CHATUNIVI) -> Tensor:
+                 k: int, rule: DensityRule = CHATUNIVI, assignments: list | None = None) -> Tensor:
     """Merge each event's frames' tokens (T x M x C) again into ``num_clusters``: E x M x C.
 
-    Events with the same number of frames are stacked into one batched DPC-KNN call.
+    Events with the same number of frames are stacked into one batched DPC-KNN call. A list
+    passed as ``assignments`` receives, per event in event order, the cluster of each of its
+    ``F_e * M`` tokens (frame-major: token ``f * M + i`` is cluster i of the event's frame f).
     """
     T, M, C = step_tokens.shape
     sizes = [len(frames) for frames in events]
-    pieces, positions = [], []
+    pieces, positions, assigns = [], [], [None] * len(events)
     for size in sorted(set(sizes)):
         group = [e for e, s in enumerate(sizes) if s == size]
         frames = torch.stack([events[e] for e in group])                     # (G, F)
         tokens = step_tokens[frames].reshape(len(group), size * M, C)        # (G, F*M, C)
-        pieces.append(dpc_knn_merge(tokens, num_clusters, k, rule))               # (G, M', C)
+        clustering = dpc_knn_cluster(tokens, num_clusters, k, rule)
+        pieces.append(merge_clusters(tokens, clustering.assign, num_clusters))  # (G, M', C)
         positions.extend(group)
+        for row, e in enumerate(group):
+            assigns[e] = clustering.assign[row]
+    if assignments is not None:
+        assignments.extend(assigns)
     merged = torch.cat(pieces)                                               # (E, M', C), grouped
     order = torch.empty(len(events), dtype=torch.long)
     order[torch.tensor(positions)] = torch.arange(len(events))
