@@ -57,6 +57,16 @@ def _plugin_state_restored_per_module():
 
 
 @pytest.fixture(autouse=True)
+def _default_dtype_restored():
+    """torch's default dtype as the test found it, so one test's failure cannot change the
+    precision of every test after it."""
+    import torch
+    saved = torch.get_default_dtype()
+    yield
+    torch.set_default_dtype(saved)
+
+
+@pytest.fixture(autouse=True)
 def _warning_environment_restored():
     """Commands run in this process mark the environment so the processes they start stay quiet
     about deprecations (runtime/quiet_load.py); the next test starts unmarked."""

@@ -30,6 +30,7 @@ def _reference_loglik(model, prepared, option_ids: list[int]) -> float:
 def answerer(setup):  # noqa: F811
     import argparse
 
+    import emollm_plugin
     from emollm_plugin.runtime.answerer import Answerer
     from emollm_plugin.runtime.arguments import add_model_arguments
     parser = argparse.ArgumentParser()
@@ -37,6 +38,7 @@ def answerer(setup):  # noqa: F811
     args = parser.parse_args(["--model-path", str(setup.ckpt), "--model-base", str(setup.base), "--device", "cpu",
                               "--num-video-frames", "4", "--answer-mode", "score"])
     args.media_root, args.question_file = setup.media, setup.questions
+    emollm_plugin.register()  # as the commands do before loading; undone when the module ends
     return Answerer(args)
 
 

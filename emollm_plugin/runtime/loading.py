@@ -93,11 +93,13 @@ def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
                                   "(drop --load-4bit / --load-8bit)")
         return load_exported(model_path, device, dtype)
     check_quantization(device, load_4bit, load_8bit)
+    import torch
     from llava.model.builder import load_pretrained_model
 
     from .quiet_load import LoadError, describe_load, quiet_load
 
     name = routing_name(model_path, model_base)
+    default_dtype = torch.get_default_dtype()
     try:
         with quiet_load(model_path):
             tokenizer, model, processor, _ = load_pretrained_model(
@@ -105,6 +107,10 @@ def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
                 use_flash_attn=choose_attn_implementation() == "flash_attention_2")
     except (LoadError, KeyError) as err:  # KeyError: a plugin weight the checkpoint lacks (EmoLlava's check)
         raise CheckpointError(f"{model_path}: {err.args[0] if isinstance(err, KeyError) else err}") from err
+    finally:
+        # from_pretrained(torch_dtype=float16) sets torch's default dtype and, on transformers 4.x,
+        # leaves it set when the model's construction raises
+        torch.set_default_dtype(default_dtype)
     if not (load_4bit or load_8bit):  # bitsandbytes models refuse .to(); LLaVA sets their compute dtype
         model.to(dtype=dtype)  # LLaVA loads float16 (float32 on CPU for plugin models)
     model.eval()
