@@ -101,8 +101,13 @@ def test_parse_body_reads_the_answer_mode_task_and_options():
 
 
 def _parts(tmp_path, media_root, *parts):
+    """read_parts, then each part's opened file closed (the caller's duty)."""
     request, content = parse_body(body(*parts), Limits())
-    return read_parts(request, content, tmp_path / "uploads", media_root)
+    try:
+        return read_parts(request, content, tmp_path / "uploads", media_root)
+    finally:
+        for part in request.media:
+            part.close()
 
 
 def test_parts_data_urls_paths_and_their_refusals(tmp_path):

@@ -119,6 +119,7 @@ def media_root(tmp_path_factory):
 def _schema(body, media_root: Path) -> None:
     """The schema validator alone: a ChatRequest, or an ApiError with a 4xx and an error object."""
     uploads = Path(tempfile.mkdtemp(prefix="fuzz-uploads-"))
+    request = None
     try:
         request, content = parse_body(body, LIMITS)
         read_parts(request, content, uploads, media_root, max_question_chars=1000)
@@ -130,6 +131,8 @@ def _schema(body, media_root: Path) -> None:
         assert str(media_root.parent) not in error["message"]
         return
     finally:
+        for part in request.media if request is not None else ():
+            part.close()  # read_parts leaves each part's file open for the caller
         shutil.rmtree(uploads, ignore_errors=True)
     event(f"accepted with {len(request.media)} media")
     assert isinstance(request, ChatRequest) and request.question

@@ -8,7 +8,6 @@ model has an audio tower and the clip has sound (as in ``predict``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import uuid
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..configs.emoprompt import TEMPLATE_NAME
+from ..media.errors import source_path
 from ..runtime.answerer import Answerer
 from ..runtime.errors import InferInputError
 from ..runtime.generation import generate
@@ -40,20 +40,6 @@ class Reply:
     completion_tokens: int
     finish_reason: str        # stop | length
     probabilities: Optional[dict] = None  # label -> probability, for an answer scored over its options
-
-
-class RequestMedia:
-    """``load(record)`` for media from several folders: each field read under its own root."""
-
-    def __init__(self, loader, roots: dict[str, Path]):
-        self.loader, self.roots = loader, roots
-
-    def load(self, record: dict):
-        visual = audio = None
-        for kind, root in self.roots.items():
-            got_visual, got_audio = dataclasses.replace(self.loader, root=root).load({kind: record[kind]})
-            visual, audio = visual if got_visual is None else got_visual, audio if got_audio is None else got_audio
-        return visual, audio
 
 
 class Engine:
@@ -97,18 +83,20 @@ class Engine:
             return FALLBACK_QUESTION_CHARS
         return self.context_length * longest
 
-    def prepare(self, question: str, media: dict[str, Path], max_tokens: Optional[int] = None,
+    def prepare(self, question: str, media: dict, max_tokens: Optional[int] = None,
                 temperature: Optional[float] = None, top_p: Optional[float] = None, task: Optional[str] = None,
                 exemplars=None, options: Optional[list[str]] = None, answer_mode: Optional[str] = None) -> Job:
-        """``media``: kind (image | video | audio) -> file. Generation settings not given are the
-        command line's (--temperature, --top-p, --num-beams, --max-new-tokens). ``exemplars`` (with
-        ``task``): ask with an EmoPrompt worked example (``predict.RandomExemplars``). Raises
-        runtime.errors.Unanswerable. ``answer_mode`` "score" (default: --answer-mode) picks one of
-        ``options`` (default: the task's label set) by likelihood (``runtime/scoring.py``) for a
-        closed-set or yes/no ``task``; other questions are generated."""
-        roots = {kind: path.parent for kind, path in media.items()}
-        record = record_for(f"req-{uuid.uuid4().hex}", {k: p.name for k, p in media.items()}, question, task, options)
-        prepared = self.answerer.prepare(record, RequestMedia(self.answerer.media, roots), exemplars)
+        """``media``: kind (image | video | audio) -> the file, resolved (a path, or a file opened in
+        binary mode, which the caller closes); the clip's own file serves as its audio too.
+        Generation settings not given are the command line's (--temperature, --top-p, --num-beams,
+        --max-new-tokens). ``exemplars`` (with ``task``): ask with an EmoPrompt worked example
+        (``predict.RandomExemplars``). Raises runtime.errors.Unanswerable. ``answer_mode`` "score"
+        (default: --answer-mode) picks one of ``options`` (default: the task's label set) by
+        likelihood (``runtime/scoring.py``) for a closed-set or yes/no ``task``; other questions
+        are generated."""
+        names = {kind: source_path(source).name for kind, source in media.items()}
+        record = record_for(f"req-{uuid.uuid4().hex}", names, question, task, options)
+        prepared = self.answerer.prepare(record, media, exemplars)
         if temperature is None:  # the command line's --temperature / --top-p
             temperature, top_p = self.defaults.temperature, self.defaults.top_p if top_p is None else top_p
         generation = dict(do_sample=temperature > 0, num_beams=self.defaults.num_beams,

@@ -7,18 +7,20 @@ reduced size.
   (413 ``decompression_bomb``: too many pixels, or compressed chunks that inflate past its limit).
   An image with a side over ``REDUCED_SIDE`` is decoded once and shrunk to fit ``REDUCED_SIDE``
   (JPEG: ``draft`` decodes at 1/2 to 1/8 of the size directly) before the model's processor sees
-  it; the processor crops to a few hundred pixels anyway.
+  it; the processor crops to a few hundred pixels anyway. The shrunk image is kept in memory as
+  a PNG: nothing is written to disk and read back.
 - Clip or audio: duration and frame count from the container's header; the frames the model
   samples from a clip are decoded at full size and held together, so their pixels in all may be
   at most ``CLIP_BUDGET_IMAGES`` x ``max_image_pixels`` (with the defaults, 32 frames of 1080p or
   1440p pass and 32 frames of 4K do not).
 
 A file the decoders cannot open is 400 ``media_unreadable``. Every violation is an ``ApiError``
-naming the limit and the part as the client sent it.
+naming the limit and the part as the client sent it. The checks read the part's opened file
+(``MediaPart.file``, from its start) and, for a clip, note whether its sound track decodes.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import io
 
 from ..constants import NUM_VIDEO_FRAMES
 from .openai_request import ApiError, Limits, MediaPart
@@ -48,8 +50,10 @@ def decoded_bytes(width: int, height: int, mode: str) -> int:
 
 def _open(part: MediaPart):
     from PIL import Image
+    if part.file is not None:
+        part.file.seek(0)
     try:
-        return Image.open(part.path)  # reads the header only
+        return Image.open(part.file or part.path)  # reads the header only
     except Image.DecompressionBombError:
         raise _bomb(part) from None
     except ValueError as err:
@@ -72,9 +76,10 @@ def check_image(part: MediaPart, limits: Limits) -> None:
                        "decoded", f"{3 * limits.max_image_pixels / 2**20:.0f} MiB (--max-image-pixels x 3 bytes)")
 
 
-def reduced_image(part: MediaPart, uploads: Path) -> MediaPart:
-    """The part itself when its longest side is at most ``REDUCED_SIDE``; otherwise a PNG under
-    ``uploads`` shrunk to fit it (decoded once, at reduced size where the format allows)."""
+def reduced_image(part: MediaPart) -> MediaPart:
+    """The part itself when its longest side is at most ``REDUCED_SIDE``; otherwise a new part, of
+    the same path, whose ``file`` is an in-memory PNG shrunk to fit it (decoded once, from the
+    part's opened file, at reduced size where the format allows; the part's file is then closed)."""
     from PIL import Image
 
     with _open(part) as image:
@@ -97,19 +102,22 @@ def reduced_image(part: MediaPart, uploads: Path) -> MediaPart:
             if "decompressed data too large" in str(err).lower():
                 raise _bomb(part) from None
             raise _unreadable(part, f"the image does not decode: {type(err).__name__}") from None
-        uploads.mkdir(parents=True, exist_ok=True)
-        path = uploads / f"reduced_{part.param.replace('[', '_').replace(']', '').replace('.', '_')}.png"
-        image.save(path, compress_level=1)
-    return MediaPart(part.kind, path, part.source, part.param)
+        shrunk = io.BytesIO()
+        image.save(shrunk, format="PNG", compress_level=1)
+    shrunk.name = str(part.path)  # read as a file opened in binary mode (``media.errors.source_path``)
+    shrunk.seek(0)
+    part.close()
+    return MediaPart(part.kind, part.path, part.source, part.param, shrunk)
 
 
 def check_stream(part: MediaPart, limits: Limits, kind: str, sampled_frames: int = NUM_VIDEO_FRAMES) -> None:
     """``kind``: the stream that must exist ("video" for a clip, "audio" for a sound track);
     ``sampled_frames``: frames the model decodes from a clip (held at full size together)."""
     from ..media.errors import MediaError, first_stream, open_container
+    from ..media.probe import stream_problem
     width = height = 0
     try:
-        with open_container(part.path) as container:
+        with open_container(part.file or part.path) as container:
             stream = first_stream(container, part.path, kind)
             seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else \
                 (container.duration or 0) / 1_000_000
@@ -118,6 +126,7 @@ def check_stream(part: MediaPart, limits: Limits, kind: str, sampled_frames: int
                 frames = int(seconds * float(stream.average_rate))
             if kind == "video":
                 width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+                part.has_sound = stream_problem(container, "audio") is None  # media.probe.has_sound's rule
     except MediaError as err:
         raise _unreadable(part, err.cause) from None
     except Exception as err:  # PyAV's own errors for a header it cannot follow

@@ -24,7 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 from ..errors import EmoLLMError
 
@@ -79,10 +79,19 @@ class Limits:
 
 @dataclass
 class MediaPart:
+    """One media file of a request: its path resolved once, the file opened once (every later
+    read, from the limit checks to decoding, goes through ``file``; ``close()`` when done)."""
+
     kind: str                 # image | video | audio
-    path: Path                # the file to read (an upload, or a file under --media-root)
+    path: Path                # the file to read (an upload, or a file under --media-root), resolved
     source: str               # "upload" | "media_root"
     param: str                # where in the request, for error messages
+    file: Optional[BinaryIO] = None  # ``path`` opened for reading (None: not opened)
+    has_sound: Optional[bool] = None  # a clip's sound track decodes (set by the limit check)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 @dataclass
@@ -299,7 +308,13 @@ def _from_url(url: object, kind: str, param: str, uploads: Path, media_root: Opt
     if media_root is None:
         raise ApiError(400, "no_media_root", f"{param}: a path was given but the server has no --media-root; "
                        "send the media as a data URL", param)
-    return MediaPart(kind, _media_path(url, param, media_root), "media_root", param)
+    path = _media_path(url, param, media_root)
+    try:
+        file = open(path, "rb")
+    except OSError as err:  # gone since it was found, or not readable by this server
+        raise ApiError(400, "media_unreadable", f"{param}: path {_shown(url)} cannot be read "
+                       f"({err.strerror or type(err).__name__})", param) from None
+    return MediaPart(kind, path, "media_root", param, file)
 
 
 def _write(data: bytes, kind: str, ext: str, param: str, uploads: Path) -> MediaPart:
@@ -308,7 +323,7 @@ def _write(data: bytes, kind: str, ext: str, param: str, uploads: Path) -> Media
     uploads.mkdir(parents=True, exist_ok=True)
     path = uploads / f"{param.replace('[', '_').replace(']', '').replace('.', '_')}.{ext}"
     path.write_bytes(data)
-    return MediaPart(kind, path, "upload", param)
+    return MediaPart(kind, path, "upload", param, open(path, "rb"))
 
 
 def _check_part(part: object, param: str) -> tuple[str, object]:
@@ -356,7 +371,8 @@ def read_parts(request: ChatRequest, parts: list, uploads: Path, media_root: Opt
     """Fill ``request.question`` and ``request.media`` from the content parts; uploads are
     written under ``uploads`` (the caller removes it). Every part's shape, the number of media and
     the question's length (``max_question_chars``: more characters than the context can hold)
-    are checked before any media is decoded."""
+    are checked before any media is decoded. Each media part's file is open: the caller closes them
+    (``MediaPart.close``), also when this raises."""
     checked = [(f"messages[0].content[{index}]", *_check_part(part, f"messages[0].content[{index}]"))
                for index, part in enumerate(parts)]
     kinds = [kind for _, kind, _ in checked]

@@ -53,12 +53,15 @@ async def _read_body(request, limit: int) -> bytearray:
     return body
 
 
-def _media_for(engine, request: ChatRequest) -> dict[str, Path]:
-    from ..media.probe import has_sound
-    media = {part.kind: part.path for part in request.media}
+def _media_for(engine, request: ChatRequest) -> dict:
+    """kind -> the opened file, at its start; a clip whose sound track decodes (as its limit check
+    noted, by ``media.probe.has_sound``'s rule) is the audio too."""
+    for part in request.media:
+        part.file.seek(0)
+    media = {part.kind: part.file for part in request.media}
     clip = next((p for p in request.media if p.kind == "video"), None)
-    if clip is not None and "audio" not in media and engine.audio_tower and has_sound(clip.path):
-        media["audio"] = clip.path
+    if clip is not None and "audio" not in media and engine.audio_tower and clip.has_sound:
+        media["audio"] = clip.file
     return media
 
 
@@ -91,20 +94,25 @@ def _refusal(engine, request: ChatRequest, err: Unanswerable) -> ApiError:
 
 
 def _prepare(engine, request: ChatRequest, parts: list, media_root: Optional[Path], limits: Limits, uploads: Path):
-    """Blocking: read the parts, check the media against the limits, shrink large images, decode
-    and tokenise."""
+    """Blocking: read the parts (each path resolved and opened once), check the media against the
+    limits, shrink large images, decode and tokenise from the same opened files, close them."""
     from .media_limits import check_media, reduced_image
-    read_parts(request, parts, uploads, media_root, getattr(engine, "max_question_chars", None))
-    for part in request.media:
-        check_media(part, limits, getattr(engine, "num_video_frames", NUM_VIDEO_FRAMES))
-    request.media = [reduced_image(p, uploads) if p.kind == "image" else p for p in request.media]
     try:
+        read_parts(request, parts, uploads, media_root, getattr(engine, "max_question_chars", None))
+        for part in request.media:
+            check_media(part, limits, getattr(engine, "num_video_frames", NUM_VIDEO_FRAMES))
+        for index, part in enumerate(request.media):
+            if part.kind == "image":
+                request.media[index] = reduced_image(part)
         scoring = {key: value for key, value in (("task", request.task), ("options", request.options),
                                                   ("answer_mode", request.answer_mode)) if value is not None}
         return engine.prepare(request.question, _media_for(engine, request), request.max_tokens,
                               request.temperature, request.top_p, **scoring)
     except Unanswerable as err:
         raise _refusal(engine, request, err) from None
+    finally:
+        for part in request.media:
+            part.close()
 
 
 def _completion(request_id: str, model_id: str, reply) -> dict:

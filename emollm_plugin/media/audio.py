@@ -14,17 +14,16 @@ time, so no sample is dropped or zero-filled).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from .errors import CORRUPT, EMPTY_AUDIO, UNSUPPORTED, MediaError, first_stream, open_container
+from .errors import CORRUPT, EMPTY_AUDIO, UNSUPPORTED, MediaError, first_stream, open_container, source_path
 
 WHISPER_SAMPLE_RATE = 16000
 
 
-def load_audio(path: str | Path, sample_rate: int = WHISPER_SAMPLE_RATE) -> np.ndarray:
-    """Samples of the first audio stream of ``path``: float32, shape ``(num_samples,)``, in [-1, 1].
+def load_audio(source, sample_rate: int = WHISPER_SAMPLE_RATE) -> np.ndarray:
+    """Samples of the first audio stream of ``source`` (a path, or a file opened in binary mode):
+    float32, shape ``(num_samples,)``, in [-1, 1].
 
     ``sample_rate``: output rate in Hz (default: 16000, Whisper's).
     """
@@ -32,8 +31,9 @@ def load_audio(path: str | Path, sample_rate: int = WHISPER_SAMPLE_RATE) -> np.n
 
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    path = source_path(source)
     chunks: list[np.ndarray] = []
-    with open_container(path) as container:
+    with open_container(source) as container:
         stream = first_stream(container, path, "audio")
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         try:

@@ -87,25 +87,37 @@ def check_readable(path: str | Path) -> None:
         raise MediaError(path, NO_PERMISSION) from err
 
 
-def open_container(path: str | Path):
-    """``av.open(path)`` for reading, with FFmpeg's failures turned into ``MediaError``.
+def source_path(source) -> Path:
+    """The path of a media source: a path, or a file opened in binary mode (its ``name``)."""
+    return Path(source.name) if hasattr(source, "read") else Path(source)
+
+
+def open_container(source):
+    """``av.open`` for reading, with FFmpeg's failures turned into ``MediaError``. ``source``: a
+    path, or a file opened in binary mode (read from its start; left open, so one opened file
+    serves several reads).
 
     Used as ``with open_container(p) as container: ...``.
     """
     import av
 
-    file = Path(path)
-    if not file.exists():
-        raise MediaError(path, MISSING)
-    if not file.is_file():
-        raise MediaError(path, MISSING, "a directory, not a file")
-    check_readable(file)
+    file = source_path(source)
+    if hasattr(source, "read"):
+        source.seek(0)
+        target = source
+    else:
+        if not file.exists():
+            raise MediaError(file, MISSING)
+        if not file.is_file():
+            raise MediaError(file, MISSING, "a directory, not a file")
+        check_readable(file)
+        target = str(file)
     try:
-        return av.open(str(file), "r")
+        return av.open(target, "r")
     except av.error.DecoderNotFoundError as err:
-        raise MediaError(path, UNSUPPORTED, str(err)) from err
+        raise MediaError(file, UNSUPPORTED, str(err)) from err
     except av.error.FFmpegError as err:
-        raise MediaError(path, CORRUPT, _ffmpeg_words(err)) from err
+        raise MediaError(file, CORRUPT, _ffmpeg_words(err)) from err
 
 
 def first_stream(container, path: str | Path, kind: str):

@@ -54,10 +54,20 @@ def _stream_problem(path: Path, kind: str) -> Optional[str]:
     import av
     try:
         with av.open(str(path)) as container:
-            streams = container.streams.video if kind == "video" else container.streams.audio
-            if not streams:
-                return "video has no video stream" if kind == "video" else "audio track missing"
-            next(container.decode(streams[0]))
+            return stream_problem(container, kind)
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return f"{kind} unreadable"
+
+
+def stream_problem(container, kind: str) -> Optional[str]:
+    """``_stream_problem`` on a container already open (serve checks a clip's sound track in the
+    container its limit check opened)."""
+    import av
+    streams = container.streams.video if kind == "video" else container.streams.audio
+    if not streams:
+        return "video has no video stream" if kind == "video" else "audio track missing"
+    try:
+        next(container.decode(streams[0]))
     except StopIteration:
         return f"{kind} has no decodable frame"
     except (av.FFmpegError, OSError, UnicodeDecodeError):

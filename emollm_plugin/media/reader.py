@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..constants import NUM_VIDEO_FRAMES
-from .errors import CORRUPT, MISSING, MediaError, check_readable
+from .errors import CORRUPT, MISSING, MediaError, check_readable, source_path
 from .paths import resolve_media
 
 
@@ -54,27 +54,42 @@ class MediaReader:
     log_mel: Optional[Callable] = None  # waveform (samples,) -> n_mels x T; None: no audio tower
 
     def image(self, rel: str):
-        from PIL import Image
-
-        path = resolve_media(self.root, rel)
-        if not path.is_file():
-            raise MediaError(path, MISSING)
-        check_readable(path)
-        try:
-            with Image.open(path) as opened:
-                image = opened.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not an image"
-            raise MediaError(path, CORRUPT, str(err)) from err
-        return clip_pixels([image], self.image_processor, self.image_aspect_ratio)[0]
+        return self.image_from(resolve_media(self.root, rel))
 
     def video(self, rel: str):
-        from .video import sample_frames
-        frames = sample_frames(resolve_media(self.root, rel), num_frames=self.num_video_frames)
-        return clip_pixels(frames, self.image_processor, self.image_aspect_ratio)
+        return self.video_from(resolve_media(self.root, rel))
 
     def audio(self, rel: str):
         if self.log_mel is None:
             raise ValueError(f"record asks for audio ({rel}) but the model has no audio tower: "
                              "train with --audio_tower PATH or drop the record's 'audio' field")
+        return self.audio_from(resolve_media(self.root, rel))
+
+    # ``*_from``: a source already resolved (a path, or a file opened in binary mode), read as is
+    def image_from(self, source):
+        from PIL import Image
+
+        path = source_path(source)
+        if hasattr(source, "read"):
+            source.seek(0)
+        elif not path.is_file():
+            raise MediaError(path, MISSING)
+        else:
+            check_readable(path)
+        try:
+            with Image.open(source) as opened:
+                image = opened.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not an image"
+            raise MediaError(path, CORRUPT, str(err)) from err
+        return clip_pixels([image], self.image_processor, self.image_aspect_ratio)[0]
+
+    def video_from(self, source):
+        from .video import sample_frames
+        frames = sample_frames(source, num_frames=self.num_video_frames)
+        return clip_pixels(frames, self.image_processor, self.image_aspect_ratio)
+
+    def audio_from(self, source):
+        if self.log_mel is None:
+            raise ValueError(f"asked for audio ({source_path(source)}) but the model has no audio tower")
         from .audio import load_audio
-        return self.log_mel(load_audio(resolve_media(self.root, rel)))
+        return self.log_mel(load_audio(source))

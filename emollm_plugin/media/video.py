@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..constants import NUM_VIDEO_FRAMES
-from .errors import NO_FRAMES, UNSUPPORTED, MediaError, first_stream, open_container
+from .errors import NO_FRAMES, UNSUPPORTED, MediaError, first_stream, open_container, source_path
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -50,22 +50,24 @@ class _Decoded:
     first_error: str = ""
 
 
-def sample_frames(path: str | Path, num_frames: int = NUM_VIDEO_FRAMES) -> list["Image.Image"]:
-    """``num_frames`` RGB PIL images sampled uniformly over the clip at ``path`` (module doc).
+def sample_frames(source, num_frames: int = NUM_VIDEO_FRAMES) -> list["Image.Image"]:
+    """``num_frames`` RGB PIL images sampled uniformly over the clip (module doc). ``source``: a
+    path, or a file opened in binary mode (``errors.open_container``).
 
     Raises ``MediaError`` naming the file: missing, corrupt/unreadable, no video stream, zero
     decodable frames, unsupported codec.
     """
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    total = _frame_count(path)
+    path = source_path(source)
+    total = _frame_count(source, path)
     wanted = frame_indices(total, num_frames)
-    result = _decode(path, wanted)
+    result = _decode(source, path, wanted)
     if result.decoded <= wanted[-1]:  # the index promised more frames than decode
         if result.decoded == 0:
             raise MediaError(path, NO_FRAMES, _failure_words(result, total))
         wanted = frame_indices(result.decoded, num_frames)
-        result = _decode(path, wanted)
+        result = _decode(source, path, wanted)
     if result.failed_packets:
         warnings.warn(f"{path}: {result.failed_packets} video packet(s) failed to decode "
                       f"({result.first_error}); frames were sampled from those that decoded",
@@ -73,8 +75,8 @@ def sample_frames(path: str | Path, num_frames: int = NUM_VIDEO_FRAMES) -> list[
     return [result.images[i] for i in wanted]
 
 
-def _frame_count(path: str | Path) -> int:
-    with open_container(path) as container:
+def _frame_count(source, path: Path) -> int:
+    with open_container(source) as container:
         stream = first_stream(container, path, "video")
         if stream.frames > 0:
             return stream.frames
@@ -84,13 +86,13 @@ def _frame_count(path: str | Path) -> int:
     return count
 
 
-def _decode(path: str | Path, wanted: list[int]) -> _Decoded:
+def _decode(source, path: Path, wanted: list[int]) -> _Decoded:
     """Decode in order, keep the frames at ``wanted`` indices, stop after the last one."""
     import av
 
     keep, last = set(wanted), max(wanted)
     result = _Decoded()
-    with open_container(path) as container:
+    with open_container(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for packet in container.demux(stream):

@@ -58,16 +58,17 @@ class Answerer:
         else:
             self.emoprompt = emoprompt or EmoPromptRuntime.from_config(config, phase="eval")
 
-    def prepare(self, record: dict, media=None, exemplars=None) -> Prepared:
-        """Raises Unanswerable for a record this model cannot take. media: an object with
-        ``load(record) -> (visual, audio)`` in place of this run's ``MediaLoader``; exemplars: an
-        EmoPrompt exemplar chooser (as ``emoprompt`` in ``__init__``) that asks this record with
-        ``emoprompt_v1`` whatever this run's ``--conv-mode`` (the demo's per-question "explain")."""
+    def prepare(self, record: dict, media: Optional[dict] = None, exemplars=None) -> Prepared:
+        """Raises Unanswerable for a record this model cannot take. media: kind -> the file already
+        resolved (a path, or a file opened in binary mode) in place of the record's paths under
+        ``--media-root`` (``MediaLoader.load``); exemplars: an EmoPrompt exemplar chooser (as
+        ``emoprompt`` in ``__init__``) that asks this record with ``emoprompt_v1`` whatever this
+        run's ``--conv-mode`` (the demo's per-question "explain")."""
         from ..emoprompt.template import EMOPROMPT_TEMPLATE_NAME
         from ..model.tokens import tokenizer_media_token
 
         record = question_only(record)  # nothing below can read the gold answer
-        visual, audio = (media or self.media).load(record)
+        visual, audio = self.media.load(record, media)
         conv_mode, emoprompt = (EMOPROMPT_TEMPLATE_NAME, exemplars) if exemplars else (self.conv_mode, self.emoprompt)
         prompt = build_prompt(record, conv_mode, self.use_start_end, emoprompt)
         ids = tokenizer_media_token(prompt, self.tokenizer, return_tensors="pt")

@@ -12,7 +12,8 @@ from .errors import InferInputError, Unanswerable
 @dataclass
 class MediaLoader:
     """A record's media as the model takes them (``media.reader.MediaReader``, as in training),
-    with what this model cannot take turned into ``Unanswerable``. Paths are relative to ``root``."""
+    with what this model cannot take turned into ``Unanswerable``. A record's paths are relative
+    to ``root``, unless ``load`` is given the files already resolved."""
 
     root: Path
     image_processor: object  # None: the model has no vision tower
@@ -28,9 +29,17 @@ class MediaLoader:
         self.reader = MediaReader(self.root, self.image_processor, self.aspect_ratio, self.num_video_frames,
                                   log_mel_for(self.n_mels, self.audio_window))
 
-    def load(self, record: dict):
+    def load(self, record: dict, files: Optional[dict] = None):
+        """(visual, audio) of ``record``. ``files``: kind -> the file already resolved (a path, or a
+        file opened in binary mode) for each media kind the record names, read as is; None: the
+        record's paths, resolved under ``root``."""
         from ..media.errors import MediaError
         from ..media.paths import MediaPathError
+
+        def read(kind: str):
+            if files is None:
+                return getattr(self.reader, kind)(record[kind])
+            return getattr(self.reader, f"{kind}_from")(files[kind])
 
         visual = audio = None
         try:
@@ -41,12 +50,12 @@ class MediaLoader:
                 if "image" in record and self.aspect_ratio == "anyres":
                     raise InferInputError("image_aspect_ratio 'anyres' gives several crops per image; EmoLLM "
                                           "takes one (use 'square' or 'pad')")
-                visual = self.reader.image(record["image"]) if "image" in record else self.reader.video(record["video"])
+                visual = read("image" if "image" in record else "video")
             if "audio" in record:
                 if self.n_mels is None:
                     raise Unanswerable("no_audio_tower", f"the record asks for audio ({record['audio']}) but "
                                        "the model has no audio tower (train with --audio_tower PATH)")
-                audio = self.reader.audio(record["audio"])
+                audio = read("audio")
         except MediaError as err:
             raise Unanswerable(f"media_{err.cause}", str(err)) from err
         except MediaPathError as err:
