@@ -1,5 +1,5 @@
 """The plugin's version, and the placeholder strings and token indices it adds next to LLaVA's
-<image> (-200). Foundation layer: imports nothing."""
+<image> (-200)."""
 __version__ = "0.1.0"
 IMAGE_TOKEN_INDEX = -200  # llava.constants.IMAGE_TOKEN_INDEX, repeated to keep this module import-light
 AUDIO_TOKEN_INDEX = -300

@@ -1,8 +1,8 @@
 """One base for the plugin's errors: ``except EmoLLMError`` catches every error the plugin raises.
 
-Each subsystem's error classes derive from ``EmoLLMError`` and, as before, from the builtin they
-always were (``ValueError``, ``LookupError``, ``FileNotFoundError``, ``RuntimeError``), so code that
-catches the builtin keeps working. This module imports nothing from the plugin (foundation layer).
+Each subsystem's error classes derive from ``EmoLLMError`` and from the builtin that fits
+(``ValueError``, ``LookupError``, ``FileNotFoundError``, ``RuntimeError``), so code that catches the
+builtin works too.
 """
 from __future__ import annotations
 

@@ -16,8 +16,6 @@ naming the file.
 (the inference answers file, the EmoPrompt bank): ``repair_tail`` makes a file that a crash cut
 mid-line end with a complete line again, ``append`` writes whole lines and fsyncs them, so a
 crash loses at most the line being written, and a resumed run continues from the last one.
-
-Foundation layer: imports nothing from the plugin but ``errors``.
 """
 from __future__ import annotations
 

@@ -13,8 +13,7 @@ import it (``plugin/wiring.py``).
 ``ProjectorSpec`` and the projector lookups the model and the seams make (``plugin_projector``,
 ``uses_plugin``) live here too, so the model layer finds its parts by name and never imports the
 modules that define them (``model/parts.py`` does the same for the audio parts);
-``plugin/wiring.py`` registers the built-in ones when ``register()`` runs. Foundation layer: imports
-nothing from the plugin.
+``plugin/wiring.py`` registers the built-in ones when ``register()`` runs.
 """
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def test_per_task_counts_and_accuracy(scores):
     assert (scores["macro"], scores["micro"], scores["n"], scores["correct"]) == (
         EXPECTED_MACRO, EXPECTED_MICRO, 56, 35)
     assert scores["paper_style"] == EXPECTED_PAPER_STYLE
-    # ec12 "The answer is sadness, not joy." is decided after its marker (same label as before)
+    # ec12 "The answer is sadness, not joy." is decided after its marker (the same label the whole answer gives)
     assert {task: row["final_answer"] for task, row in scores["tasks"].items()} == {
         "emotion_closed": 1, "emotion_open": 0, "intention": 0, "hate": 0, "humor": 0,
         "sarcasm": 0}

@@ -67,7 +67,7 @@ def _env(setup, questions) -> dict:
 
 @pytest.fixture(scope="module")
 def lmms_run(bench):
-    """The issue's command, offline on the tiny checkpoint: (results, samples by task)."""
+    """The command docs/lmms_eval.md documents, offline on the tiny checkpoint: (results, samples by task)."""
     from emollm_plugin.apps.lmms_eval import TASKS_DIR
     setup, questions, root = bench
     out = root / "out"

@@ -4,7 +4,7 @@ model config, list CLI flags, bring values to each field's type.
 A field's ``metadata`` names its model-config ``key`` and its command-line ``flag`` (both default
 to the class's ``PREFIX`` + the field name) and its ``help``. A field whose default is ``None``
 holds an optional string; a tuple default means a tuple of integers (a list on the command line
-and in JSON). This module imports nothing above the foundation layer.
+and in JSON).
 """
 from __future__ import annotations
 

@@ -36,8 +36,7 @@ def image_problem(path: Path) -> Optional[str]:
     """Why the image does not decode, or None. The whole file is decoded, so a JPEG cut short
     (which PIL's ``verify()`` does not read far enough to notice) fails here too; JPEGs decode in
     draft mode at 1/8 scale, which still reads every compressed block, at a fraction of the
-    cost (0.3 ms for a 500 x 375 JPEG, against 2.6 ms for a full decode of a 400 x 224 PNG, on
-    the 2-core development machine)."""
+    cost (0.3 ms for a 500 x 375 JPEG, against 2.6 ms for a full decode of a 400 x 224 PNG)."""
     from PIL import Image
     try:
         with Image.open(path) as image:

@@ -5,7 +5,7 @@
   video  -> T x 3 x H x W  (T = ``num_video_frames`` frames sampled evenly, each handled like an image)
   audio  -> n_mels x T_mel (``log_mel(waveform)``, e.g. ``audio.mel.log_mel_trimmed``: Whisper's
             log-mel of the clip's real length)
-The log-mel function is passed in (the audio tower decides it; this layer imports no model code).
+The log-mel function is passed in: the audio tower decides it.
 Paths are relative to ``root`` and follow the one media-path rule (``paths.resolve_media``: no
 ``..``, no absolute paths, no symlinks out of the root; ``MediaPathError``); unreadable files raise
 ``MediaError`` (``media/errors.py``).

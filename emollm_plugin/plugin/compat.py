@@ -3,8 +3,7 @@
 ``default_conversation``: LLaVA's ``preprocess`` reads the module global
 ``llava.conversation.default_conversation``; a per-record conversation (EmoPrompt) is swapped in
 for the duration of one call. ``choose_attn_implementation``: the attention kernel the installed
-stack supports. Foundation layer: imports LLaVA, torch and the standard library, nothing of the
-plugin.
+stack supports.
 """
 from __future__ import annotations
 

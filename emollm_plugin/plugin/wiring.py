@@ -3,8 +3,7 @@
 ``register_builtin_components`` (run by ``register()``) puts the MVP projector, the Whisper audio
 tower and projectors, the CLIP tower and the EmoPrompt conversation template into the registries
 of ``registry.py``; the model and the seams then find them by name there. A projector entry is a
-``registry.ProjectorSpec``. This module wires the layers together, so it sits with the entry
-points (see the layer table in ``tests/layers.py``).
+``registry.ProjectorSpec``.
 
 ``register_components`` adds the third-party components: it imports every module named in the
 ``emollm_plugin.components`` entry-point group of an installed distribution and in the

@@ -20,7 +20,7 @@ carries a final-answer marker (``FINAL_ANSWER_MARKER``: "Answer:", "Final answer
 is", "Emotion:", "In conclusion,", "so the emotion is ...", "therefore, ..."), the text after the
 LAST marker is parsed by the task's rules and decides, with ``Parsed.final_answer`` set, so
 labels named or negated in reasoning before it are ignored. When that text names nothing
-(unparseable), the marker is ignored and the whole answer is parsed as before.
+(unparseable), the marker is ignored and the whole answer is parsed by the rules above.
 """
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def extend_data_arguments(upstream_cls):
 
 
 def __getattr__(name: str):
-    # training_args.bin pickled by a run before the generated class moved to plugin.training_arguments
+    # a training_args.bin that names the generated class under this module unpickles
     if name == "TrainingArguments":
         from ..plugin import training_arguments
         return getattr(training_arguments, name)
