@@ -5,8 +5,13 @@ session and shared with the eval tests), so the apps add no training time to the
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,3 +64,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(serve_args: list[str], log: Path, env: dict, startup_s: int = 120):
+    """``emollm serve SERVE_ARGS`` on a free port of 127.0.0.1, its output in ``log``: yields
+    (base URL, process) once /health answers (a bounded wait), and stops the server after."""
+    import httpx
+    import pytest
+
+    port = free_port()
+    with open(log, "w") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "emollm_plugin.commands.cli", "serve", *serve_args,
+                                    "--port", str(port)], stdout=log_file, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(startup_s * 4):  # bounded wait for the model to load
+            if process.poll() is not None:
+                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        else:
+            pytest.fail(f"server not up after {startup_s} s:\n{log.read_text()}")
+        yield base, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -6,15 +6,13 @@ from __future__ import annotations
 import base64
 import os
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from apps_helpers import apps_setup, free_port
+from apps_helpers import apps_setup, running_server
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-0123456789"
@@ -24,8 +22,6 @@ STARTUP_S = 120
 @pytest.fixture(scope="module")
 def server(tiny_models, tmp_path_factory):
     """The server as a user starts it (its own process); yields (base_url, media_root, log)."""
-    import httpx
-
     setup = apps_setup(tiny_models, tmp_path_factory)
     work = tmp_path_factory.mktemp("serve")
     root = work / "media"
@@ -36,35 +32,11 @@ def server(tiny_models, tmp_path_factory):
     (root / "escape.png").symlink_to(work / "outside.png")
     (root / "links").mkdir()
     (root / "links" / "face.png").symlink_to(root / "face.png")  # stays inside the root
-    port = free_port()
     log = work / "server.log"
-    env = {**os.environ, "EMOLLM_API_KEY": KEY}
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "emollm_plugin.commands.cli", "serve", *setup.model_args, "--port", str(port),
-             "--media-root", str(root), "--batch-size", "8", "--max-body-mb", "2", "--max-media-seconds", "5",
-             "--max-tokens", "16"], stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(STARTUP_S * 4):  # bounded wait for the model to load
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        else:
-            pytest.fail(f"server not up after {STARTUP_S} s:\n{log.read_text()}")
+    with running_server([*setup.model_args, "--media-root", str(root), "--batch-size", "8", "--max-body-mb", "2",
+                         "--max-media-seconds", "5", "--max-tokens", "16"], log,
+                        {"EMOLLM_API_KEY": KEY}, STARTUP_S) as (base, _):
         yield base, setup, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _client(server, key=KEY):

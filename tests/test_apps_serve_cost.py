@@ -9,16 +9,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from apps_helpers import apps_setup, free_port
+from apps_helpers import apps_setup, running_server
 
 pytestmark = pytest.mark.slow
 KEY = "cost-key-0123456789"
@@ -41,38 +38,12 @@ def _reset_peak(pid: int) -> None:
 
 @pytest.fixture(scope="module")
 def server(tiny_models, tmp_path_factory):
-    import httpx
-
     setup = apps_setup(tiny_models, tmp_path_factory)
     work = tmp_path_factory.mktemp("serve_cost")
-    port = free_port()
     log = work / "server.log"
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "emollm_plugin.cli", "serve", *setup.model_args, "--port", str(port),
-             "--max-body-mb", "64", "--max-tokens", "8", "--max-preparing", "2"],
-            stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "EMOLLM_API_KEY": KEY})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(STARTUP_S * 4):
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        else:
-            pytest.fail(f"server not up after {STARTUP_S} s:\n{log.read_text()}")
+    with running_server([*setup.model_args, "--max-body-mb", "64", "--max-tokens", "8", "--max-preparing", "2"],
+                        log, {"EMOLLM_API_KEY": KEY}, STARTUP_S) as (base, process):
         yield base, process.pid, setup, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _post(base: str, parts: list, timeout: float = 300):

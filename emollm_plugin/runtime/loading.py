@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from ..configs.recorded import checkpoint_value
 from ..constants import CONV_MODE_CONFIG_KEY
 from ..plugin.compat import choose_attn_implementation
 from .errors import CheckpointError, InferInputError
@@ -121,13 +122,7 @@ def load_model(model_path: str, model_base: Optional[str], device: str, dtype,
 
 def checkpoint_conv_mode(model_path: str | Path) -> str | None:
     """The template recorded in ``model_path/config.json`` at training time, or None."""
-    config = Path(model_path) / "config.json"
-    if not config.is_file():
-        return None
-    try:
-        return json.loads(config.read_text(encoding="utf-8")).get(CONV_MODE_CONFIG_KEY)
-    except (OSError, ValueError, AttributeError):
-        return None
+    return checkpoint_value(model_path, CONV_MODE_CONFIG_KEY)
 
 
 def resolve_conv_mode(explicit: str | None, recorded: str | None, model_path: str | Path) -> str:
