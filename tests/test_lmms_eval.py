@@ -175,7 +175,9 @@ def test_loglikelihood_equals_token_by_token_reference(bench, monkeypatch):
         assert logprob == pytest.approx(reference, abs=1e-4)
 
 
-def test_answer_mode_reaches_the_answerer():
+def test_answer_mode_reaches_the_answerer(monkeypatch, tmp_path):
+    from emollm_plugin.apps.lmms_eval.documents import MEDIA_ENV
     from emollm_plugin.apps.lmms_eval.model import answerer_args
+    monkeypatch.setenv(MEDIA_ENV, str(tmp_path))  # the lmms-eval tasks' media folder
     assert answerer_args("ckpt", None, answer_mode="score").answer_mode == "score"
     assert answerer_args("ckpt", None).answer_mode == "generate"
