@@ -73,5 +73,7 @@ def use_progress_lines(trainer, stream=None) -> None:
 
     if trainer.args.disable_tqdm or (stream or sys.stderr).isatty():
         return
+    if any(isinstance(callback, ProgressLines) for callback in trainer.callback_handler.callbacks):
+        return  # once per trainer, however often the construction hook runs
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(ProgressLines())
