@@ -21,7 +21,7 @@ generated one. Shapes, for B questions with K_b options each and R = sum_b K_b o
 
 The EOS term makes "Apolog" and "Apologise" different sequences (a prefix of another option does
 not win by being shorter). Records of tasks without a fixed option set (emotion_open, free
-questions) are generated as before; ``options_for`` returns None for them. The options come from
+questions) are generated; ``options_for`` returns None for them. The options come from
 the question (``label_set``, the options shown in the prompt) or the task's label set: never from
 the gold label.
 """
