@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench_helpers import FIXTURES, build_one
+from full_disk import FullDisk
 from emollm_plugin.bench.adapters import get_adapter
 from emollm_plugin.bench.adapters.base import DropCounter, SourceFormatError
 from emollm_plugin.bench.cli import main as bench_main
@@ -155,28 +156,9 @@ def test_media_file_name_that_is_not_utf8_is_dropped_and_counted(tmp_path):
 
 
 def test_a_full_disk_names_the_file_and_leaves_no_temp_file(tmp_path, capsys, monkeypatch):
-    import errno
-
     from emollm_plugin.bench import build
     root = copy_of("mmsd2", tmp_path)
     real_open = open
-
-    class FullDisk:
-        def __init__(self, handle):
-            self.handle = handle
-
-        def write(self, data):
-            self.handle.write(data[:len(data) // 2])
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        def __getattr__(self, name):
-            return getattr(self.handle, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.handle.close()
 
     def opener(path, *args, **kwargs):
         handle = real_open(path, *args, **kwargs)

@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from full_disk import FullDisk
+
 from emollm_plugin.errors import EmoLLMError
 from emollm_plugin.records import AppendOnlyJsonl, RecordFileError, check_unique_ids, load_records
 
@@ -107,33 +109,17 @@ def test_huge_numbers_and_deep_nesting_name_the_file_and_line(tmp_path, name, te
         load_records(path)
 
 
-class _FullDisk:
-    """A file handle on a full disk: the first write stores part of the bytes, then ENOSPC."""
-
-    def __init__(self, handle):
-        self.handle = handle
-
-    def write(self, data):
-        import errno
-        import os
-        self.handle.write(data[:len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):
-        return getattr(self.handle, name)
-
-
 def test_a_full_disk_names_the_output_file(tmp_path, monkeypatch):
     from emollm_plugin import records
     from emollm_plugin.records import OutputFileError, open_output
 
     real_open = open
-    monkeypatch.setattr(records, "open", lambda *a, **k: _FullDisk(real_open(*a, **k)), raising=False)
+    monkeypatch.setattr(records, "open", lambda *a, **k: FullDisk(real_open(*a, **k)), raising=False)
     out = tmp_path / "answers.jsonl"
     with pytest.raises(OutputFileError, match=r"answers.jsonl: cannot write the answers file \(No space left"):
         with open_output(out, "w", "answers") as handle:
             handle.write("x" * 100)
-    monkeypatch.setattr(type(out), "open", lambda self, *a, **k: _FullDisk(real_open(self, *a, **k)))
+    monkeypatch.setattr(type(out), "open", lambda self, *a, **k: FullDisk(real_open(self, *a, **k)))
     with pytest.raises(OutputFileError, match=r"bank.jsonl: cannot write the JSONL file \(No space left"):
         AppendOnlyJsonl(tmp_path / "bank.jsonl").append('{"id": 1}')
 
