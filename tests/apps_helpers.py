@@ -67,30 +67,31 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(serve_args: list[str], log: Path, env: dict, startup_s: int = 120):
-    """``emollm serve SERVE_ARGS`` on a free port of 127.0.0.1, its output in ``log``: yields
-    (base URL, process) once /health answers (a bounded wait), and stops the server after."""
+def running_command(command: str, args: list[str], log: Path, env: dict, startup_s: int = 120,
+                    ready_path: str = "/health"):
+    """``emollm COMMAND ARGS`` (serve, demo-ui) on a free port of 127.0.0.1, its output in ``log``:
+    yields (base URL, process) once ``ready_path`` answers 200 (a bounded wait), and stops it after."""
     import httpx
     import pytest
 
     port = free_port()
     with open(log, "w") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "emollm_plugin.commands.cli", "serve", *serve_args,
+        process = subprocess.Popen([sys.executable, "-m", "emollm_plugin.commands.cli", command, *args,
                                     "--port", str(port)], stdout=log_file, stderr=subprocess.STDOUT,
                                    env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(startup_s * 4):  # bounded wait for the model to load
             if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
+                pytest.fail(f"{command} exited with {process.returncode}:\n{log.read_text()}")
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                if httpx.get(base + ready_path, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             time.sleep(0.25)
         else:
-            pytest.fail(f"server not up after {startup_s} s:\n{log.read_text()}")
+            pytest.fail(f"{command} not up after {startup_s} s:\n{log.read_text()}")
         yield base, process
     finally:
         process.terminate()
@@ -99,3 +100,8 @@ def running_server(serve_args: list[str], log: Path, env: dict, startup_s: int =
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def running_server(serve_args: list[str], log: Path, env: dict, startup_s: int = 120):
+    """``emollm serve SERVE_ARGS``, as ``running_command`` runs it."""
+    return running_command("serve", serve_args, log, env, startup_s)

@@ -7,17 +7,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 import subprocess
-import sys
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from apps_helpers import apps_setup, free_port
+from apps_helpers import apps_setup, running_command
 
 pytestmark = pytest.mark.slow
 STARTUP_S = 180
@@ -27,41 +24,16 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def demo(tiny_models, tmp_path_factory):
     """The page as a user starts it, with the demo image as its example; yields (url, setup, log file)."""
-    import httpx
-
     from emollm_plugin.emoprompt.bank import example_bank_path
 
     setup = apps_setup(tiny_models, tmp_path_factory)
     work = tmp_path_factory.mktemp("demo_ui")
-    port = free_port()
     log = work / "demo.log"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(work / "gradio")}
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "emollm_plugin.commands.cli", "demo-ui", *setup.model_args, "--port", str(port),
-             "--exemplar-bank", str(example_bank_path()), "--example", str(setup.image()),
-             "--example-task", "emotion_closed"], stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(STARTUP_S * 4):  # bounded wait for the model and the page
-            if process.poll() is not None:
-                pytest.fail(f"demo exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        else:
-            pytest.fail(f"demo not up after {STARTUP_S} s:\n{log.read_text()}")
-        yield url, setup, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    env = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(work / "gradio")}
+    with running_command("demo-ui", [*setup.model_args, "--exemplar-bank", str(example_bank_path()),
+                                     "--example", str(setup.image()), "--example-task", "emotion_closed"],
+                         log, env, STARTUP_S, ready_path="/") as (base, _):
+        yield base + "/", setup, log
 
 
 def _ask(url, image=None, video=None, task="emotion_closed", question="", explain=False):
